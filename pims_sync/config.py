@@ -1,0 +1,193 @@
+"""Settings read from the environment once, validated, and frozen.
+
+Nothing else in pims-sync reads ``os.environ``: every component takes a :class:`Settings`.
+A bad value raises :class:`~pims_sync.errors.ConfigError` naming the variable and what was
+expected, so a process stops at start-up with one readable line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlparse
+
+from .errors import ConfigError
+
+APP_ENVS = ("development", "production", "test")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+MIN_KEY_LENGTH = 32
+KEY_PREFIX = "IDEXX_ENCRYPTION_KEY_"
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(name, "true or false", raw)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(name, f"an integer between {lo} and {hi}", raw) from None
+    if not lo <= value <= hi:
+        raise ConfigError(name, f"an integer between {lo} and {hi}", raw)
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    raw = raw.strip()
+    parsed = urlparse(raw)
+    if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
+        # never echo a URL back: it may carry a password
+        raise ConfigError(name, f"a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting pims-sync has; build with :meth:`from_env`, override with :meth:`replace`."""
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    supabase_url: str | None = None
+    supabase_service_role_key: str | None = field(default=None, repr=False)
+    encryption_key: str | None = field(default=None, repr=False)
+    # extra keys for rotation: key id (lower case) -> secret, from IDEXX_ENCRYPTION_KEY_<ID>
+    encryption_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    idexx_base_url: str = "https://us.idexxneo.com"
+    app_env: str = "development"
+    host: str = "0.0.0.0"
+    port: int = 5050
+    headless: bool = True
+    sync_timeout_ms: int = 300_000
+    enable_scheduler: bool = True
+    chromium_path: str | None = None
+    schedule_poll_seconds: int = 300
+    log_level: str = "INFO"
+    flower_basic_auth: str | None = field(default=None, repr=False)
+    flower_cookie_secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        app_env = (env.get("APP_ENV") or "development").strip().lower()
+        if app_env not in APP_ENVS:
+            raise ConfigError("APP_ENV", " | ".join(APP_ENVS), env.get("APP_ENV"))
+
+        key = env.get("IDEXX_ENCRYPTION_KEY") or None
+        if key is not None and len(key) < MIN_KEY_LENGTH:
+            raise ConfigError("IDEXX_ENCRYPTION_KEY", f"at least {MIN_KEY_LENGTH} characters")
+        extra = {}
+        for name, value in env.items():
+            if name.startswith(KEY_PREFIX) and len(name) > len(KEY_PREFIX):
+                if len(value) < MIN_KEY_LENGTH:
+                    raise ConfigError(name, f"at least {MIN_KEY_LENGTH} characters")
+                extra[name[len(KEY_PREFIX):].lower()] = value
+
+        base_url = _url(env, "IDEXX_BASE_URL", ("http", "https")) or cls.idexx_base_url
+        host = (env.get("HOST") or cls.host).strip()
+        level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError("LOG_LEVEL", "DEBUG, INFO, WARNING, ERROR or CRITICAL", env.get("LOG_LEVEL"))
+        basic_auth = env.get("FLOWER_BASIC_AUTH") or None
+        if basic_auth is not None and ":" not in basic_auth:
+            raise ConfigError("FLOWER_BASIC_AUTH", "user:password")
+
+        return cls(
+            database_url=_url(env, "DATABASE_URL", ("postgres", "postgresql")),
+            redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+            supabase_url=_url(env, "SUPABASE_URL", ("http", "https")),
+            supabase_service_role_key=env.get("SUPABASE_SERVICE_ROLE_KEY") or None,
+            encryption_key=key,
+            encryption_keys=extra,
+            idexx_base_url=base_url.rstrip("/"),
+            app_env=app_env,
+            host=host,
+            port=_int(env, "PORT", cls.port, lo=1, hi=65535),
+            headless=_bool(env, "HEADLESS", True),
+            sync_timeout_ms=_int(env, "SYNC_TIMEOUT_MS", cls.sync_timeout_ms, lo=1_000, hi=86_400_000),
+            enable_scheduler=_bool(env, "ENABLE_SCHEDULER", True),
+            chromium_path=(env.get("CHROMIUM_PATH") or None),
+            schedule_poll_seconds=_int(env, "SCHEDULE_POLL_SECONDS", 300, lo=1, hi=86_400),
+            log_level=level,
+            flower_basic_auth=basic_auth,
+            flower_cookie_secret=env.get("FLOWER_COOKIE_SECRET") or None,
+        )
+
+    def replace(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+    # --- requirements, checked by the component that needs them ------------------------------
+
+    def require_encryption_key(self) -> str:
+        if not self.encryption_key:
+            raise ConfigError("IDEXX_ENCRYPTION_KEY", f"a secret of at least {MIN_KEY_LENGTH} characters")
+        return self.encryption_key
+
+    def require_database(self) -> None:
+        """DATABASE_URL wins; else SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY; else name both."""
+        if self.database_url:
+            return
+        if self.supabase_url and not self.supabase_service_role_key:
+            raise ConfigError("SUPABASE_SERVICE_ROLE_KEY", "the service-role key of the SUPABASE_URL project")
+        if not self.supabase_url:
+            raise ConfigError(
+                "DATABASE_URL",
+                "a postgresql:// URL, or SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY for a Supabase project",
+            )
+
+    @property
+    def broker_url(self) -> str:
+        return self.redis_url or "redis://127.0.0.1:6379/0"
+
+    @property
+    def hard_time_limit_s(self) -> int:
+        """Celery's hard limit: the sync timeout plus room for cleanup."""
+        return self.sync_timeout_ms // 1000 + 60
+
+    @property
+    def soft_time_limit_s(self) -> int:
+        return self.sync_timeout_ms // 1000
+
+    @property
+    def browser_timeout_ms(self) -> int:
+        """Playwright's per-action timeout: well under the soft limit so it fires first."""
+        return max(5_000, min(60_000, self.sync_timeout_ms // 4))
+
+    def secret_for_key_id(self, key_id: str) -> str:
+        """The secret behind an ``encryption_key_id``; rotation adds keys, not migrations."""
+        key_id = (key_id or "default").lower()
+        if key_id in self.encryption_keys:
+            return self.encryption_keys[key_id]
+        return self.require_encryption_key()
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    global _cached
+    if _cached is None:
+        _cached = Settings.from_env()
+    return _cached
+
+
+def reset_settings_cache() -> None:
+    global _cached
+    _cached = None

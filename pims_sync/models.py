@@ -1,0 +1,324 @@
+"""Domain models: frozen dataclasses that cross every boundary.
+
+Providers return these, never raw PIMS JSON; the sync phases turn them into store rows.
+Collections are tuples so a model stays hashable and immutable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+CASE_SOURCE_IDEXX = "pims:idexx-neo"
+
+# cases.status — what the appointment is doing
+CASE_STATUSES = (
+    "scheduled",
+    "confirmed",
+    "checked_in",
+    "in_progress",
+    "completed",
+    "cancelled",
+    "no_show",
+)
+# cases.type — what kind of visit it is
+CASE_TYPES = (
+    "consultation",
+    "checkup",
+    "vaccination",
+    "surgery",
+    "dental",
+    "emergency",
+    "follow_up",
+    "grooming",
+    "other",
+)
+SYNC_TYPES = ("inbound", "cases", "reconciliation", "full", "schedule", "consultation")
+AUDIT_STATUSES = ("queued", "in_progress", "completed", "failed", "partial", "skipped", "aborted", "not_run")
+TRIGGERS = ("api", "schedule", "cli")
+PERMISSIONS = ("sync:inbound", "sync:cases", "sync:reconcile")
+PERMISSION_ALIASES = {"sync:reconciliation": "sync:reconcile"}
+
+
+def external_id_for(appointment_id: str, provider_slug: str = "idexx-neo") -> str:
+    return f"pims-appt-{provider_slug}-{appointment_id}"
+
+
+@dataclass(frozen=True)
+class Clinic:
+    id: str
+    name: str
+    timezone: str
+    pims_provider: str = "idexx"
+    is_active: bool = True
+    phone_region: str = "US"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Decrypted PIMS credentials. Lives only inside a worker; repr never shows values."""
+
+    username: str = field(repr=False)
+    password: str = field(repr=False)
+    company_id: str = field(repr=False)
+
+    def __repr__(self) -> str:  # belt and braces: dataclass repr=False still prints the class
+        return "Credentials(<redacted>)"
+
+
+@dataclass(frozen=True)
+class EncryptedCredentials:
+    clinic_id: str
+    provider: str
+    username_encrypted: bytes = field(repr=False)
+    password_encrypted: bytes = field(repr=False)
+    company_id_encrypted: bytes = field(repr=False)
+    encryption_key_id: str = "default"
+    is_active: bool = True
+    validation_status: str | None = None
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """One bookable appointment (blocks and rosters never become one)."""
+
+    id: str  # the PIMS appointment id, as a string
+    start: datetime  # aware, UTC
+    end: datetime  # aware, UTC
+    status: str  # one of CASE_STATUSES
+    type: str  # one of CASE_TYPES
+    consultation_id: str | None = None
+    patient_id: str | None = None
+    patient_name: str | None = None
+    species: str | None = None
+    client_id: str | None = None
+    client_first_name: str | None = None
+    client_last_name: str | None = None
+    client_email: str | None = None
+    client_phone_raw: str | None = None
+    client_phone_e164: str | None = None
+    provider_name: str | None = None
+    room: str | None = None
+    title: str | None = None
+    type_description: str | None = None
+    reason: str | None = None
+    status_label: str | None = None  # the PIMS's own wording, kept for humans
+
+    @property
+    def client_name(self) -> str | None:
+        parts = [p for p in (self.client_first_name, self.client_last_name) if p]
+        return " ".join(parts) or None
+
+    def to_metadata(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["start"] = self.start.isoformat()
+        data["end"] = self.end.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class Vitals:
+    """Vitals in SI-ish units; the raw reading and its unit are kept alongside."""
+
+    temperature_c: float | None = None
+    pulse_bpm: int | None = None
+    respiration_rpm: int | None = None
+    weight_kg: float | None = None
+    blood_pressure: str | None = None
+    recorded_at: datetime | None = None
+    raw: tuple[tuple[str, str], ...] = ()  # ("temperature", "101.5 °F"), ...
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    name: str
+    code: str | None = None
+    status: str | None = None  # e.g. confirmed, tentative
+
+
+@dataclass(frozen=True)
+class ProductLine:
+    name: str
+    quantity: float = 1.0
+    kind: str = "service"  # product | service
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsultationSummary:
+    """A row of the consultation search."""
+
+    id: str
+    appointment_id: str | None
+    patient_id: str | None
+    patient_name: str | None
+    date: datetime  # aware, UTC
+    status: str  # PIMS wording, lower case: open | in_progress | finalised | ...
+
+
+@dataclass(frozen=True)
+class Consultation:
+    """A consultation in detail: SOAP notes, vitals, diagnoses, products/services."""
+
+    id: str
+    appointment_id: str | None
+    patient_id: str | None
+    date: datetime  # aware, UTC
+    status: str
+    notes: str | None = None  # full SOAP text
+    subjective: str | None = None
+    objective: str | None = None
+    assessment: str | None = None
+    plan: str | None = None
+    discharge_summary: str | None = None
+    vitals: Vitals | None = None
+    diagnoses: tuple[Diagnosis, ...] = ()
+    products: tuple[ProductLine, ...] = ()
+    complete: bool = False  # only completed consultations carry full data
+
+    def to_metadata(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["date"] = self.date.isoformat()
+        if self.vitals and self.vitals.recorded_at:
+            data["vitals"]["recorded_at"] = self.vitals.recorded_at.isoformat()
+        if self.vitals:
+            data["vitals"]["raw"] = dict(self.vitals.raw)
+        return data
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    weekday: int  # 0 = Monday
+    opens: str  # "08:00" clinic-local
+    closes: str  # "18:00"
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    slot_minutes: int
+    business_hours: tuple[BusinessHours, ...]
+    providers: tuple[str, ...]
+    rooms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """A case row as the sync writes it (the store adds id and timestamps)."""
+
+    clinic_id: str
+    external_id: str
+    status: str
+    type: str
+    scheduled_at: datetime
+    source: str = CASE_SOURCE_IDEXX
+    ends_at: datetime | None = None
+    patient_name: str | None = None
+    patient_external_id: str | None = None
+    species: str | None = None
+    client_name: str | None = None
+    client_external_id: str | None = None
+    client_email: str | None = None
+    client_phone: str | None = None
+    client_phone_e164: str | None = None
+    provider_name: str | None = None
+    room: str | None = None
+    consultation_external_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+
+
+@dataclass(frozen=True)
+class CaseRef:
+    """What enrichment and reconciliation need to know about a stored case."""
+
+    id: str
+    external_id: str
+    scheduled_at: datetime
+    status: str
+    consultation_external_id: str | None = None
+    enriched_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    id: str
+    clinic_id: str
+    name: str
+    key_prefix: str
+    key_hash: str = field(repr=False)
+    permissions: tuple[str, ...] | None  # None = all
+    expires_at: datetime | None
+    is_active: bool
+    last_used_at: datetime | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleConfigRow:
+    clinic_id: str
+    timezone: str
+    clinic_active: bool
+    sync_schedules: Any  # raw JSON, validated by pims_sync.schedules
+    version: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Audit:
+    id: str
+    clinic_id: str
+    sync_type: str
+    status: str
+    trigger: str
+    parent_id: str | None = None
+    phase: str | None = None
+    appointments_found: int = 0
+    cases_created: int = 0
+    cases_updated: int = 0
+    cases_skipped: int = 0
+    cases_deleted: int = 0
+    cases_restored: int = 0
+    cases_enriched: int = 0
+    failed: int = 0
+    total_items: int = 0
+    processed_items: int = 0
+    stats: dict[str, Any] = field(default_factory=dict, hash=False)
+    error_message: str | None = None
+    task_id: str | None = None
+    attempts: int = 0
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    audits: tuple[Audit, ...]
+    next_cursor: str | None
+    total: int
+    succeeded: int
+    failed: int
+
+    @property
+    def success_rate(self) -> float | None:
+        finished = self.succeeded + self.failed
+        return None if finished == 0 else self.succeeded / finished
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """A clinic-local date range [start, end] inclusive, with its UTC bounds."""
+
+    start: date
+    end: date
+    start_utc: datetime
+    end_utc: datetime  # exclusive: midnight after `end`, clinic time

@@ -1,0 +1,1 @@
+"""PIMS providers: the protocol in base.py, one package per PIMS."""

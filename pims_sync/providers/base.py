@@ -1,0 +1,40 @@
+"""The provider-agnostic PIMS protocol.
+
+A provider fetches; it never touches the store. Sync phases depend only on this protocol,
+so ezyVet or Cornerstone plug in without changing ``pims_sync.sync``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from ..models import Appointment, Consultation, ConsultationSummary, ScheduleConfig
+
+
+@runtime_checkable
+class PimsProvider(Protocol):
+    #: value of cases.source and the slug in external ids, e.g. "pims:idexx-neo"
+    source: str
+
+    def ensure_session(self) -> None:
+        """Log in if there is no usable session (may use a shared session cache)."""
+
+    def close(self) -> None: ...
+
+    def appointments(self, start: datetime, end: datetime) -> list[Appointment]:
+        """Appointments starting in [start, end) — aware datetimes; blocks/rosters excluded."""
+
+    def schedule_config(self) -> ScheduleConfig: ...
+
+    def consultations(self, start: datetime, end: datetime) -> list[ConsultationSummary]:
+        """Every consultation in the range, all pages read."""
+
+    def consultation(self, consultation_id: str) -> Consultation: ...
+
+    def external_id(self, appointment_id: str) -> str: ...
+
+
+#: builds a provider for one clinic; the worker supplies browser, session cache and credentials
+ProviderFactory = Callable[..., PimsProvider]
