@@ -16,6 +16,7 @@
     │   └── PimsProtocolError       a body that is not the JSON shape we expect
     ├── StoreError                  the database refused or could not be reached
     │   └── NotFound                a row the caller named does not exist
+    ├── QueueUnavailable            the broker (Redis) could not take or report work
     ├── SyncAborted                 a phase refused to act (e.g. the reconciliation guard)
     └── SyncInProgress              the clinic already has a sync running (carries sync_id)
 
@@ -108,6 +109,10 @@ class StoreError(PimsSyncError):
 
 class NotFound(StoreError):
     code = "not_found"
+
+
+class QueueUnavailable(PimsSyncError):
+    code = "queue_unavailable"
 
 
 class SyncAborted(PimsSyncError):
