@@ -1,0 +1,64 @@
+"""Turning database errors into StoreError without leaking the connection string's password."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlparse
+
+import psycopg
+
+from ..errors import NotFound, StoreError
+
+# SQLSTATE P0002 (no_data_found): what our SQL functions raise for a row that does not exist
+NO_DATA_FOUND = "P0002"
+
+
+def redact(message: str, database_url: str | None) -> str:
+    """Remove the URL's password (raw and percent-decoded) from a message."""
+    if not database_url:
+        return message
+    try:
+        password = urlparse(database_url).password
+    except ValueError:
+        password = None
+    for secret in {password, unquote(password) if password else None} - {None, ""}:
+        message = message.replace(secret, "***")
+    return message
+
+
+def safe_url(database_url: str) -> str:
+    """The URL with its password masked, for messages ("postgresql://u:***@host/db")."""
+    parsed = urlparse(database_url)
+    if parsed.password is None:
+        return database_url
+    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
+    return parsed._replace(netloc=netloc).geturl()
+
+
+def describe_pg_error(e: BaseException, database_url: str | None = None) -> str:
+    """Postgres's own words (message, detail, hint, SQLSTATE), password removed."""
+    diag = getattr(e, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    parts = [primary or str(e).strip() or type(e).__name__]
+    if diag is not None:
+        if diag.message_detail:
+            parts.append(f"DETAIL: {diag.message_detail}")
+        if diag.message_hint:
+            parts.append(f"HINT: {diag.message_hint}")
+        if diag.context and "line" in diag.context and primary:
+            parts.append(f"CONTEXT: {diag.context.strip().splitlines()[0]}")
+    sqlstate = getattr(e, "sqlstate", None)
+    text = " ".join(parts) + (f" [SQLSTATE {sqlstate}]" if sqlstate else "")
+    return redact(text, database_url)
+
+
+def translate(e: psycopg.Error, what: str, database_url: str | None = None) -> StoreError:
+    """The StoreError (NotFound for P0002) to raise ``from e`` for a failed operation."""
+    message = f"{what} failed: {describe_pg_error(e, database_url)}"
+    if getattr(e, "sqlstate", None) == NO_DATA_FOUND:
+        return NotFound(describe_pg_error(e, database_url))
+    if isinstance(e, psycopg.errors.ForeignKeyViolation):
+        # the row it points at (a clinic, a parent audit) does not exist
+        return NotFound(message)
+    if isinstance(e, psycopg.errors.UndefinedFunction | psycopg.errors.UndefinedTable):
+        message += " (are the migrations applied? run `pims-sync db migrate`)"
+    return StoreError(message)

@@ -1,0 +1,264 @@
+"""PostgresStore's sync data: cases and audits.
+
+Every multi-row write is one call of a SQL function from ``supabase/migrations`` (the Supabase
+store calls the same functions over ``.rpc``); the plain reads are single SELECTs on indexed
+columns. Mixed into :class:`~pims_sync.store.postgres.PostgresStore`, which provides the
+connection helpers ``_conn``, ``_one``, ``_all``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from ..errors import NotFound, ValidationError
+from ..models import (
+    AUDIT_STATUSES,
+    SYNC_TYPES,
+    TRIGGERS,
+    Audit,
+    CaseRecord,
+    CaseRef,
+    HistoryPage,
+    UpsertResult,
+)
+from . import _rows as rows
+
+UPSERT_CHUNK = 500
+MAX_HISTORY_LIMIT = 200
+
+_REF_COLUMNS = "id, external_id, scheduled_at, status, consultation_external_id, enriched_at, deleted_at"
+
+
+def jsonb(value: Any) -> Jsonb:
+    return Jsonb(value, dumps=rows.dumps)
+
+
+def _ids(values: Sequence[str]) -> list[str]:
+    """Valid UUIDs only: an id that cannot exist cannot match a row either."""
+    out = []
+    for value in values:
+        try:
+            out.append(rows.parse_uuid(value, "case"))
+        except NotFound:
+            continue
+    return out
+
+
+def _choice(value: str, allowed: Sequence[str], name: str) -> str:
+    if value not in allowed:
+        raise ValidationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+class SyncDataQueries:
+    # --- cases -------------------------------------------------------------------------------
+
+    def upsert_cases(self, clinic_id: str, cases: Sequence[CaseRecord]) -> UpsertResult:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        for other in {c.clinic_id for c in cases} - {clinic_id, cid}:
+            if rows.parse_uuid(other, "clinic") != cid:
+                raise ValidationError(f"upsert_cases for clinic {cid} got a case of clinic {other}")
+        # one global key order: two concurrent syncs then lock shared keys in the same order
+        ordered = sorted(cases, key=lambda c: (c.source, c.external_id))
+        created = updated = unchanged = 0
+        with self._conn("upsert cases") as conn:
+            for start in range(0, len(ordered), UPSERT_CHUNK):
+                chunk = [rows.case_to_json(c) for c in ordered[start : start + UPSERT_CHUNK]]
+                result = conn.execute("select upsert_cases(%s, %s) as r", (cid, jsonb(chunk))).fetchone()["r"]
+                created += result["created"]
+                updated += result["updated"]
+                unchanged += result["unchanged"]
+        return UpsertResult(created=created, updated=updated, unchanged=unchanged)
+
+    def cases_needing_enrichment(
+        self, clinic_id: str, start: datetime, end: datetime, *, stale_before: datetime | None = None
+    ) -> list[CaseRef]:
+        """Also cases whose stored consultation said complete=false: its data is still coming."""
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        found = self._all(
+            "find cases needing enrichment",
+            f"""
+            select {_REF_COLUMNS} from cases
+             where clinic_id = %s and deleted_at is null
+               and scheduled_at >= %s and scheduled_at < %s
+               and consultation_external_id is not null
+               and (enriched_at is null
+                    or enriched_at < %s::timestamptz
+                    or metadata -> 'pimsConsultation' ->> 'complete' = 'false')
+             order by scheduled_at, id
+            """,
+            (cid, start, end, stale_before),
+        )
+        return [rows.case_ref(r) for r in found]
+
+    def save_enrichment(self, clinic_id: str, case_id: str, consultation: dict[str, Any]) -> bool:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        case = rows.parse_uuid(case_id, "case")
+        row = self._one(
+            "save case enrichment",
+            "select save_case_enrichment(%s, %s, %s) as changed",
+            (cid, case, jsonb(consultation)),
+        )
+        return bool(row["changed"])
+
+    def cases_in_window(
+        self, clinic_id: str, start: datetime, end: datetime, *, source: str, include_deleted: bool = True
+    ) -> list[CaseRef]:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        found = self._all(
+            "list cases in window",
+            f"""
+            select {_REF_COLUMNS} from cases
+             where clinic_id = %s and source = %s and scheduled_at >= %s and scheduled_at < %s
+               and (%s or deleted_at is null)
+             order by scheduled_at, id
+            """,
+            (cid, source, start, end, include_deleted),
+        )
+        return [rows.case_ref(r) for r in found]
+
+    def soft_delete_cases(self, clinic_id: str, case_ids: Sequence[str]) -> int:
+        return self._case_fn("soft_delete_cases", clinic_id, case_ids)
+
+    def restore_cases(self, clinic_id: str, case_ids: Sequence[str]) -> int:
+        return self._case_fn("restore_cases", clinic_id, case_ids)
+
+    def _case_fn(self, fn: str, clinic_id: str, case_ids: Sequence[str]) -> int:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        ids = _ids(case_ids)
+        if not ids:
+            return 0
+        # fn is one of two literals above, never caller input
+        row = self._one(fn.replace("_", " "), f"select {fn}(%s, %s::uuid[]) as n", (cid, ids))
+        return int(row["n"])
+
+    def list_cases(self, clinic_id: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        found = self._all(
+            "list cases",
+            "select * from cases where clinic_id = %s and (%s or deleted_at is null) "
+            "order by scheduled_at, external_id",
+            (cid, include_deleted),
+        )
+        return [{k: (str(v) if k in ("id", "clinic_id") else v) for k, v in r.items()} for r in found]
+
+    # --- audits ------------------------------------------------------------------------------
+
+    def create_audit(
+        self,
+        *,
+        clinic_id: str,
+        sync_type: str,
+        trigger: str,
+        audit_id: str | None = None,
+        parent_id: str | None = None,
+        status: str = "queued",
+    ) -> Audit:
+        """Idempotent on audit_id: creating an existing sync returns it (a retried enqueue)."""
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        _choice(sync_type, SYNC_TYPES, "sync_type")
+        _choice(trigger, TRIGGERS, "trigger")
+        _choice(status, AUDIT_STATUSES, "status")
+        aid = None if audit_id is None else rows.parse_uuid(audit_id, "sync")
+        pid = None if parent_id is None else rows.parse_uuid(parent_id, "parent sync")
+        row = self._one(
+            "create sync audit",
+            """
+            insert into case_sync_audits (id, clinic_id, sync_type, trigger, parent_id, status)
+            values (coalesce(%s::uuid, gen_random_uuid()), %s, %s, %s, %s, %s)
+            on conflict (id) do nothing
+            returning *
+            """,
+            (aid, cid, sync_type, trigger, pid, status),
+        )
+        if row is None:
+            return self.get_audit(aid, clinic_id=cid)
+        return rows.audit(row)
+
+    def start_audit(self, audit_id: str, *, task_id: str | None = None) -> Audit:
+        aid = rows.parse_uuid(audit_id, "sync")
+        return rows.audit(self._one("start sync audit", "select * from start_audit(%s, %s)", (aid, task_id)))
+
+    def update_audit_progress(
+        self, audit_id: str, *, processed: int, total: int, stats: dict[str, Any], phase: str | None = None
+    ) -> None:
+        aid = rows.parse_uuid(audit_id, "sync")
+        self._one(
+            "update sync progress",
+            "select audit_progress(%s, %s, %s, %s, %s)",
+            (aid, processed, total, jsonb(stats or {}), phase),
+        )
+
+    def finish_audit(
+        self, audit_id: str, *, status: str, stats: dict[str, Any] | None = None, error: str | None = None
+    ) -> Audit:
+        aid = rows.parse_uuid(audit_id, "sync")
+        _choice(status, AUDIT_STATUSES, "status")
+        row = self._one(
+            "finish sync audit",
+            "select * from finish_audit(%s, %s, %s, %s)",
+            (aid, status, None if stats is None else jsonb(stats), error),
+        )
+        return rows.audit(row)
+
+    def get_audit(self, audit_id: str, *, clinic_id: str | None = None) -> Audit:
+        aid = rows.parse_uuid(audit_id, "sync")
+        row = self._one("get sync audit", "select * from case_sync_audits where id = %s", (aid,))
+        if row is None or (
+            clinic_id is not None and str(row["clinic_id"]) != rows.parse_uuid(clinic_id, "sync")
+        ):
+            # another clinic's sync is indistinguishable from a missing one
+            raise NotFound(f"sync {aid} not found")
+        return rows.audit(row)
+
+    def child_audits(self, parent_id: str) -> list[Audit]:
+        pid = rows.parse_uuid(parent_id, "sync")
+        found = self._all(
+            "list phase audits",
+            "select * from case_sync_audits where parent_id = %s order by created_at, id",
+            (pid,),
+        )
+        return [rows.audit(r) for r in found]
+
+    def sync_history(
+        self,
+        clinic_id: str | None,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        sync_type: str | None = None,
+    ) -> HistoryPage:
+        cid = None if clinic_id is None else rows.parse_uuid(clinic_id, "clinic")
+        if sync_type is not None:
+            _choice(sync_type, SYNC_TYPES, "sync_type")
+        limit = max(1, min(int(limit), MAX_HISTORY_LIMIT))
+        before_at, before_id = rows.decode_cursor(cursor) if cursor else (None, None)
+        with self._conn("read sync history") as conn:
+            # one row more than asked tells whether another page exists
+            found = conn.execute(
+                "select * from sync_history_page(%s, %s, %s, %s, %s)",
+                (cid, sync_type, limit + 1, before_at, before_id),
+            ).fetchall()
+            summary = conn.execute("select sync_history_summary(%s, %s) as s", (cid, sync_type)).fetchone()[
+                "s"
+            ]
+        audits = tuple(rows.audit(r) for r in found[:limit])
+        next_cursor = None
+        if len(found) > limit:
+            last = audits[-1]
+            next_cursor = rows.encode_cursor(last.created_at, last.id)
+        return HistoryPage(
+            audits=audits,
+            next_cursor=next_cursor,
+            total=int(summary["total"]),
+            succeeded=int(summary["succeeded"]),
+            failed=int(summary["failed"]),
+        )
+
+    def fail_stale_audits(self, older_than: datetime, *, reason: str = "worker lost") -> int:
+        row = self._one("fail stale audits", "select fail_stale_audits(%s, %s) as n", (older_than, reason))
+        return int(row["n"])

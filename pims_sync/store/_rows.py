@@ -1,0 +1,199 @@
+"""Rows to domain models, and the opaque history cursor.
+
+Shared by both stores: psycopg hands back datetimes and UUIDs, PostgREST hands back ISO strings,
+so every mapper accepts either.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from ..errors import NotFound, ValidationError
+from ..models import ApiKeyRecord, Audit, CaseRecord, CaseRef, Clinic, EncryptedCredentials, ScheduleConfigRow
+
+CASE_DATA_COLUMNS = (
+    "source",
+    "external_id",
+    "status",
+    "type",
+    "scheduled_at",
+    "ends_at",
+    "patient_name",
+    "patient_external_id",
+    "species",
+    "client_name",
+    "client_external_id",
+    "client_email",
+    "client_phone",
+    "client_phone_e164",
+    "provider_name",
+    "room",
+    "consultation_external_id",
+    "metadata",
+)
+
+
+def parse_uuid(value: Any, what: str) -> str:
+    """A canonical UUID string; a malformed id names no row, so it is NotFound, not a crash."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except (TypeError, ValueError, AttributeError):
+        raise NotFound(f"{what} {value!r} not found (not a valid id)") from None
+
+
+def _ts(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _s(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=json_default, separators=(",", ":"))
+
+
+def case_to_json(case: CaseRecord) -> dict[str, Any]:
+    """The JSON object upsert_cases() takes for one case."""
+    return {name: getattr(case, name) for name in CASE_DATA_COLUMNS}
+
+
+def clinic(row: Mapping[str, Any]) -> Clinic:
+    return Clinic(
+        id=str(row["id"]),
+        name=row["name"],
+        timezone=row["timezone"],
+        pims_provider=row["pims_provider"],
+        is_active=bool(row["is_active"]),
+        phone_region=row.get("phone_region") or "US",
+    )
+
+
+def _bytes(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    text = str(value)  # PostgREST renders bytea as "\x<hex>"
+    return bytes.fromhex(text[2:]) if text.startswith("\\x") else text.encode()
+
+
+def credentials(row: Mapping[str, Any]) -> EncryptedCredentials:
+    return EncryptedCredentials(
+        clinic_id=str(row["clinic_id"]),
+        provider=row["provider"],
+        username_encrypted=_bytes(row["username_encrypted"]),
+        password_encrypted=_bytes(row["password_encrypted"]),
+        company_id_encrypted=_bytes(row["company_id_encrypted"]),
+        encryption_key_id=row["encryption_key_id"],
+        is_active=bool(row["is_active"]),
+        validation_status=row.get("validation_status"),
+    )
+
+
+def api_key(row: Mapping[str, Any]) -> ApiKeyRecord:
+    perms = row.get("permissions")
+    return ApiKeyRecord(
+        id=str(row["id"]),
+        clinic_id=str(row["clinic_id"]),
+        name=row["name"],
+        key_prefix=row["key_prefix"],
+        key_hash=row["key_hash"],
+        permissions=None if perms is None else tuple(perms),
+        expires_at=_ts(row.get("expires_at")),
+        is_active=bool(row["is_active"]),
+        last_used_at=_ts(row.get("last_used_at")),
+        created_at=_ts(row.get("created_at")),
+    )
+
+
+def schedule_config(row: Mapping[str, Any]) -> ScheduleConfigRow:
+    return ScheduleConfigRow(
+        clinic_id=str(row["clinic_id"]),
+        timezone=row["timezone"],
+        clinic_active=bool(row["clinic_active"]),
+        sync_schedules=row["sync_schedules"],
+        version=int(row["version"]),
+        updated_at=_ts(row["updated_at"]),
+    )
+
+
+def case_ref(row: Mapping[str, Any]) -> CaseRef:
+    return CaseRef(
+        id=str(row["id"]),
+        external_id=row["external_id"],
+        scheduled_at=_ts(row["scheduled_at"]),
+        status=row["status"],
+        consultation_external_id=row.get("consultation_external_id"),
+        enriched_at=_ts(row.get("enriched_at")),
+        deleted_at=_ts(row.get("deleted_at")),
+    )
+
+
+_AUDIT_INTS = (
+    "appointments_found",
+    "cases_created",
+    "cases_updated",
+    "cases_skipped",
+    "cases_deleted",
+    "cases_restored",
+    "cases_enriched",
+    "failed",
+    "total_items",
+    "processed_items",
+    "attempts",
+)
+
+
+def audit(row: Mapping[str, Any]) -> Audit:
+    duration = row.get("duration_ms")
+    return Audit(
+        id=str(row["id"]),
+        clinic_id=str(row["clinic_id"]),
+        sync_type=row["sync_type"],
+        status=row["status"],
+        trigger=row["trigger"],
+        parent_id=_s(row.get("parent_id")),
+        phase=row.get("phase"),
+        stats=dict(row.get("stats") or {}),
+        error_message=row.get("error_message"),
+        task_id=row.get("task_id"),
+        created_at=_ts(row.get("created_at")),
+        started_at=_ts(row.get("started_at")),
+        finished_at=_ts(row.get("finished_at")),
+        duration_ms=None if duration is None else int(duration),
+        **{name: int(row.get(name) or 0) for name in _AUDIT_INTS},
+    )
+
+
+# --- history cursor: opaque to callers, (created_at, id) of the last row shown ----------------
+
+
+def encode_cursor(created_at: datetime, audit_id: str) -> str:
+    raw = f"{created_at.isoformat()}|{audit_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, audit_id = raw.split("|", 1)
+        created_at = datetime.fromisoformat(stamp)
+        return created_at, str(uuid.UUID(audit_id))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValidationError("invalid history cursor", details={"cursor": cursor}) from e
