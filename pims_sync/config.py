@@ -81,6 +81,12 @@ class Settings:
     log_level: str = "INFO"
     flower_basic_auth: str | None = field(default=None, repr=False)
     flower_cookie_secret: str | None = field(default=None, repr=False)
+    # workers (see docs/OPERATIONS.md): None = derived from the hard time limit
+    celery_visibility_timeout_s: int | None = None
+    session_ttl_s: int = 1800  # below IDEXX Neo's session lifetime (hours)
+    clinic_lock_ttl_s: int = 60
+    max_task_deliveries: int = 3
+    browser_idle_close_s: int = 600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -127,6 +133,11 @@ class Settings:
             log_level=level,
             flower_basic_auth=basic_auth,
             flower_cookie_secret=env.get("FLOWER_COOKIE_SECRET") or None,
+            celery_visibility_timeout_s=_visibility_timeout(env, app_env),
+            session_ttl_s=_int(env, "SESSION_CACHE_TTL_S", 1800, lo=10, hi=86_400),
+            clinic_lock_ttl_s=_int(env, "CLINIC_LOCK_TTL_S", 60, lo=2, hi=3_600),
+            max_task_deliveries=_int(env, "MAX_TASK_DELIVERIES", 3, lo=1, hi=100),
+            browser_idle_close_s=_int(env, "BROWSER_IDLE_CLOSE_S", 600, lo=1, hi=86_400),
         )
 
     def replace(self, **changes) -> Settings:
@@ -165,6 +176,11 @@ class Settings:
         return self.sync_timeout_ms // 1000
 
     @property
+    def visibility_timeout_s(self) -> int:
+        """Redis redelivers an unacked task after this long: it must outlast the longest task."""
+        return self.celery_visibility_timeout_s or max(3_600, 2 * self.hard_time_limit_s)
+
+    @property
     def browser_timeout_ms(self) -> int:
         """Playwright's per-action timeout: well under the soft limit so it fires first."""
         return max(5_000, min(60_000, self.sync_timeout_ms // 4))
@@ -175,6 +191,22 @@ class Settings:
         if key_id in self.encryption_keys:
             return self.encryption_keys[key_id]
         return self.require_encryption_key()
+
+
+def _visibility_timeout(env: Mapping[str, str], app_env: str) -> int | None:
+    """Short values only make sense in tests (fast redelivery after a killed worker)."""
+    raw = env.get("CELERY_VISIBILITY_TIMEOUT_S")
+    if raw is None or raw.strip() == "":
+        return None
+    value = _int(env, "CELERY_VISIBILITY_TIMEOUT_S", 0, lo=1, hi=7 * 86_400)
+    hard = _int(env, "SYNC_TIMEOUT_MS", Settings.sync_timeout_ms, lo=1_000, hi=86_400_000) // 1000 + 60
+    if app_env != "test" and value <= hard:
+        raise ConfigError(
+            "CELERY_VISIBILITY_TIMEOUT_S",
+            f"more than the hard time limit ({hard} s), or a running task is delivered twice",
+            raw,
+        )
+    return value
 
 
 _cached: Settings | None = None
