@@ -1,0 +1,189 @@
+"""The simulator's Flask app factory and its shared run-time state.
+
+Faults are applied in one place, a before/after-request pair, so every endpoint misbehaves
+the same way a proxy in front of the real PIMS would: delay, hang, an error page instead of
+the answer, or a JSON body cut short. The control API under /__sim/ is exempt.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app, g, make_response, request
+
+from . import control, endpoints, login
+from .data import Clinic, World
+from .faults import BODY_KINDS, RESPONSE_KINDS, FaultSet
+from .records import Records
+from .sessions import COOKIE_NAME, SessionStore
+from .stats import Stats
+
+EXTENSION = "pims_simulator"
+
+
+@dataclass
+class Config:
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    session_idle_s: float = 2 * 3600
+    session_max_s: float = 12 * 3600
+
+
+@dataclass
+class SimulatorState:
+    """Everything mutable, each part behind its own lock."""
+
+    world: World
+    config: Config
+    initial_config: Config
+    initial_faults: list[dict]
+    records: Records = field(init=False)
+    sessions: SessionStore = field(init=False)
+    faults: FaultSet = field(init=False)
+    stats: Stats = field(default_factory=Stats)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.records = Records(self.world)
+        self.sessions = SessionStore(idle_s=self.config.session_idle_s, max_s=self.config.session_max_s)
+        self.faults = FaultSet(seed=self.world.seed)
+        self._rng = random.Random(self.world.seed)
+        self._rng_lock = threading.Lock()
+        self._company = {c.company_id: c for c in self.world.clinics}
+        for spec in self.initial_faults:
+            self.faults.add(spec)
+
+    def clinic_by_company(self, company_id: str) -> Clinic | None:
+        return self._company.get(company_id)
+
+    def configure(self, **changes: float) -> None:
+        unknown = set(changes) - set(vars(self.config))
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}; use {sorted(vars(self.config))}")
+        for key, value in changes.items():
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{key} must be a number >= 0")
+            setattr(self.config, key, float(value))
+        self.sessions.idle_s, self.sessions.max_s = self.config.session_idle_s, self.config.session_max_s
+
+    def config_json(self) -> dict:
+        return dict(vars(self.config))
+
+    def reset(self) -> None:
+        """Back to the start: stats, faults, mutations and settings (sessions survive)."""
+        self.stats.reset()
+        self.faults.clear()
+        for spec in self.initial_faults:
+            self.faults.add(spec)
+        self.records.reset()
+        self.configure(**vars(self.initial_config))
+
+    def jitter(self, ms: float) -> float:
+        with self._rng_lock:
+            return self._rng.uniform(0, ms) if ms > 0 else 0.0
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, but wake at once when the server stops (so a hang never blocks shutdown)."""
+        if seconds > 0:
+            self.stopping.wait(seconds)
+
+
+def create_app(world: World | None = None, *, seed: int = 42, clinics: int = 2,
+               appointments_per_day: int | None = None, latency_ms: float = 0, jitter_ms: float = 0,
+               session_idle_s: float = 2 * 3600, session_max_s: float = 12 * 3600,
+               faults: list[dict] | None = None) -> Flask:
+    """A simulator app; pass a `World` or let it build one from seed/clinics/appointments_per_day."""
+    world = world or World(seed=seed, clinics=clinics, appointments_per_day=appointments_per_day)
+    config = Config(latency_ms=latency_ms, jitter_ms=jitter_ms,
+                    session_idle_s=session_idle_s, session_max_s=session_max_s)
+    state = SimulatorState(world=world, config=config, initial_config=Config(**vars(config)),
+                           initial_faults=list(faults or []))
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    app.extensions[EXTENSION] = state
+    app.register_blueprint(login.bp)
+    app.register_blueprint(endpoints.bp)
+    app.register_blueprint(control.bp)
+    app.before_request(_before)
+    app.after_request(_after)
+    return app
+
+
+def _endpoint_name() -> str:
+    rule = request.url_rule
+    return rule.endpoint.rsplit(".", 1)[-1] if rule is not None else "unknown"
+
+
+def _request_clinic(state: SimulatorState, endpoint: str) -> str | None:
+    session = state.sessions.peek(request.cookies.get(COOKIE_NAME))
+    if session is not None:
+        return session.clinic_id
+    if endpoint == "login" and request.method == "POST":
+        clinic = state.clinic_by_company(request.form.get("company_id", "").strip())
+        return clinic.id if clinic else None
+    return None
+
+
+def _before():
+    if request.path.startswith("/__sim"):
+        return None
+    state = _state()
+    endpoint = _endpoint_name()
+    clinic_id = _request_clinic(state, endpoint)
+    state.stats.request(endpoint, clinic_id)
+    fired = state.faults.take(endpoint, clinic_id)
+    for fault in fired:
+        state.stats.fault(fault.kind)
+    delay_ms = state.config.latency_ms + state.jitter(state.config.jitter_ms)
+    for fault in fired:
+        if fault.kind in ("latency", "slow_login"):
+            delay_ms += fault.params["ms"] + state.jitter(fault.params.get("jitter_ms", 0))
+    state.wait(delay_ms / 1000)
+    for fault in fired:
+        if fault.kind == "hang":
+            state.wait(float(fault.params["seconds"]))
+    g.body_faults = [f.kind for f in fired if f.kind in BODY_KINDS]
+    for fault in fired:
+        if fault.kind in RESPONSE_KINDS:
+            return _fault_response(state, fault)
+    return None
+
+
+def _after(response):
+    if request.path.startswith("/__sim"):
+        return response
+    kinds = getattr(g, "body_faults", [])
+    if kinds and response.mimetype == "application/json":
+        body = response.get_data()
+        if "truncated_json" in kinds:
+            response.set_data(body[: max(1, len(body) // 2)])
+        else:
+            response.set_data(b'{"events": [{"id": 1,, "start": "2026-' + body[:40] + b"}")
+    _state().stats.response(response.status_code)
+    return response
+
+
+def _fault_response(state: SimulatorState, fault):
+    if fault.kind == "rate_limit":
+        response = make_response(_html("429 Too Many Requests", "Slow down."), 429)
+        response.headers["Retry-After"] = str(int(fault.params["retry_after_s"]))
+        return response
+    if fault.kind == "html":
+        return make_response(_html("IDEXX Neo", "We are performing scheduled maintenance. Please try again later."),
+                             200)
+    with state._rng_lock:
+        status = fault.status(state._rng)
+    titles = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+    return make_response(_html(f"{status} {titles[status]}", "The server could not complete your request."), status)
+
+
+def _html(title: str, text: str) -> str:
+    return (f"<!doctype html><html><head><title>{title}</title></head>"
+            f"<body><h1>{title}</h1><p>{text}</p></body></html>")
+
+
+def _state() -> SimulatorState:
+    return current_app.extensions[EXTENSION]

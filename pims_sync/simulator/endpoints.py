@@ -1,0 +1,142 @@
+"""IDEXX Neo's internal JSON endpoints, as the web app's own pages call them.
+
+Every data call needs a live session cookie, else it gets what IDEXX gives a browser whose
+session ended: a 302 to /login with an HTML body, never JSON. It must also carry
+``X-Requested-With: XMLHttpRequest`` (the app's XHR marker), else 400 HTML.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timedelta
+
+from flask import Blueprint, current_app, g, jsonify, make_response, redirect, request
+
+from .clinical import clinical_notes_text
+from .records import NotFound, parse_wall
+from .sessions import COOKIE_NAME
+
+bp = Blueprint("data", __name__)
+
+PER_PAGE = 20
+MAX_RANGE_DAYS = 366
+SEARCH_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y")
+
+
+def _state():
+    return current_app.extensions["pims_simulator"]
+
+
+def data_endpoint(view):
+    """Session first (302 /login), then the XHR header (400 HTML), then the clinic's data."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        state = _state()
+        session = state.sessions.touch(request.cookies.get(COOKIE_NAME))
+        if session is None:
+            return redirect("/login")
+        if request.headers.get("X-Requested-With") != "XMLHttpRequest":
+            return make_response(
+                "<!doctype html><html><body><h1>400 Bad Request</h1>"
+                "<p>This resource is only available to the application.</p></body></html>", 400)
+        g.clinic = state.world.clinic(session.clinic_id)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def bad_request(message: str):
+    return jsonify({"error": message}), 400
+
+
+@bp.get("/appointments/getCalendarEventData", endpoint="calendar")
+@data_endpoint
+def calendar():
+    try:
+        start = parse_wall(request.args["start"])
+        end = parse_wall(request.args["end"])
+    except KeyError:
+        return bad_request("start and end are required (clinic-local 'YYYY-MM-DD HH:MM:SS')")
+    except ValueError as e:
+        return bad_request(str(e))
+    if end - start > timedelta(days=MAX_RANGE_DAYS):
+        return bad_request(f"the range may span at most {MAX_RANGE_DAYS} days")
+    try:
+        events = _state().records.events(g.clinic, start, end)
+    except ValueError as e:
+        return bad_request(str(e))
+    return jsonify({"events": events})
+
+
+@bp.get("/schedule/getScheduleConfigs", endpoint="schedule")
+@data_endpoint
+def schedule():
+    return jsonify(_state().world.schedule_config(g.clinic))
+
+
+@bp.get("/consultations/search", endpoint="consultations_search")
+@data_endpoint
+def consultations_search():
+    try:
+        start = _search_time(request.args["date_start"])
+        end = _search_time(request.args["date_end"])
+    except KeyError:
+        return bad_request("date_start and date_end are required ('DD.MM.YYYY HH:mm:ss')")
+    except ValueError as e:
+        return bad_request(str(e))
+    try:
+        page = int(request.args.get("page", "1"))
+    except ValueError:
+        return bad_request("page must be an integer starting at 1")
+    if page < 1:
+        return bad_request("page must be an integer starting at 1")
+    if end - start > timedelta(days=MAX_RANGE_DAYS):
+        return bad_request(f"the range may span at most {MAX_RANGE_DAYS} days")
+    try:
+        records = _state().records.consultations(g.clinic, start, end)
+    except ValueError as e:
+        return bad_request(str(e))
+    chunk = records[(page - 1) * PER_PAGE: page * PER_PAGE]
+    return jsonify({
+        "data": [_summary(r) for r in chunk],
+        "total": len(records),
+        "page": page,
+        "perPage": PER_PAGE,
+        "lastPage": max(1, -(-len(records) // PER_PAGE)),
+    })
+
+
+@bp.get("/consultations/<int:consultation_id>/page-data", endpoint="consultation_page_data")
+@data_endpoint
+def consultation_page_data(consultation_id: int):
+    try:
+        record = _state().records.consultation(g.clinic, consultation_id)
+    except NotFound:
+        return jsonify({"error": "not found"}), 404
+    return jsonify({"consultation": record})
+
+
+@bp.get("/consultations/view/<int:consultation_id>", endpoint="consultation_view")
+@data_endpoint
+def consultation_view(consultation_id: int):
+    try:
+        record = _state().records.consultation(g.clinic, consultation_id)
+    except NotFound:
+        return jsonify({"error": "not found"}), 404
+    record["clinical_notes"] = clinical_notes_text(record)
+    return jsonify({"consultation": record})
+
+
+def _search_time(value: str) -> datetime:
+    for fmt in SEARCH_FORMATS:
+        try:
+            return datetime.strptime(value.strip(), fmt)
+        except ValueError:
+            continue
+    raise ValueError(f"{value!r} is not a time like 26.11.2026 00:00:00")
+
+
+def _summary(record: dict) -> dict:
+    return {key: record.get(key) for key in
+            ("id", "appointment_id", "patient_id", "patient_name", "client_id", "date", "status", "vet")}
