@@ -10,7 +10,12 @@ import pytest
 
 from pims_sync.errors import StoreError
 from pims_sync.models import AUDIT_STATUSES, CASE_STATUSES, CASE_TYPES, SYNC_TYPES, TRIGGERS
-from pims_sync.store.migrate import applied_migrations, apply_migrations, default_migrations_dir, migration_files
+from pims_sync.store.migrate import (
+    applied_migrations,
+    apply_migrations,
+    default_migrations_dir,
+    migration_files,
+)
 
 EXPECTED_TABLES = {
     "clinics",

@@ -1,0 +1,187 @@
+"""What only a direct Postgres connection shows: xmin, concurrency, NOTIFY, errors, fork safety."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from pims_sync.errors import StoreError
+from pims_sync.models import UpsertResult
+from pims_sync.store.postgres import PostgresStore
+
+from .factories import make_cases
+
+
+def _xmins(url: str, clinic_id: str) -> dict[str, str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("select external_id, xmin::text from cases where clinic_id = %s", (clinic_id,))
+        return dict(rows.fetchall())
+
+
+def test_unchanged_rows_are_not_rewritten(database_url, store, clinic):
+    cases = make_cases(clinic.id, 1000)
+    store.upsert_cases(clinic.id, cases)
+    before = _xmins(database_url, clinic.id)
+    assert store.upsert_cases(clinic.id, cases) == UpsertResult(created=0, updated=0, unchanged=1000)
+    assert _xmins(database_url, clinic.id) == before
+
+    cases[7] = replace(cases[7], status="completed")
+    assert store.upsert_cases(clinic.id, cases) == UpsertResult(created=0, updated=1, unchanged=999)
+    after = _xmins(database_url, clinic.id)
+    rewritten = {k for k in before if before[k] != after[k]}
+    assert rewritten == {cases[7].external_id}
+
+
+def test_concurrent_upserts_keep_the_unique_key(database_url, clinic):
+    cases = make_cases(clinic.id, 1200)
+    batches = [cases[:800], cases[400:]]  # 400 shared keys
+    results: list[UpsertResult] = [None, None]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def run(i: int) -> None:
+        store = PostgresStore(database_url, min_size=1, max_size=1)
+        try:
+            barrier.wait(10)
+            results[i] = store.upsert_cases(clinic.id, batches[i])
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert sum(r.created for r in results) == 1200
+    assert sum(r.created + r.updated + r.unchanged for r in results) == 1600
+    assert sum(r.updated for r in results) == 0
+    with psycopg.connect(database_url) as conn:
+        total, distinct = conn.execute(
+            "select count(*), count(distinct (source, external_id)) from cases where clinic_id = %s",
+            (clinic.id,),
+        ).fetchone()
+    assert total == distinct == 1200
+
+
+def _listen(url: str) -> psycopg.Connection:
+    conn = psycopg.connect(url, autocommit=True)
+    conn.execute("listen clinic_schedule_configs_changed")
+    return conn
+
+
+def _payloads(conn: psycopg.Connection, want: int) -> list[str]:
+    got = []
+    for note in conn.notifies(timeout=5, stop_after=want):
+        got.append(note.payload)
+    return got
+
+
+def test_schedule_config_change_notifies_listeners(database_url, store, clinic):
+    listener = _listen(database_url)
+    try:
+        store.set_schedule_config(clinic.id, [{"type": "inbound", "cron": "0 6 * * *", "enabled": True}])
+        assert clinic.id in _payloads(listener, 1)
+        row = store.set_schedule_config(clinic.id, [])
+        assert row.version == 2
+        assert clinic.id in _payloads(listener, 1)
+
+        # the clinic's time zone is part of the schedule: changing it bumps and notifies too
+        with psycopg.connect(database_url) as conn:
+            conn.execute("update clinics set timezone = 'Europe/London' where id = %s", (clinic.id,))
+        assert clinic.id in _payloads(listener, 1)
+        bumped = store.get_schedule_config(clinic.id)
+        assert bumped.version == 3 and bumped.timezone == "Europe/London"
+    finally:
+        listener.close()
+
+
+def test_fail_stale_audits_only_touches_old_unfinished_rows(database_url, store, clinic):
+    stuck = store.create_audit(clinic_id=clinic.id, sync_type="inbound", trigger="api")
+    store.start_audit(stuck.id)
+    queued = store.create_audit(clinic_id=clinic.id, sync_type="cases", trigger="api")
+    done = store.create_audit(clinic_id=clinic.id, sync_type="cases", trigger="api")
+    store.finish_audit(done.id, status="completed")
+    fresh = store.create_audit(clinic_id=clinic.id, sync_type="cases", trigger="api")
+    with psycopg.connect(database_url) as conn:
+        # age our rows without the updated_at trigger; other suites' rows stay fresh
+        conn.execute("set local session_replication_role = replica")
+        conn.execute(
+            "update case_sync_audits set updated_at = now() - interval '2 days' where id = any(%s::uuid[])",
+            ([stuck.id, queued.id, done.id],),
+        )
+    assert store.fail_stale_audits(datetime.now(UTC) - timedelta(days=1), reason="worker lost") == 2
+    for audit_id in (stuck.id, queued.id):
+        a = store.get_audit(audit_id)
+        assert a.status == "failed" and a.error_message == "worker lost" and a.finished_at is not None
+    assert store.get_audit(done.id).status == "completed"
+    assert store.get_audit(fresh.id).status == "queued"
+    assert store.fail_stale_audits(datetime.now(UTC) - timedelta(days=1)) == 0
+
+
+def test_unreachable_database_error_hides_the_password():
+    store = PostgresStore("postgresql://pims:s3cret-pw@127.0.0.1:1/none", timeout_s=1)
+    try:
+        with pytest.raises(StoreError) as err:
+            store.ping()
+        assert "s3cret-pw" not in str(err.value)
+        assert "s3cret-pw" not in repr(store)
+        assert isinstance(err.value.__cause__, psycopg.Error)
+    finally:
+        store.close()
+
+
+def test_missing_function_names_the_fix(empty_database_url, clinic):
+    store = PostgresStore(empty_database_url)
+    try:
+        with pytest.raises(StoreError, match="db migrate"):
+            store.upsert_cases(clinic.id, make_cases(clinic.id, 1))
+    finally:
+        store.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_store_used_after_fork_opens_its_own_pool(store, clinic):
+    store.ping()  # the parent's pool is open
+    pid = os.fork()
+    if pid == 0:  # child: must not reuse the parent's sockets
+        code = 1
+        try:
+            code = 0 if store.get_clinic(clinic.id).id == clinic.id else 1
+            store.close()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.get_clinic(clinic.id).id == clinic.id  # the parent's pool still works
+
+
+def test_rpc_functions_exist_with_their_argument_names(database_url):
+    expected = {
+        "upsert_cases": ["p_clinic_id", "p_cases"],
+        "save_case_enrichment": ["p_clinic_id", "p_case_id", "p_consultation"],
+        "soft_delete_cases": ["p_clinic_id", "p_case_ids"],
+        "restore_cases": ["p_clinic_id", "p_case_ids"],
+        "start_audit": ["p_audit_id", "p_task_id"],
+        "audit_progress": ["p_audit_id", "p_processed", "p_total", "p_stats", "p_phase"],
+        "finish_audit": ["p_audit_id", "p_status", "p_stats", "p_error"],
+        "fail_stale_audits": ["p_older_than", "p_reason"],
+        "sync_history_page": ["p_clinic_id", "p_sync_type", "p_limit", "p_before_created_at", "p_before_id"],
+        "sync_history_summary": ["p_clinic_id", "p_sync_type"],
+    }
+    with psycopg.connect(database_url) as conn:
+        found = dict(
+            conn.execute(
+                "select proname, proargnames from pg_proc where pronamespace = 'public'::regnamespace "
+                "and proname = any(%s)",
+                (list(expected),),
+            ).fetchall()
+        )
+    assert found == expected
