@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "sync_cmd",
     "status_cmd",
     "demo_cmd",
+    "flower_cmd",
+    "menu_cmd",
 )
 
 

@@ -1,0 +1,301 @@
+"""`pims-sync demo`: the whole system on one machine, driven the way a client would drive it.
+
+Starts (or uses) PostgreSQL and Redis, migrates, starts the simulator, a worker, beat, the
+API and Flower, seeds the simulator's clinics, then syncs every clinic through the REST API
+with that clinic's own key and draws each phase's progress. Every child is stopped on exit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import click
+import requests
+
+from ..config import Settings
+from ..errors import PimsSyncError
+from .demo_seed import DemoClinic, seed_all, simulator_clinics
+from .demo_stack import DemoStack, Ports, available_commands, celery_workers_online, child_argv, http_answers
+from .embedded import demo_secret, find_chromium, pick_port
+from .output import console, fail, handles_errors
+from .progress import TERMINAL, SyncProgress, summary_numbers, summary_table
+
+OPTIONAL_CHILDREN = ("beat", "flower")
+
+
+@click.command("demo")
+@click.option("--once", is_flag=True, help="Exit after the summary (exit 0 only if every clinic's sync completed).")
+@click.option("--clinics", default=3, show_default=True, type=click.IntRange(1, 20), help="Simulator clinics to sync.")
+@click.option("--data-dir", default=".data/demo", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Embedded PostgreSQL/Redis data, logs and demo secrets.")
+@click.option("--port", default=5050, show_default=True, type=click.IntRange(1, 65535), help="API port.")
+@click.option("--flower-port", default=5555, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--simulator-port", default=5080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--redis-port", default=6390, show_default=True, type=click.IntRange(1, 65535),
+              help="Port of the embedded Redis (only without REDIS_URL).")
+@click.option("--days-ahead", default=7, show_default=True, type=click.IntRange(0, 90))
+@click.option("--timeout", "timeout_s", default=600, show_default=True, type=click.IntRange(10),
+              help="Seconds to wait for the syncs.")
+@click.option("--no-flower", is_flag=True, help="Do not start Flower.")
+@click.option("--no-beat", is_flag=True, help="Do not start beat.")
+@handles_errors
+def command(once, clinics, data_dir, port, flower_port, simulator_port, redis_port, days_ahead, timeout_s,
+            no_flower, no_beat):
+    """Run the whole system locally and sync the demo clinics through the REST API."""
+    settings = Settings.from_env()
+    data_dir = data_dir.resolve()
+    stack = DemoStack(data_dir)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    ok = False
+    try:
+        ok = _run(stack, settings, once=once, clinics=clinics, ports=_ports(port, flower_port, simulator_port, redis_port),
+                  days_ahead=days_ahead, timeout_s=timeout_s, flower=not no_flower, beat=not no_beat)
+    except KeyboardInterrupt:
+        console.print("\n[yellow]Interrupted.[/]")
+    finally:
+        with console.status("Stopping every child process…"):
+            stack.stop()
+        signal.signal(signal.SIGTERM, previous)
+        console.print("[green]✓[/] stopped: no demo process is left running")
+    if once and not ok:
+        fail("the demo sync did not complete for every clinic (see the table above and the logs in "
+             f"{data_dir / 'logs'})")
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _ports(api: int, flower: int, simulator: int, redis_port: int) -> Ports:
+    chosen: dict[str, int] = {}
+    moved: list[str] = []
+    for name, wanted in (("api", api), ("flower", flower), ("simulator", simulator), ("redis", redis_port)):
+        got, was_moved = pick_port(wanted)
+        while got in chosen.values():
+            got, was_moved = pick_port(0)
+        if was_moved:
+            moved.append(f"{name}: port {wanted} is taken, using {got}")
+        chosen[name] = got
+    return Ports(moved=moved, **chosen)
+
+
+def _step(message: str, detail: str = "") -> None:
+    console.print(f"[green]✓[/] {message}" + (f" [dim]{detail}[/]" if detail else ""))
+
+
+def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, ports: Ports, days_ahead: int,
+         timeout_s: int, flower: bool, beat: bool) -> bool:
+    console.rule("[bold]pims-sync demo")
+    for note in ports.moved:
+        console.print(f"[yellow]![/] {note}")
+    commands = available_commands()
+
+    with console.status("Looking for Chromium…"):
+        chromium = find_chromium(settings.chromium_path)
+    _step("Chromium", chromium)
+
+    with console.status("Starting PostgreSQL…" if not settings.database_url else "Connecting to PostgreSQL…"):
+        database_url = stack.use_database(settings.database_url)
+    _step("PostgreSQL", stack.describe_database())
+
+    with console.status("Migrating the database…"):
+        from ..store.migrate import apply_migrations
+
+        apply_migrations(database_url)
+    _step("database migrated")
+
+    secret = settings.encryption_key or demo_secret(stack.data_dir, "encryption.key")
+    flower_auth = settings.flower_basic_auth or f"demo:{demo_secret(stack.data_dir, 'flower.password', nbytes=12)}"
+    env = _child_env(settings, database_url=database_url, secret=secret, chromium=chromium, ports=ports,
+                     flower_auth=flower_auth)
+    if not settings.encryption_key:
+        _step("demo IDEXX_ENCRYPTION_KEY", f"kept in {stack.data_dir / 'encryption.key'}")
+
+    with console.status("Starting Redis…" if not settings.redis_url else "Connecting to Redis…"):
+        redis_url = stack.use_redis(settings.redis_url, port=ports.redis, env=env)
+    env["REDIS_URL"] = redis_url
+    _step("Redis", redis_url if settings.redis_url is None else "REDIS_URL")
+
+    sim_url = f"http://127.0.0.1:{ports.simulator}"
+    with console.status("Starting the IDEXX Neo simulator…"):
+        stack.start("simulator", child_argv("simulator", "--port", str(ports.simulator), "--clinics", str(clinics)),
+                    env=env, ready=http_answers(f"{sim_url}/__sim/clinics"), timeout_s=60, what=sim_url)
+        sim_clinics = simulator_clinics(sim_url)[:clinics]
+    _step("simulator", f"{sim_url} with {len(sim_clinics)} clinics")
+    env["IDEXX_BASE_URL"] = sim_url
+
+    with console.status("Seeding clinics: encrypted credentials, API keys, schedules…"):
+        from ..crypto import CredentialCipher
+        from ..store.postgres import PostgresStore
+
+        store = PostgresStore(database_url, max_size=2)
+        try:
+            seeded = seed_all(store, CredentialCipher.from_settings(settings.replace(encryption_key=secret)), sim_clinics)
+        finally:
+            store.close()
+    _step("clinics seeded", ", ".join(c.name for c in seeded))
+
+    api_url = f"http://127.0.0.1:{ports.api}"
+    flower_url = f"http://127.0.0.1:{ports.flower}"
+    _require(commands, "worker", "api")
+    with console.status("Starting the worker (Celery + Playwright)…"):
+        stack.start("worker", child_argv("worker"), env=env,
+                    ready=lambda: bool(celery_workers_online(redis_url)), timeout_s=90, what=redis_url)
+    _step("worker online", ", ".join(celery_workers_online(redis_url)))
+    with console.status("Starting the API…"):
+        stack.start("api", child_argv("api", "--port", str(ports.api)), env={**env, "PORT": str(ports.api)},
+                    ready=http_answers(f"{api_url}/health"), timeout_s=60, what=api_url)
+    _step("API", api_url)
+    started = {"beat": False, "flower": False}
+    for name, wanted, args, ready in (
+        ("beat", beat, (), None),
+        ("flower", flower, ("--port", str(ports.flower), "--data-dir", str(stack.data_dir / "flower")),
+         http_answers(flower_url)),
+    ):
+        if not wanted:
+            continue
+        if name not in commands:
+            console.print(f"[yellow]![/] `pims-sync {name}` is not available in this build; continuing without it")
+            continue
+        with console.status(f"Starting {name}…"):
+            try:
+                stack.start(name, child_argv(name, *args), env=env, ready=ready, timeout_s=45)
+                started[name] = True
+            except PimsSyncError as e:
+                console.print(f"[yellow]![/] {name} did not start; continuing without it: {str(e).splitlines()[0]}")
+                continue
+        _step(name, flower_url if name == "flower" else "per-clinic schedules, standby-safe")
+
+    results = _sync_through_api(api_url, seeded, days_ahead=days_ahead, timeout_s=timeout_s)
+    rows = [(c.name, summary_numbers(results.get(c.id) or {"status": "failed"})) for c in seeded]
+    console.print(summary_table(rows, title="Demo sync (through the REST API)"))
+    _print_access(seeded, results, api_url=api_url, flower_url=flower_url if started["flower"] else None,
+                  flower_auth=flower_auth, sim_url=sim_url, data_dir=stack.data_dir)
+    ok = all((results.get(c.id) or {}).get("status") == "completed" for c in seeded)
+    if once:
+        return ok
+    console.print("\n[bold]Running.[/] Press Ctrl-C to stop everything.")
+    while True:
+        dead = [c for c in stack.dead_children() if c.name != "flower"]
+        if dead:
+            child = dead[0]
+            raise PimsSyncError(f"{child.name} exited (code {child.popen.returncode}); see {child.log_path}")
+        time.sleep(1)
+
+
+def _require(commands: set[str], *names: str) -> None:
+    missing = [n for n in names if n not in commands]
+    if missing:
+        raise PimsSyncError(f"this build lacks `pims-sync {' / '.join(missing)}`; the demo needs it")
+
+
+def _child_env(settings: Settings, *, database_url: str, secret: str, chromium: str, ports: Ports,
+               flower_auth: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": database_url,
+        "IDEXX_ENCRYPTION_KEY": secret,
+        "CHROMIUM_PATH": chromium,
+        "HEADLESS": "true",
+        "APP_ENV": settings.app_env,
+        "FLOWER_BASIC_AUTH": flower_auth,
+        "SCHEDULE_POLL_SECONDS": "10",
+        "PYTHONUNBUFFERED": "1",
+    })  # fmt: skip
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    return env
+
+
+def _sync_through_api(api_url: str, clinics: list[DemoClinic], *, days_ahead: int, timeout_s: int) -> dict[str, dict]:
+    """POST /api/sync/full per clinic with its key, then poll GET /api/sync/<id> into the bars."""
+    results: dict[str, dict] = {}
+    sync_ids: dict[str, str] = {}
+    console.print()
+    with SyncProgress(console) as bars:
+        for clinic in clinics:
+            bars.add(clinic.id, clinic.name)
+        for clinic in clinics:
+            try:
+                sync_ids[clinic.id] = _start_sync(api_url, clinic, days_ahead)
+            except PimsSyncError as e:
+                bars.fail(clinic.id, str(e))
+                results[clinic.id] = {"status": "failed", "errors": [{"message": str(e)}]}
+        deadline = time.monotonic() + timeout_s
+        while len(results) < len(clinics) and time.monotonic() < deadline:
+            for clinic in clinics:
+                if clinic.id in results:
+                    continue
+                status = _get_status(api_url, clinic, sync_ids[clinic.id])
+                if status is None:
+                    continue
+                bars.update(clinic.id, status)
+                if status.get("status") in TERMINAL:
+                    results[clinic.id] = status
+            time.sleep(0.5)
+        for clinic in clinics:
+            if clinic.id not in results:
+                bars.fail(clinic.id, f"timed out after {timeout_s}s")
+                results[clinic.id] = {"status": "timeout", "errors": [{"message": "timed out"}]}
+    return results
+
+
+def _start_sync(api_url: str, clinic: DemoClinic, days_ahead: int) -> str:
+    try:
+        resp = requests.post(f"{api_url}/api/sync/full", headers={"X-API-Key": clinic.api_key},
+                             json={"daysAhead": days_ahead}, timeout=15)
+    except requests.RequestException as e:
+        raise PimsSyncError(f"API unreachable at {api_url}: {e.__class__.__name__}") from None
+    body = _json(resp)
+    if resp.status_code == 409 and body.get("syncId"):
+        return body["syncId"]  # beat got there first: follow its sync
+    if resp.status_code != 202 or not body.get("syncId"):
+        message = (body.get("error") or {}).get("message") if isinstance(body.get("error"), dict) else body.get("error")
+        raise PimsSyncError(f"POST /api/sync/full answered {resp.status_code}: {message or resp.text[:120]}")
+    return body["syncId"]
+
+
+def _get_status(api_url: str, clinic: DemoClinic, sync_id: str) -> dict | None:
+    try:
+        resp = requests.get(f"{api_url}/api/sync/{sync_id}", headers={"X-API-Key": clinic.api_key}, timeout=10)
+    except requests.RequestException:
+        return None
+    return _json(resp) if resp.status_code == 200 else None
+
+
+def _json(resp: requests.Response) -> dict:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _print_access(clinics: list[DemoClinic], results: dict[str, dict], *, api_url: str, flower_url: str | None,
+                  flower_auth: str, sim_url: str, data_dir: Path) -> None:
+    from rich.table import Table
+
+    keys = Table(title="Demo API keys (shown once; new keys on every run)", title_justify="left")
+    keys.add_column("clinic")
+    keys.add_column("clinic id")
+    keys.add_column("X-API-Key")
+    for c in clinics:
+        keys.add_row(c.name, c.id, c.api_key)
+    console.print(keys)
+    console.print(f"API        {api_url}   (docs/API.md)")
+    if flower_url:
+        user = flower_auth.split(":", 1)[0]
+        console.print(f"Flower     {flower_url}   (user {user}, password in {data_dir / 'flower.password'})")
+    console.print(f"Simulator  {sim_url}   (its clinics: {sim_url}/__sim/clinics)")
+    console.print(f"Logs       {data_dir / 'logs'}")
+    first = clinics[0]
+    console.print("\nTry it:", style="bold")
+    console.print(
+        f"  curl -s -X POST {api_url}/api/sync/full -H 'X-API-Key: {first.api_key}' "
+        "-H 'Content-Type: application/json' -d '{\"daysAhead\": 7}'",
+        soft_wrap=True,
+    )
+    console.print(f"  curl -s {api_url}/api/sync/<syncId> -H 'X-API-Key: {first.api_key}'", soft_wrap=True)

