@@ -23,7 +23,9 @@ from .models import PERMISSION_ALIASES, PERMISSIONS
 SECRET_BYTES = 32
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 # <prefix>_<env>_<8 hex> then "_" then the urlsafe secret (which may itself contain "_" or "-")
-_KEY_RE = re.compile(r"^(?P<display>[a-z][a-z0-9]{0,15}_[a-z]{1,8}_[0-9a-f]{8})_(?P<secret>[A-Za-z0-9_-]{43,})$")
+_KEY_RE = re.compile(
+    r"^(?P<display>[a-z][a-z0-9]{0,15}_[a-z]{1,8}_[0-9a-f]{8})_(?P<secret>[A-Za-z0-9_-]{43,})$"
+)
 _ALL = {"*", "all"}
 
 
@@ -42,7 +44,9 @@ class GeneratedKey:
 def generate_api_key(prefix: str = "pims", *, env: str = "live") -> GeneratedKey:
     """A new key ``<prefix>_<env>_<8 hex>_<32 random bytes, urlsafe base64>``."""
     if not _PREFIX_RE.match(prefix):
-        raise ValidationError("API key prefix must be 1-16 lower-case letters or digits, starting with a letter")
+        raise ValidationError(
+            "API key prefix must be 1-16 lower-case letters or digits, starting with a letter"
+        )
     if not re.fullmatch(r"[a-z]{1,8}", env):
         raise ValidationError("API key env must be 1-8 lower-case letters (e.g. live, test)")
     key_prefix = f"{prefix}_{env}_{secrets.token_hex(4)}"

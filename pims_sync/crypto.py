@@ -100,7 +100,11 @@ class CredentialCipher:
                 f"{IV_BYTES + TAG_BYTES}) for key id {key_id!r}"
             )
         aead = self._aead(key_id)
-        iv, tag, ciphertext = blob[:IV_BYTES], blob[IV_BYTES : IV_BYTES + TAG_BYTES], blob[IV_BYTES + TAG_BYTES :]
+        iv, tag, ciphertext = (
+            blob[:IV_BYTES],
+            blob[IV_BYTES : IV_BYTES + TAG_BYTES],
+            blob[IV_BYTES + TAG_BYTES :],
+        )
         try:
             data = aead.decrypt(iv, ciphertext + tag, None)
         except InvalidTag:

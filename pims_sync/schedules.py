@@ -141,7 +141,9 @@ def parse_sync_schedules(
         except ValueError as e:
             return [], [ScheduleProblem(clinic_id, None, _short(raw), f"malformed JSON ({e})")]
     if not isinstance(raw, list | tuple):
-        return [], [ScheduleProblem(clinic_id, None, _short(raw), "expected a JSON array of schedule objects")]
+        return [], [
+            ScheduleProblem(clinic_id, None, _short(raw), "expected a JSON array of schedule objects")
+        ]
 
     specs: list[ScheduleEntrySpec] = []
     enabled_by_type: dict[str, int] = {}
@@ -171,7 +173,9 @@ def parse_sync_schedules(
 
 def _parse_entry(entry: Any, *, clinic_id: str, timezone: str) -> ScheduleEntrySpec | str:
     if not isinstance(entry, dict):
-        return f"expected an object like {{\"type\": \"inbound\", \"cron\": \"0 6 * * *\"}}, got {type(entry).__name__}"
+        return (
+            f'expected an object like {{"type": "inbound", "cron": "0 6 * * *"}}, got {type(entry).__name__}'
+        )
     missing = [key for key in ("type", "cron") if key not in entry]
     if missing:
         return f"missing field(s): {', '.join(missing)}"
@@ -246,8 +250,10 @@ def next_fire(cron: str, tz: str, after: datetime) -> datetime:
     wall = it.get_next(datetime)
     quick = _instants(wall, zone, every_hour)
     # fast path: no offset change within the margin and an unambiguous wall time
-    if len(quick) == 1 and quick[0] > after and after.astimezone(zone).utcoffset() == (
-        (after + _DST_MARGIN).astimezone(zone).utcoffset()
+    if (
+        len(quick) == 1
+        and quick[0] > after
+        and after.astimezone(zone).utcoffset() == ((after + _DST_MARGIN).astimezone(zone).utcoffset())
     ):
         return quick[0]
 
@@ -277,8 +283,10 @@ def prev_fire(cron: str, tz: str, before: datetime) -> datetime:
     it = croniter(text, start)
     wall = it.get_prev(datetime)
     quick = _instants(wall, zone, every_hour)
-    if len(quick) == 1 and quick[0] <= before and before.astimezone(zone).utcoffset() == (
-        (before - _DST_MARGIN).astimezone(zone).utcoffset()
+    if (
+        len(quick) == 1
+        and quick[0] <= before
+        and before.astimezone(zone).utcoffset() == ((before - _DST_MARGIN).astimezone(zone).utcoffset())
     ):
         return quick[0]
 

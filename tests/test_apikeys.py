@@ -120,7 +120,11 @@ def test_unknown_permissions_are_rejected(given):
         (("sync:reconciliation",), ["sync:reconcile"], True),
         ((), ["sync:inbound"], False),
         ((), [], True),
-        (("sync:inbound", "sync:cases", "sync:reconcile"), ["sync:inbound", "sync:cases", "sync:reconcile"], True),
+        (
+            ("sync:inbound", "sync:cases", "sync:reconcile"),
+            ["sync:inbound", "sync:cases", "sync:reconcile"],
+            True,
+        ),
     ],
 )
 def test_has_permissions(granted, needed, ok):

@@ -65,7 +65,10 @@ def test_parse_empty(raw):
 
 
 def test_disabled_entries_are_kept_and_do_not_count_as_duplicates():
-    raw = [{"type": "inbound", "cron": "0 6 * * *", "enabled": False}, {"type": "inbound", "cron": "0 7 * * *"}]
+    raw = [
+        {"type": "inbound", "cron": "0 6 * * *", "enabled": False},
+        {"type": "inbound", "cron": "0 7 * * *"},
+    ]
     specs, problems = parse_sync_schedules(raw, clinic_id="c1")
     assert problems == []
     assert [(s.cron, s.enabled) for s in specs] == [("0 6 * * *", False), ("0 7 * * *", True)]
@@ -193,7 +196,12 @@ def test_naive_datetimes_are_refused():
 
 def test_every_fifteen_minutes():
     fires = fire_times("*/15 * * * *", NY, local(NY, 2026, 5, 4, 9, 7), local(NY, 2026, 5, 4, 10, 0))
-    assert [f.astimezone(ZoneInfo(NY)).strftime("%H:%M") for f in fires] == ["09:15", "09:30", "09:45", "10:00"]
+    assert [f.astimezone(ZoneInfo(NY)).strftime("%H:%M") for f in fires] == [
+        "09:15",
+        "09:30",
+        "09:45",
+        "10:00",
+    ]
 
 
 def test_lists_ranges_and_day_of_week():
@@ -238,7 +246,11 @@ def test_time_in_the_spring_gap_fires_once_right_after_the_gap(tz, spring, gap_h
     fires = fire_times(cron, tz, day_before, day_before + timedelta(days=3))
     walls = [f.astimezone(ZoneInfo(tz)).strftime("%d %H:%M") for f in fires]
     d = spring[2]
-    assert walls == [f"{d - 1:02d} {gap_hour:02d}:30", f"{d:02d} {gap_hour + 1:02d}:00", f"{d + 1:02d} {gap_hour:02d}:30"]
+    assert walls == [
+        f"{d - 1:02d} {gap_hour:02d}:30",
+        f"{d:02d} {gap_hour + 1:02d}:00",
+        f"{d + 1:02d} {gap_hour:02d}:30",
+    ]
     # prev_fire agrees: just after the gap, the gap slot is the latest one
     transition = fires[1]
     assert prev_fire(cron, tz, transition + timedelta(minutes=5)) == transition
