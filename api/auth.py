@@ -1,0 +1,156 @@
+"""X-API-Key authentication: lookup by sha256, constant-time check, tenancy, rate limiting.
+
+The key decides the clinic: handlers read ``g.api_key.clinic_id`` and never a clinic from the
+request. Failed keys are counted per client address in Redis, so every API process shares one
+limit; ``last_used_at`` is written by a background thread in batches, so a request never
+waits for that write.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from datetime import UTC, datetime
+
+import redis
+from flask import current_app, g, request
+
+from pims_sync.apikeys import display_prefix, has_permissions, hash_api_key, verify_api_key
+from pims_sync.errors import PimsSyncError
+from pims_sync.models import ApiKeyRecord
+from pims_sync.store.base import Store
+
+from .errors import Forbidden, TooManyRequests, Unauthorized
+
+log = logging.getLogger(__name__)
+HEADER = "X-API-Key"
+MAX_KEY_LENGTH = 512
+
+
+class FailureLimiter:
+    """Fixed-window count of failed keys per address; blocked at ``max_failures`` until the window ends.
+
+    Redis being down must not lock everyone out or turn auth into a 503, so the limiter fails
+    open (and logs) while the key check itself still runs.
+    """
+
+    def __init__(self, client: redis.Redis, *, max_failures: int = 10, window_s: int = 60,
+                 prefix: str = "pims:authfail:"):
+        self.client, self.max_failures, self.window_s, self.prefix = client, max_failures, window_s, prefix
+
+    def retry_after(self, addr: str) -> int | None:
+        """Seconds until the address may try again, or None when it is not blocked."""
+        try:
+            pipe = self.client.pipeline()
+            pipe.get(self.prefix + addr)
+            pipe.ttl(self.prefix + addr)
+            count, ttl = pipe.execute()
+        except redis.RedisError as e:
+            log.warning("auth rate limiter unavailable (%s); not limiting", e.__class__.__name__)
+            return None
+        if count is not None and int(count) >= self.max_failures:
+            return max(1, int(ttl)) if ttl and ttl > 0 else self.window_s
+        return None
+
+    def record_failure(self, addr: str) -> None:
+        try:
+            pipe = self.client.pipeline()
+            pipe.incr(self.prefix + addr)
+            pipe.expire(self.prefix + addr, self.window_s, nx=True)
+            pipe.execute()
+        except redis.RedisError as e:
+            log.warning("auth rate limiter unavailable (%s); failure not counted", e.__class__.__name__)
+
+
+class LastUsedRecorder:
+    """Collects used key ids and writes ``last_used_at`` in one batch every ``interval_s``.
+
+    The thread starts on first use in each process (gunicorn forks workers after import, and
+    threads do not survive a fork), and flushes once more at exit.
+    """
+
+    def __init__(self, store: Store, *, interval_s: float = 5.0):
+        self.store, self.interval_s = store, interval_s
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pid: int | None = None
+
+    def record(self, key_id: str) -> None:
+        with self._lock:
+            self._pending.add(key_id)
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="api-key-last-used", daemon=True).start()
+                atexit.register(self.flush)
+
+    def flush(self) -> int:
+        with self._lock:
+            ids, self._pending = sorted(self._pending), set()
+        if not ids:
+            return 0
+        try:
+            self.store.touch_api_keys(ids, datetime.now(UTC))
+        except PimsSyncError as e:  # best effort: a missed touch is not worth failing anything
+            log.warning("could not record API key use for %d key(s): %s", len(ids), e)
+        return len(ids)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            self.flush()
+
+
+class Authenticator:
+    def __init__(self, store: Store, limiter: FailureLimiter, recorder: LastUsedRecorder):
+        self.store, self.limiter, self.recorder = store, limiter, recorder
+
+    def authenticate(self, presented: str | None, addr: str, *, now: datetime | None = None) -> ApiKeyRecord:
+        """The active key record, or Unauthorized / TooManyRequests with a message saying why."""
+        if presented is None or not presented.strip():
+            raise Unauthorized(f"missing API key: send it in the {HEADER} header")
+        wait = self.limiter.retry_after(addr)
+        if wait is not None:
+            raise TooManyRequests(
+                f"too many failed API keys from this address; retry in {wait} s",
+                details={"retryAfterSeconds": wait}, headers={"Retry-After": str(wait)},
+            )
+        record = None
+        if len(presented) <= MAX_KEY_LENGTH:
+            record = self.store.find_api_key(hash_api_key(presented))
+        if record is None or not verify_api_key(presented, record.key_hash):
+            self._fail(addr, "unknown API key", presented)
+        now = now or datetime.now(UTC)
+        if not record.is_active:
+            self._fail(addr, "this API key has been revoked", presented)
+        if record.expires_at is not None and record.expires_at <= now:
+            self._fail(addr, f"this API key expired at {record.expires_at.isoformat()}", presented)
+        self.recorder.record(record.id)
+        return record
+
+    def _fail(self, addr: str, message: str, presented: str):
+        self.limiter.record_failure(addr)
+        log.info("API key refused from %s (%s): %s", addr, display_prefix(presented), message)
+        raise Unauthorized(message)
+
+
+def permissions_for(needed: tuple[str, ...], record: ApiKeyRecord) -> None:
+    if not has_permissions(record.permissions, needed):
+        have = ", ".join(record.permissions or ()) or "none"
+        missing = [p for p in needed if not has_permissions(record.permissions, [p])]
+        raise Forbidden(
+            f"this API key lacks permission {', '.join(missing)} (it has: {have})",
+            details={"required": list(needed), "missing": missing},
+        )
+
+
+def authenticate_request(needed: tuple[str, ...] = ()) -> ApiKeyRecord:
+    """Authenticate this request's X-API-Key and check ``needed``; sets and returns ``g.api_key``."""
+    auth: Authenticator = current_app.extensions["pims_sync"].authenticator
+    record = auth.authenticate(request.headers.get(HEADER), request.remote_addr or "unknown")
+    permissions_for(needed, record)
+    g.api_key = record
+    return record

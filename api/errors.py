@@ -1,0 +1,148 @@
+"""The one error handler: every failure becomes ``{success: false, error: {...}, timestamp}``.
+
+The whole :mod:`pims_sync.errors` tree, werkzeug's HTTP errors (404, 405, 415, ...) and the
+API's own auth errors go through :func:`handle_error`, so a status code is decided in one
+place and a caller never sees an HTML page or a stack trace. Anything unexpected is logged
+with its traceback and answered with a generic 500 that names no internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from pims_sync import errors as E
+from pims_sync.sync.results import utc_timestamp
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An HTTP-level refusal raised by the API itself (auth, tenancy, content type)."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: dict | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
+class TooManyRequests(ApiError):
+    status, code = 429, "too_many_requests"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
+
+
+class MalformedJson(ApiError):
+    status, code = 400, "malformed_json"
+
+
+class NotFoundError(ApiError):
+    status, code = 404, "not_found"
+
+
+# most specific first: the first isinstance match decides the status
+_DOMAIN_STATUS: tuple[tuple[type[E.PimsSyncError], int], ...] = (
+    (E.ValidationError, 400),
+    (E.NotFound, 404),
+    (E.SyncInProgress, 409),
+    (E.SyncAborted, 409),
+    (E.CredentialsMissing, 422),
+    (E.CredentialError, 422),
+    (E.RateLimited, 503),
+    (E.ProviderError, 502),
+    (E.QueueUnavailable, 503),
+    (E.StoreError, 503),
+    (E.ConfigError, 500),
+)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+# messages safe to show for these domain errors; others keep their own (already redacted) text
+_GENERIC = {
+    E.StoreError: "the database is unavailable; try again shortly",
+    E.ConfigError: "the service is misconfigured; see its logs",
+}
+
+
+def error_body(status: int, code: str, message: str, details: Any = None) -> tuple[dict, int]:
+    body = {
+        "success": False,
+        "error": {"code": code, "message": message, "details": details if details is not None else {}},
+        "timestamp": utc_timestamp(),
+    }
+    return body, status
+
+
+def _domain(e: E.PimsSyncError) -> tuple[dict, int, dict]:
+    status = next((s for cls, s in _DOMAIN_STATUS if isinstance(e, cls)), 500)
+    message = str(e)
+    details: dict[str, Any] = {}
+    if isinstance(e, E.ValidationError):
+        details = e.details if isinstance(e.details, dict) else {"errors": e.details}
+    elif isinstance(e, E.NotFound):
+        pass
+    elif isinstance(e, E.StoreError | E.ConfigError):
+        log.error("%s: %s", type(e).__name__, e)
+        message = next(m for cls, m in _GENERIC.items() if isinstance(e, cls))
+    headers: dict[str, str] = {}
+    if isinstance(e, E.SyncInProgress):
+        details = {"syncId": e.sync_id, "statusUrl": f"/api/sync/{e.sync_id}" if e.sync_id else None}
+    if isinstance(e, E.RateLimited) and e.retry_after_s:
+        headers["Retry-After"] = str(int(e.retry_after_s + 0.999))
+    body, status = error_body(status, e.code, message, details)
+    if isinstance(e, E.SyncInProgress):
+        body["syncId"] = e.sync_id  # top level too: callers of the old service read it there
+    return body, status, headers
+
+
+def handle_error(e: Exception):
+    """Map any exception to the JSON error shape and a status."""
+    headers: dict[str, str] = {}
+    if isinstance(e, ApiError):
+        body, status = error_body(e.status, e.code, e.message, e.details)
+        headers = dict(e.headers)
+    elif isinstance(e, E.PimsSyncError):
+        body, status, headers = _domain(e)
+    elif isinstance(e, HTTPException):
+        status = e.code or 500
+        code = _HTTP_CODES.get(status, "http_error")
+        message = e.description or e.name
+        body, status = error_body(status, code, message)
+        if getattr(e, "valid_methods", None):
+            headers["Allow"] = ", ".join(sorted(e.valid_methods))
+    else:
+        log.exception("unhandled error")
+        body, status = error_body(500, "internal_error", "an unexpected error occurred; it has been logged")
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(Exception, handle_error)

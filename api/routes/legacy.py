@@ -1,0 +1,123 @@
+"""The original service's IDEXX endpoints: POST /api/idexx/scrape, GET /api/idexx/status.
+
+They keep their paths and bodies, but now require an API key, and the ``clinicId`` they carry
+must be the key's clinic: a body can never choose another clinic (403).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis
+from flask import Blueprint, g
+
+from pims_sync.errors import QueueUnavailable
+from workers import pipelines
+
+from ..auth import permissions_for
+from ..errors import Forbidden
+from ..openapi import ERROR, Operation, route
+from ..schemas import SCRAPE_BODY, STATUS_QUERY
+from .sync import _accepted
+
+bp = Blueprint("legacy", __name__)
+# the permission each legacy type needs: a schedule is appointments, a consultation is case data
+PERMISSION_FOR_TYPE = {"schedule": ("sync:inbound",), "consultation": ("sync:cases",)}
+
+
+def _services():
+    from ..app import services
+
+    return services()
+
+
+def _own_clinic(clinic_id: str) -> str:
+    if clinic_id != g.api_key.clinic_id:
+        raise Forbidden(
+            "clinicId is not this API key's clinic; a key can only act for its own clinic",
+            details={"field": "clinicId"},
+        )
+    return clinic_id
+
+
+@route(bp, Operation(
+    "post", "/api/idexx/scrape", "Legacy: sync one day's schedule or consultations", "legacy",
+    {
+        202: ("Queued", "SyncAccepted"),
+        403: ("clinicId is another clinic's, or the key lacks the permission", ERROR),
+        404: ("The clinic does not exist", ERROR),
+        503: ("The queue or the database is unavailable", ERROR),
+    },
+    body=SCRAPE_BODY,
+    description="type=schedule needs sync:inbound, type=consultation needs sync:cases. Track the sync "
+    "with GET /api/sync/{syncId} or GET /api/idexx/status.",
+))
+def scrape(*, body: dict[str, Any], query: dict[str, Any]):
+    clinic_id = _own_clinic(body["clinicId"])
+    kind = body["type"]
+    permissions_for(PERMISSION_FOR_TYPE[kind], g.api_key)
+    svc = _services()
+    if "date" in body:
+        day = date.fromisoformat(body["date"])
+    else:
+        day = datetime.now(UTC).astimezone(ZoneInfo(svc.store.get_clinic(clinic_id).timezone)).date()
+    enqueue_legacy = getattr(pipelines, "enqueue_legacy", None)
+    if enqueue_legacy is not None:
+        enqueued = enqueue_legacy(svc.celery_app, svc.store, clinic_id=clinic_id, sync_type=kind, day=day,
+                                  trigger="api")
+        sync_id = enqueued.sync_id
+    else:
+        sync_id = _send_legacy(svc, clinic_id, kind, day)
+    return _accepted(sync_id, "queued", {"type": kind, "clinicId": clinic_id, "date": day.isoformat()})
+
+
+def _send_legacy(svc, clinic_id: str, kind: str, day: date) -> str:
+    """Audit row first (the task reports into it), then the task by name; ids only in the message."""
+    audit = svc.store.create_audit(clinic_id=clinic_id, sync_type=kind, trigger="api")
+    kwargs = {"clinic_id": clinic_id, "audit_id": audit.id, "day": day.isoformat(), "trigger": "api"}
+    try:
+        svc.celery_app.send_task(
+            pipelines.LEGACY_TASK_NAMES[kind], kwargs=kwargs, queue=pipelines.SYNC_QUEUE,
+            argsrepr="()", kwargsrepr=repr(kwargs),
+        )
+    except Exception as e:
+        svc.store.finish_audit(audit.id, status="failed", error="enqueue failed: broker unavailable")
+        raise QueueUnavailable(f"could not enqueue the sync: the broker is unavailable ({e.__class__.__name__})") from e
+    return audit.id
+
+
+@route(bp, Operation(
+    "get", "/api/idexx/status", "Legacy: the clinic's latest sync", "legacy",
+    {200: ("The latest sync, or null", "LegacyStatus"), 403: ("clinicId is another clinic's", ERROR)},
+    query=STATUS_QUERY,
+))
+def status(*, query: dict[str, Any]):
+    clinic_id = _own_clinic(query["clinicId"])
+    svc = _services()
+    page = svc.store.sync_history(clinic_id, limit=1)
+    last = page.audits[0] if page.audits else None
+    return {
+        "success": True,
+        "clinicId": clinic_id,
+        "running": _running(svc, clinic_id),
+        "lastSync": None if last is None else {
+            "syncId": last.id,
+            "type": last.sync_type,
+            "status": last.status,
+            "trigger": last.trigger,
+            "startedAt": last.started_at.isoformat() if last.started_at else None,
+            "finishedAt": last.finished_at.isoformat() if last.finished_at else None,
+            "durationMs": last.duration_ms,
+            "error": last.error_message,
+            "statusUrl": f"/api/sync/{last.id}",
+        },
+    }
+
+
+def _running(svc, clinic_id: str) -> str | None:
+    try:
+        return svc.inflight.current(clinic_id)
+    except redis.RedisError:  # the status is still useful without it
+        return None

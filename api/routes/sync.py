@@ -1,0 +1,189 @@
+"""POST /api/sync/{full,inbound,cases,reconcile}, GET /api/sync/<syncId>, GET /api/sync/history.
+
+Enqueueing answers 202 at once; wait mode polls the audit rows (any API process can answer for
+any sync, because the audit rows are the truth) and answers 200 with the original service's
+shape, 207/502 when a phase did not complete, or 202 when the time ran out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, g
+
+from pims_sync.errors import NotFound
+from pims_sync.models import PERMISSIONS
+from pims_sync.sync.options import SyncOptions
+from pims_sync.sync.results import RESULT_KEY, SEED_STATS_KEYS, utc_timestamp
+from workers.pipelines import TERMINAL, enqueue_sync, sync_status, wait_for_sync
+
+from ..errors import NotFoundError
+from ..openapi import ERROR, Operation, route
+from ..schemas import HISTORY_QUERY, SYNC_BODIES, WAIT_QUERY
+
+bp = Blueprint("sync", __name__)
+
+PERMISSION_FOR = {
+    "full": PERMISSIONS,
+    "inbound": ("sync:inbound",),
+    "cases": ("sync:cases",),
+    "reconcile": ("sync:reconcile",),
+}
+SUMMARY = {
+    "full": "Full sync: inbound, then cases, then reconciliation",
+    "inbound": "Inbound sync: appointments to cases",
+    "cases": "Case enrichment: consultation data onto cases",
+    "reconcile": "Reconciliation: soft-delete cases whose appointment vanished",
+}
+_ENQUEUE_DESCRIPTION = (
+    "Answers 202 with the syncId at once. With ?wait=SECONDS or \"wait\": true it waits (at most "
+    "SYNC_TIMEOUT_MS): 200 with the original service's result shape when every phase completed, 207 "
+    "with per-phase results and errors when some phase did not complete but another made progress, "
+    "502 when the sync failed outright (typically the PIMS could not be reached or refused the login), "
+    "202 with the current status when the time ran out. Single-flight: a clinic has at most one sync "
+    "queued or running; another request answers 409 with that syncId."
+)
+_ENQUEUE_RESPONSES = {
+    200: ("Done (wait mode): the original service's shape", "SyncResult"),
+    202: ("Queued, or still running when the wait ended", "SyncAccepted"),
+    207: ("Done (wait mode), some phase failed, was aborted or partial", "SyncResult"),
+    403: ("The key lacks a needed permission", ERROR),
+    409: ("The clinic already has a sync queued or running (syncId in the body)", ERROR),
+    502: ("Done (wait mode), the sync failed", "SyncResult"),
+    503: ("The queue or the database is unavailable", ERROR),
+}
+
+
+def _services():
+    from ..app import services
+
+    return services()
+
+
+def _status_url(sync_id: str) -> str:
+    return f"/api/sync/{sync_id}"
+
+
+def _enqueue_view(sync_type: str):
+    op = Operation(
+        "post", f"/api/sync/{sync_type}", SUMMARY[sync_type], "sync", _ENQUEUE_RESPONSES,
+        body=SYNC_BODIES[sync_type], query=WAIT_QUERY, permissions=PERMISSION_FOR[sync_type],
+        description=_ENQUEUE_DESCRIPTION,
+    )
+
+    @route(bp, op)
+    def view(*, body: dict[str, Any], query: dict[str, Any]):
+        return start_sync(sync_type, body, query)
+
+    return view
+
+
+def start_sync(sync_type: str, body: dict[str, Any], query: dict[str, Any]):
+    svc = _services()
+    wait_body = body.pop("wait", False)
+    options = SyncOptions.from_dict(body)
+    clinic_id = g.api_key.clinic_id
+    enqueued = enqueue_sync(
+        svc.celery_app, svc.store, svc.inflight, clinic_id=clinic_id, sync_type=sync_type, options=options,
+        trigger="api", ttl_s=svc.inflight_ttl_s,
+    )
+    wait_s = query.get("wait")
+    if wait_s is None and wait_body:
+        wait_s = svc.sync_timeout_s
+    if not wait_s:
+        return _accepted(enqueued.sync_id, enqueued.status)
+    status = wait_for_sync(svc.store, enqueued.sync_id, clinic_id=clinic_id,
+                           timeout_s=min(float(wait_s), svc.sync_timeout_s))
+    return waited_response(status)
+
+
+def _accepted(sync_id: str, status: str, extra: dict[str, Any] | None = None):
+    body = {"success": True, "syncId": sync_id, "status": status, "statusUrl": _status_url(sync_id)}
+    body.update(extra or {})
+    return body, 202, {"Location": _status_url(sync_id)}
+
+
+def waited_response(status: dict[str, Any]):
+    """200 / 207 / 502 for a finished sync, 202 for one still running."""
+    if status["status"] not in TERMINAL:
+        extra = {k: v for k, v in status.items() if k not in ("syncId", "status")}
+        return _accepted(status["syncId"], status["status"], extra)
+    result = status["result"]
+    phases = [result[key] for key in RESULT_KEY.values() if key in result]
+    if phases and all(p["status"] == "completed" for p in phases):
+        return seed_shape(result), 200
+    progressed = any(p["status"] in ("completed", "partial") for p in phases)
+    failed = any(p["status"] == "failed" for p in phases)
+    return result, (502 if failed and not progressed else 207)
+
+
+def seed_shape(result: dict[str, Any]) -> dict[str, Any]:
+    """Exactly the original service's keys: success, syncId, <phase>Result {success, stats}, durationMs, timestamp."""
+    body: dict[str, Any] = {"success": result["success"], "syncId": result["syncId"]}
+    for phase, key in RESULT_KEY.items():
+        if key in result:
+            stats = result[key].get("stats") or {}
+            body[key] = {"success": result[key]["success"],
+                         "stats": {k: stats.get(k, 0) for k in SEED_STATS_KEYS[phase]}}
+    body["durationMs"] = result.get("durationMs") or 0
+    body["timestamp"] = result.get("timestamp") or utc_timestamp()
+    return body
+
+
+for _type in ("full", "inbound", "cases", "reconcile"):
+    _enqueue_view(_type)
+
+
+@route(bp, Operation(
+    "get", "/api/sync/history", "The clinic's syncs, newest first, with a success-rate summary", "sync",
+    {200: ("A page of syncs", "SyncHistory")}, query=HISTORY_QUERY,
+))
+def history(*, query: dict[str, Any]):
+    svc = _services()
+    sync_type = {"reconcile": "reconciliation"}.get(query.get("type"), query.get("type"))
+    page = svc.store.sync_history(
+        g.api_key.clinic_id, limit=query.get("limit", 20), cursor=query.get("cursor"), sync_type=sync_type
+    )
+    return {
+        "success": True,
+        "syncs": [_history_row(a) for a in page.audits],
+        "nextCursor": page.next_cursor,
+        "summary": {
+            "total": page.total,
+            "succeeded": page.succeeded,
+            "failed": page.failed,
+            "successRate": page.success_rate,
+        },
+    }
+
+
+def _history_row(a) -> dict[str, Any]:
+    return {
+        "syncId": a.id,
+        "type": a.sync_type,
+        "status": a.status,
+        "trigger": a.trigger,
+        "stats": dict(a.stats or {}),
+        "error": a.error_message,
+        "createdAt": a.created_at.isoformat() if a.created_at else None,
+        "startedAt": a.started_at.isoformat() if a.started_at else None,
+        "finishedAt": a.finished_at.isoformat() if a.finished_at else None,
+        "durationMs": a.duration_ms,
+    }
+
+
+@route(bp, Operation(
+    "get", "/api/sync/{syncId}", "A sync's state, current phase, per-phase progress, stats and errors", "sync",
+    {200: ("The sync", "SyncStatus"), 404: ("No such sync for this API key's clinic", ERROR)},
+    path_params={"syncId": {"type": "string", "format": "uuid"}},
+))
+def get_sync(syncId: str, *, query: dict[str, Any]):  # noqa: N803 - the path parameter's public name
+    svc = _services()
+    try:
+        sync_id = str(uuid.UUID(syncId))
+        status = sync_status(svc.store, sync_id, clinic_id=g.api_key.clinic_id)
+    except (ValueError, NotFound):
+        raise NotFoundError(f"no sync {syncId!r} for this API key's clinic") from None
+    return {"success": True, **status}
+
