@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote, urlparse
 
 import psycopg
@@ -10,6 +11,21 @@ from ..errors import NotFound, StoreError
 
 # SQLSTATE P0002 (no_data_found): what our SQL functions raise for a row that does not exist
 NO_DATA_FOUND = "P0002"
+
+_KEY_DETAIL = re.compile(r"^Key \((?P<cols>.*?)\)=\((?P<vals>.*)\)(?P<rest>[^()]*)$", re.S)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _safe_detail(detail: str) -> str | None:
+    """Postgres's DETAIL without row values: they can be client PII, key hashes or ciphertext."""
+    if detail.startswith("Failing row contains"):
+        return None
+    match = _KEY_DETAIL.match(detail)
+    if match:
+        values = match["vals"]
+        shown = values if all(_UUID.match(v.strip()) for v in values.split(",")) else "…"
+        return f"Key ({match['cols']})=({shown}){match['rest']}"
+    return detail
 
 
 def redact(message: str, database_url: str | None) -> str:
@@ -40,8 +56,9 @@ def describe_pg_error(e: BaseException, database_url: str | None = None) -> str:
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     parts = [primary or str(e).strip() or type(e).__name__]
     if diag is not None:
-        if diag.message_detail:
-            parts.append(f"DETAIL: {diag.message_detail}")
+        detail = _safe_detail(diag.message_detail) if diag.message_detail else None
+        if detail:
+            parts.append(f"DETAIL: {detail}")
         if diag.message_hint:
             parts.append(f"HINT: {diag.message_hint}")
         if diag.context and "line" in diag.context and primary:

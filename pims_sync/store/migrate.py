@@ -62,6 +62,15 @@ def _checksum(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _line_of(sql: str, position: str | int | None) -> str:
+    """ " (line N)" for Postgres's 1-based character position in the file, else ""."""
+    try:
+        index = int(position) - 1
+    except (TypeError, ValueError):
+        return ""
+    return f" (line {sql.count(chr(10), 0, max(index, 0)) + 1})"
+
+
 def apply_migrations(
     database_url: str,
     *,
@@ -108,8 +117,10 @@ def apply_migrations(
                             (path.name, checksum),
                         )
                 except psycopg.Error as e:
+                    where = _line_of(sql, getattr(e.diag, "statement_position", None))
                     raise StoreError(
-                        f"migration {path.name} failed and was rolled back: {describe_pg_error(e, database_url)}"
+                        f"migration {path.name}{where} failed and was rolled back: "
+                        f"{describe_pg_error(e, database_url)}"
                     ) from e
                 applied.append(path.name)
                 notify(path.name, "applied")

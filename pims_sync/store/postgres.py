@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import CredentialsMissing, NotFound, ValidationError
+from ..errors import CredentialsMissing, NotFound, StoreError, ValidationError
 from ..models import (
     PERMISSION_ALIASES,
     PERMISSIONS,
@@ -32,7 +32,7 @@ from ..models import (
     ScheduleConfigRow,
 )
 from . import _rows as rows
-from ._errors import safe_url, translate
+from ._errors import redact, safe_url, translate
 from ._pg_sync import SyncDataQueries, jsonb
 
 _CONFIG_SELECT = """
@@ -81,8 +81,21 @@ class PostgresStore(SyncDataQueries):
         try:
             with self._pool().connection() as conn:
                 yield conn
+        except PoolTimeout as e:
+            raise StoreError(
+                f"{what} failed: no database connection within {self._timeout_s:g} s "
+                f"({safe_url(self._url)}: {self._probe()})"
+            ) from e
         except psycopg.Error as e:
             raise translate(e, what, self._url) from e
+
+    def _probe(self) -> str:
+        """Why connecting fails, in Postgres's words (the pool only says it timed out)."""
+        try:
+            psycopg.connect(self._url, connect_timeout=3).close()
+        except psycopg.Error as e:
+            return redact(str(e).strip().splitlines()[0], self._url)
+        return "the pool is exhausted: every connection is busy"
 
     def _one(self, what: str, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         with self._conn(what) as conn:

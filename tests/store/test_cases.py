@@ -62,8 +62,9 @@ def test_case_of_another_clinic_is_refused(store, clinic):
 def test_bad_status_is_a_store_error_naming_the_constraint(store, clinic):
     from pims_sync.errors import StoreError
 
-    with pytest.raises(StoreError, match="cases_status_check"):
+    with pytest.raises(StoreError, match="cases_status_check") as err:
         store.upsert_cases(clinic.id, [make_case(clinic.id, 1, status="exploded")])
+    assert "client1@example.test" not in str(err.value)  # no row values (client PII) in errors
 
 
 def test_list_cases_returns_every_column(store, clinic):

@@ -63,7 +63,7 @@ def test_failed_migration_rolls_back_and_names_the_file(empty_database_url, tmp_
     with pytest.raises(StoreError) as err:
         apply_migrations(empty_database_url, directory=tmp_path)
     message = str(err.value)
-    assert "20260101000002_broken.sql" in message
+    assert "20260101000002_broken.sql (line 3)" in message
     assert 'relation "no_such_table" does not exist' in message
     tables = _tables(empty_database_url)
     assert "mig_ok" in tables  # the good file before it stays applied
