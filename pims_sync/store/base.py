@@ -121,12 +121,7 @@ class Store(Protocol):
 
     def child_audits(self, parent_id: str) -> list[Audit]: ...
     def sync_history(
-        self,
-        clinic_id: str | None,
-        *,
-        limit: int = 20,
-        cursor: str | None = None,
-        sync_type: str | None = None,
+        self, clinic_id: str | None, *, limit: int = 20, cursor: str | None = None, sync_type: str | None = None
     ) -> HistoryPage: ...
     def fail_stale_audits(self, older_than: datetime, *, reason: str = "worker lost") -> int:
         """Mark queued/in_progress audits not updated since older_than as failed."""
