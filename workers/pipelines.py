@@ -222,3 +222,45 @@ def wait_for_sync(
         if status["status"] in TERMINAL or time.monotonic() >= deadline:
             return status
         time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
+
+
+def enqueue_legacy(
+    celery_app: Celery,
+    store: Store,
+    inflight: InFlight,
+    *,
+    clinic_id: str,
+    kind: str,
+    day: str | None,
+    trigger: str,
+    ttl_s: int,
+) -> Enqueued:
+    """Claim the clinic, write a queued `schedule`/`consultation` audit, send the legacy task."""
+    if kind not in LEGACY_TASK_NAMES:
+        raise ValueError(f"unknown legacy sync {kind!r}; use one of {sorted(LEGACY_TASK_NAMES)}")
+    options = SyncOptions.from_dict({"start_date": day} if day else {})
+    sync_id = str(uuid.uuid4())
+    held = _claim(store, inflight, clinic_id, sync_id, ttl_s)
+    if held:
+        raise SyncInProgress(f"clinic {clinic_id} already has sync {held} queued or running", sync_id=held)
+    try:
+        audit = store.create_audit(clinic_id=clinic_id, sync_type=kind, trigger=trigger, audit_id=sync_id)
+        celery_app.send_task(
+            LEGACY_TASK_NAMES[kind],
+            kwargs={
+                "clinic_id": clinic_id,
+                "sync_id": sync_id,
+                "audit_id": audit.id,
+                "options": options.to_dict(),
+                "trigger": trigger,
+            },
+            **_task_options(LEGACY_TASK_NAMES[kind], clinic_id, sync_id, audit.id, kind),
+        )
+    except Exception as e:
+        inflight.release(clinic_id, sync_id)
+        if "audit" in locals():
+            store.finish_audit(sync_id, status="failed", error="enqueue failed: broker unavailable")
+        if isinstance(e, redis.exceptions.RedisError | OSError) or e.__class__.__module__.startswith("kombu"):
+            raise QueueUnavailable(f"could not enqueue the sync: the broker is unavailable ({e.__class__.__name__})") from e
+        raise
+    return Enqueued(sync_id=sync_id, sync_type=kind, phases={kind: audit.id})

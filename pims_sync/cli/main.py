@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "status_cmd",
     "demo_cmd",
     "flower_cmd",
+    "worker_cmd",
     "menu_cmd",
 )
 

@@ -1,0 +1,32 @@
+"""The Celery app: ``celery -A workers.app worker|beat|flower``.
+
+The factory builds an app from :class:`~pims_sync.config.Settings`; importing it opens no
+connection and loads no Playwright (the tasks module is only imported by worker processes, via
+``include``), so the API and beat can build the same app just to send tasks by name.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+import celeryconfig
+from pims_sync.config import Settings, get_settings
+
+TASK_MODULES = ["workers.tasks"]
+
+
+def create_celery_app(settings: Settings | None = None, **overrides) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("pims_sync", include=TASK_MODULES, set_as_current=True)
+    app.conf.update(celeryconfig.from_settings(settings))
+    if overrides:
+        app.conf.update(overrides)
+    app.pims_settings = settings
+
+    from . import runtime
+
+    runtime.configure(settings)
+    return app
+
+
+app = create_celery_app()

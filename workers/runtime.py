@@ -1,0 +1,193 @@
+"""What a worker process holds: store, Redis, cipher, browser pool, session cache.
+
+Everything here is created lazily in the process that uses it: the prefork parent imports this
+module, but sockets, pools and browsers opened before the fork would be shared by every child
+and corrupted, so :func:`reset_after_fork` drops whatever the parent had and each child opens
+its own on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+import redis
+
+from pims_sync.config import Settings, get_settings
+from pims_sync.crypto import CredentialCipher
+from pims_sync.models import Clinic, Credentials
+
+from .browser_pool import BrowserPool
+from .deliveries import DeliveryCounter
+from .session_cache import RedisSessionCache
+
+log = logging.getLogger(__name__)
+
+
+class WorkerRuntime:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.pid = os.getpid()
+
+    def __repr__(self) -> str:
+        return f"WorkerRuntime(pid={self.pid})"
+
+    @cached_property
+    def store(self) -> Any:
+        from pims_sync.store import open_store
+
+        return open_store(self.settings)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.settings.broker_url, health_check_interval=30)
+
+    @cached_property
+    def cipher(self) -> CredentialCipher:
+        return CredentialCipher.from_settings(self.settings)
+
+    @cached_property
+    def browsers(self) -> BrowserPool:
+        return BrowserPool(
+            executable_path=self.settings.chromium_path or _default_chromium(),
+            headless=self.settings.headless,
+            launch_timeout_ms=self.settings.browser_timeout_ms,
+            idle_close_s=self.settings.browser_idle_close_s,
+        )
+
+    @cached_property
+    def sessions(self) -> RedisSessionCache:
+        return RedisSessionCache(
+            self.redis,
+            self.cipher,
+            ttl_s=self.settings.session_ttl_s,
+            login_lock_ttl_s=self.settings.browser_timeout_ms / 1000 * 3,
+            login_wait_s=self.settings.browser_timeout_ms / 1000 * 4,
+        )
+
+    @cached_property
+    def deliveries(self) -> DeliveryCounter:
+        return DeliveryCounter(self.redis, cap=self.settings.max_task_deliveries)
+
+    def credentials_loader(self, clinic_id: str, provider: str = "idexx"):
+        """Decrypts only when the provider must log in, inside this worker, never before."""
+
+        def load() -> Credentials:
+            return self.cipher.decrypt_credentials(self.store.get_credentials(clinic_id, provider))
+
+        return load
+
+    def provider_for(self, clinic: Clinic) -> Any:
+        from pims_sync.providers.idexx.auth import IdexxAuthenticator
+        from pims_sync.providers.idexx.provider import IdexxProvider
+
+        s = self.settings
+        auth = IdexxAuthenticator(
+            s.idexx_base_url,
+            browser_source=self.browsers,
+            timeout_ms=s.browser_timeout_ms,
+            headless=s.headless,
+            chromium_path=s.chromium_path or _default_chromium(),
+        )
+        return IdexxProvider(
+            clinic=clinic,
+            credentials_loader=self.credentials_loader(clinic.id),
+            base_url=s.idexx_base_url,
+            authenticator=auth,
+            session_cache=self.sessions,
+            login_lock=LoginLock(self.sessions, clinic.id),
+            login_timeout_ms=s.browser_timeout_ms,
+            session_ttl_s=s.session_ttl_s,
+        )
+
+    def close(self) -> None:
+        if os.getpid() != self.pid:
+            return
+        if "browsers" in self.__dict__:
+            self.browsers.close()
+        if "store" in self.__dict__:
+            try:
+                self.store.close()
+            except Exception as e:
+                log.debug("store close failed: %s", e.__class__.__name__)
+
+
+class LoginLock:
+    """The provider's ``login_lock``: one login per clinic across threads, processes and hosts."""
+
+    def __init__(self, sessions: RedisSessionCache, clinic_id: str):
+        self.sessions, self.clinic_id = sessions, clinic_id
+        self._local_lock = threading.Lock()
+        self._held = threading.local()
+
+    def __enter__(self) -> LoginLock:
+        self._local_lock.acquire()
+        try:
+            cm = self.sessions.login_lock(self.clinic_id)
+            cm.__enter__()
+        except BaseException:
+            self._local_lock.release()
+            raise
+        self._held.cm = cm
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        cm, self._held.cm = self._held.cm, None
+        try:
+            cm.__exit__(*exc)
+        finally:
+            self._local_lock.release()
+
+
+def _default_chromium() -> str | None:
+    from pims_sync.providers.idexx.auth import DEFAULT_CHROMIUM
+
+    return DEFAULT_CHROMIUM if os.path.exists(DEFAULT_CHROMIUM) else None
+
+
+_runtime: WorkerRuntime | None = None
+_settings: Settings | None = None
+_lock = threading.Lock()
+
+
+def configure(settings: Settings) -> None:
+    """The settings the worker app was built with (create_celery_app calls this)."""
+    global _settings
+    _settings = settings
+
+
+def runtime() -> WorkerRuntime:
+    global _runtime
+    with _lock:
+        if _runtime is None or _runtime.pid != os.getpid():
+            _runtime = WorkerRuntime(_settings or get_settings())
+        return _runtime
+
+
+def reset_after_fork() -> None:
+    """Forget the parent's resources without closing them (they are the parent's)."""
+    global _runtime
+    _runtime = None
+
+
+def shutdown() -> None:
+    global _runtime
+    rt, _runtime = _runtime, None
+    if rt is not None:
+        rt.close()
+
+
+@contextmanager
+def installed(rt: WorkerRuntime) -> Iterator[WorkerRuntime]:
+    """Use a given runtime (tests running tasks in-process)."""
+    global _runtime
+    previous, _runtime = _runtime, rt
+    try:
+        yield rt
+    finally:
+        _runtime = previous

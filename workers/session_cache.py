@@ -1,0 +1,125 @@
+"""Session cookies shared by every worker on every machine, encrypted in Redis.
+
+Logging in means a Chromium page load and a form post, and IDEXX may notice many logins, so a
+clinic's cookies are cached once and reused by any worker until they expire (a TTL below the
+PIMS session lifetime) or the PIMS rejects them. The cookies are encrypted with the credentials
+key (AES-GCM, :class:`~pims_sync.crypto.CredentialCipher`): Redis never holds a usable session.
+
+Two rules keep logins to one per expiry:
+
+* ``invalidate(clinic_id, cookies)`` drops the entry only if it still holds *those* cookies, so
+  a worker that saw a stale session cannot throw away the fresh one another worker just stored;
+* ``login_lock(clinic_id)`` is a short Redis lock: one worker logs in while the others wait for
+  it, then re-read the cache and reuse what it stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+
+from pims_sync.crypto import CredentialCipher
+from pims_sync.errors import CredentialDecryptError
+
+from .locks import TokenLock
+
+log = logging.getLogger(__name__)
+
+_DELETE_IF_SAME = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+class RedisSessionCache:
+    """The ``SessionCache`` protocol of ``pims_sync.providers.base``, backed by Redis."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        cipher: CredentialCipher,
+        *,
+        ttl_s: int,
+        key_id: str = "default",
+        prefix: str = "pims:session:",
+        login_lock_ttl_s: float = 90.0,
+        login_wait_s: float = 120.0,
+    ):
+        self.client, self.cipher, self.ttl_s, self.key_id, self.prefix = client, cipher, ttl_s, key_id, prefix
+        self.login_lock_ttl_s, self.login_wait_s = login_lock_ttl_s, login_wait_s
+        self._delete_if_same = client.register_script(_DELETE_IF_SAME)
+
+    def __repr__(self) -> str:
+        return f"RedisSessionCache(prefix={self.prefix!r}, ttl_s={self.ttl_s})"
+
+    def key(self, clinic_id: str) -> str:
+        return f"{self.prefix}{clinic_id}"
+
+    def get(self, clinic_id: str) -> Any | None:
+        blob = self.client.get(self.key(clinic_id))
+        if blob is None:
+            return None
+        try:
+            return self.cipher.decrypt_json(blob, key_id=self.key_id)
+        except CredentialDecryptError:
+            # written under another key (rotation) or corrupted: useless, drop it and log in again
+            log.warning("dropping an undecryptable cached session for clinic %s", clinic_id)
+            self._delete_if_same(keys=[self.key(clinic_id)], args=[blob])
+            return None
+
+    def set(self, clinic_id: str, cookies: Any, ttl_s: float | None = None) -> None:
+        ttl = int(min(ttl_s, self.ttl_s)) if ttl_s else self.ttl_s
+        if ttl <= 0:
+            return
+        self.client.set(self.key(clinic_id), self.cipher.encrypt_json(cookies, key_id=self.key_id), ex=ttl)
+
+    def invalidate(self, clinic_id: str, cookies: Any | None = None) -> bool:
+        """Drop the cached session; with ``cookies``, only if the cache still holds those."""
+        key = self.key(clinic_id)
+        if cookies is None:
+            return bool(self.client.delete(key))
+        blob = self.client.get(key)
+        if blob is None:
+            return False
+        try:
+            current = self.cipher.decrypt_json(blob, key_id=self.key_id)
+        except CredentialDecryptError:
+            current = None
+        if current is not None and _normalise(current) != _normalise(cookies):
+            return False  # someone already stored a fresh session: keep it
+        # atomic against a concurrent set(): delete only the exact bytes we compared
+        return bool(self._delete_if_same(keys=[key], args=[blob]))
+
+    @contextmanager
+    def login_lock(self, clinic_id: str) -> Iterator[bool]:
+        """Hold the clinic's login lock; yields False if the holder never finished in time.
+
+        Callers re-read the cache after entering: if another worker logged in meanwhile they
+        reuse its session instead of logging in again.
+        """
+        lock = TokenLock(self.client, f"{self.prefix}login:{clinic_id}", ttl_s=self.login_lock_ttl_s)
+        acquired = lock.acquire(wait_s=self.login_wait_s, poll_s=0.05)
+        if not acquired:
+            log.warning("login lock for clinic %s still held after %.0f s; logging in anyway",
+                        clinic_id, self.login_wait_s)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                try:
+                    lock.release()
+                except redis.exceptions.RedisError:
+                    pass  # expires on its own
+
+
+def _normalise(cookies: Any) -> Any:
+    """Cookies as a name -> value map, whether given as a dict or a list of cookie dicts."""
+    if isinstance(cookies, dict):
+        return {str(k): str(v) for k, v in cookies.items()}
+    if isinstance(cookies, list | tuple):
+        try:
+            return {str(c["name"]): str(c["value"]) for c in cookies}
+        except (TypeError, KeyError):
+            return list(cookies)
+    return cookies

@@ -1,0 +1,153 @@
+"""The Celery tasks: three sync phases, two legacy IDEXX syncs, and housekeeping.
+
+Tasks take ids and options only; credentials are loaded and decrypted inside the worker, and
+only when a login is needed. Results are ids, statuses and counts — what Flower and the result
+backend may keep. See workers/phase_task.py for the order of steps in a delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from celery import shared_task
+
+from celeryconfig import HOUSEKEEPING_TASK
+from pims_sync.errors import PimsSyncError
+from pims_sync.sync.legacy import consultation_sync, schedule_sync
+from pims_sync.sync.options import SyncOptions
+from pims_sync.sync.pipeline import PhaseRunner
+from pims_sync.sync.results import PhaseResult
+
+from . import signals  # noqa: F401  (worker process lifecycle: browser cleanup)
+from .phase_task import (
+    SyncRef,
+    after_phase,
+    end_sync,
+    load_clinic,
+    mark_parent_running,
+    run_delivery,
+)
+from .pipelines import LEGACY_TASK_NAMES, TASK_NAMES
+from .runtime import runtime
+
+log = logging.getLogger(__name__)
+
+
+def _run_phase(task, phase: str, clinic_id: str, sync_id: str, audit_id: str, options: dict | None) -> dict:
+    ref = SyncRef(clinic_id=clinic_id, sync_id=sync_id, audit_id=audit_id, phase=phase)
+
+    def body(rt, lock) -> dict[str, Any]:
+        store = rt.store
+        mark_parent_running(store, ref)
+
+        def sink(phase_: str, processed: int, total: int, stats: dict) -> None:
+            task.update_state(
+                state="PROGRESS",
+                meta={"phase": phase_, "processed": processed, "total": total, "stats": stats, "syncId": sync_id},
+            )
+
+        try:
+            opts = SyncOptions.from_dict(options)
+            clinic = load_clinic(rt, ref)
+        except PimsSyncError as e:
+            store.start_audit(audit_id, task_id=task.request.id)
+            store.finish_audit(audit_id, status="failed", error=str(e))
+            result = PhaseResult(phase=phase, status="failed", error=str(e), error_code=e.code, audit_id=audit_id)
+            return after_phase(task, rt, ref, result)
+        provider = rt.provider_for(clinic)
+        try:
+            result = PhaseRunner(store, provider, clinic).run(
+                phase, opts, audit_id=audit_id, sink=sink, task_id=task.request.id
+            )
+        finally:
+            provider.close()
+        if lock.lost:
+            log.error("clinic lock for %s was lost during phase %s of sync %s", clinic_id, phase, sync_id)
+        return after_phase(task, rt, ref, result)
+
+    return run_delivery(task, ref, body)
+
+
+@shared_task(bind=True, name=TASK_NAMES["inbound"])
+def inbound(self, *, clinic_id: str, sync_id: str, audit_id: str, options: dict | None = None,
+            trigger: str = "api") -> dict:
+    """Appointments -> cases for the window (create/update, never delete)."""
+    return _run_phase(self, "inbound", clinic_id, sync_id, audit_id, options)
+
+
+@shared_task(bind=True, name=TASK_NAMES["cases"])
+def cases(self, *, clinic_id: str, sync_id: str, audit_id: str, options: dict | None = None,
+          trigger: str = "api") -> dict:
+    """Consultation details onto the cases that have none (or stale ones)."""
+    return _run_phase(self, "cases", clinic_id, sync_id, audit_id, options)
+
+
+@shared_task(bind=True, name=TASK_NAMES["reconcile"])
+def reconcile(self, *, clinic_id: str, sync_id: str, audit_id: str, options: dict | None = None,
+              trigger: str = "api") -> dict:
+    """Soft-delete cases whose appointment vanished upstream (behind the delete-ratio guard)."""
+    return _run_phase(self, "reconcile", clinic_id, sync_id, audit_id, options)
+
+
+# --- legacy /api/idexx/scrape syncs --------------------------------------------------------------
+
+LEGACY_RUNNERS = {"schedule": schedule_sync, "consultation": consultation_sync}
+
+
+def _run_legacy(task, kind: str, clinic_id: str, sync_id: str, audit_id: str, options: dict | None) -> dict:
+    ref = SyncRef(clinic_id=clinic_id, sync_id=sync_id, audit_id=audit_id, phase=kind)
+
+    def body(rt, lock) -> dict[str, Any]:
+        store = rt.store
+        store.start_audit(audit_id, task_id=task.request.id)
+        status, stats, error = "failed", {}, None
+        try:
+            opts = SyncOptions.from_dict(options)
+            clinic = load_clinic(rt, ref)
+            day = opts.start_date or datetime.now(UTC).astimezone(ZoneInfo(clinic.timezone)).date()
+            provider = rt.provider_for(clinic)
+            try:
+                stats = LEGACY_RUNNERS[kind](store, provider, clinic, day)
+            finally:
+                provider.close()
+            status = "completed"
+        except PimsSyncError as e:
+            error = str(e)
+        except Exception as e:  # a bug: the trace stays in the worker log
+            log.exception("legacy %s sync failed for clinic %s", kind, clinic_id)
+            error = f"internal error ({e.__class__.__name__})"
+        store.finish_audit(audit_id, status=status, stats=stats, error=error)
+        return end_sync(rt, ref) | {"phase": kind, "stats": stats}
+
+    return run_delivery(task, ref, body)
+
+
+@shared_task(bind=True, name=LEGACY_TASK_NAMES["schedule"])
+def idexx_schedule(self, *, clinic_id: str, sync_id: str, audit_id: str, options: dict | None = None,
+                   trigger: str = "api") -> dict:
+    """A day's appointments, hours, providers, rooms and free slots, saved as a snapshot."""
+    return _run_legacy(self, "schedule", clinic_id, sync_id, audit_id, options)
+
+
+@shared_task(bind=True, name=LEGACY_TASK_NAMES["consultation"])
+def idexx_consultation(self, *, clinic_id: str, sync_id: str, audit_id: str, options: dict | None = None,
+                       trigger: str = "api") -> dict:
+    """A day's consultations with details, saved onto the matching cases."""
+    return _run_legacy(self, "consultation", clinic_id, sync_id, audit_id, options)
+
+
+# --- housekeeping --------------------------------------------------------------------------------
+
+
+@shared_task(name=HOUSEKEEPING_TASK)
+def fail_stale_audits() -> dict:
+    """Audits still running long after the hard time limit belong to a lost worker: fail them."""
+    rt = runtime()
+    older_than = datetime.now(UTC) - timedelta(seconds=rt.settings.hard_time_limit_s + 60)
+    count = rt.store.fail_stale_audits(older_than, reason="worker lost")
+    if count:
+        log.warning("marked %d stale sync audits as failed (worker lost)", count)
+    return {"failed": count, "olderThan": older_than.isoformat()}
