@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
+from datetime import date
 
 from flask import Flask, current_app, g, make_response, request
 
@@ -93,9 +94,13 @@ class SimulatorState:
 def create_app(world: World | None = None, *, seed: int = 42, clinics: int = 2,
                appointments_per_day: int | None = None, latency_ms: float = 0, jitter_ms: float = 0,
                session_idle_s: float = 2 * 3600, session_max_s: float = 12 * 3600,
-               faults: list[dict] | None = None) -> Flask:
-    """A simulator app; pass a `World` or let it build one from seed/clinics/appointments_per_day."""
-    world = world or World(seed=seed, clinics=clinics, appointments_per_day=appointments_per_day)
+               faults: list[dict] | None = None, today: date | None = None) -> Flask:
+    """A simulator app; pass a `World` or let it build one from seed/clinics/appointments_per_day.
+
+    ``today`` pins the date that splits past (finalised) from future (booked) appointments;
+    by default it is each clinic's local date when the app is made.
+    """
+    world = world or World(seed=seed, clinics=clinics, appointments_per_day=appointments_per_day, today=today)
     config = Config(latency_ms=latency_ms, jitter_ms=jitter_ms,
                     session_idle_s=session_idle_s, session_max_s=session_max_s)
     state = SimulatorState(world=world, config=config, initial_config=Config(**vars(config)),
