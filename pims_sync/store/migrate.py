@@ -34,7 +34,9 @@ create table if not exists schema_migrations (
     filename   text primary key,
     checksum   text not null,
     applied_at timestamptz not null default now()
-)
+);
+-- not for PostgREST's anon/authenticated roles on Supabase
+alter table schema_migrations enable row level security;
 """
 
 

@@ -186,3 +186,20 @@ def test_rpc_functions_exist_with_their_argument_names(database_url):
             ).fetchall()
         )
     assert found == expected
+
+
+def test_row_level_security_hides_rows_from_other_roles(database_url, store, clinic):
+    """On Supabase, anon/authenticated read through PostgREST: with RLS and no policy they see nothing."""
+    role = f"pims_test_anon_{os.getpid()}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"create role {role} nologin")
+        try:
+            conn.execute(f"grant select on clinics, pims_credentials, clinic_api_keys, cases to {role}")
+            with conn.transaction():
+                conn.execute(f"set local role {role}")
+                for table in ("clinics", "pims_credentials", "clinic_api_keys", "cases"):
+                    assert conn.execute(f"select count(*) from {table}").fetchone()[0] == 0
+            assert conn.execute("select count(*) from clinics where id = %s", (clinic.id,)).fetchone()[0] == 1
+        finally:
+            conn.execute(f"drop owned by {role}")
+            conn.execute(f"drop role {role}")
