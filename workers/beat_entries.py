@@ -25,12 +25,12 @@ def is_clinic_entry(name: str) -> bool:
 def specs_for_row(row: ScheduleConfigRow) -> tuple[list[ScheduleEntrySpec], list[ScheduleProblem]]:
     """The enabled entries of an active clinic, and every problem of its config.
 
-    An inactive clinic has no entries; its problems are still reported so `validate` and the
-    log agree on what is wrong.
+    An inactive clinic has neither: beat does not warn about schedules it will not run
+    (`pims-sync schedules validate` still lists them).
     """
-    specs, problems = parse_sync_schedules(row.sync_schedules, clinic_id=row.clinic_id, timezone=row.timezone)
     if not row.clinic_active:
-        return [], problems
+        return [], []
+    specs, problems = parse_sync_schedules(row.sync_schedules, clinic_id=row.clinic_id, timezone=row.timezone)
     return [s for s in specs if s.enabled], problems
 
 

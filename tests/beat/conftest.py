@@ -1,0 +1,113 @@
+"""Beat fixtures: an isolated Redis database (lock, last runs, slot keys, broker) and a clock."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg.rows import dict_row
+import pytest
+import redis
+from celery import Celery
+
+from workers.beat import ClinicScheduler
+
+
+class Clock:
+    """A frozen, settable clock for the scheduler and its schedules."""
+
+    def __init__(self, at: datetime):
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def beat_redis_url() -> str:
+    """A Redis database of its own: the beat keys and the broker queue of these tests."""
+    url = os.environ.get("TEST_BEAT_REDIS_URL", "redis://127.0.0.1:6379/13")
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as e:
+        pytest.fail(f"Redis is not answering at {url}: {e}")
+    client.flushdb()
+    return url
+
+
+@pytest.fixture
+def rclient(beat_redis_url):
+    client = redis.Redis.from_url(beat_redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def beat_settings(base_settings, beat_redis_url):
+    return base_settings.replace(redis_url=beat_redis_url, beat_lock_ttl_s=2, schedule_grace_seconds=3600)
+
+
+@pytest.fixture
+def celery_app(beat_redis_url):
+    app = Celery("beat-tests", broker=beat_redis_url, set_as_current=False)
+    app.conf.broker_connection_retry_on_startup = False
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def make_scheduler(celery_app, beat_settings, store, rclient):
+    """Build ClinicSchedulers on a fake clock; each has its own lock key unless told otherwise."""
+    made: list[ClinicScheduler] = []
+
+    def make(clock, *, lock_key=None, settings=None, **kw):
+        sched = ClinicScheduler(
+            celery_app,
+            settings=settings or beat_settings,
+            store=store,
+            redis_client=rclient,
+            nowfun=clock,
+            lock_key=lock_key or f"pims:test:beat-lock:{secrets.token_hex(4)}",
+            **kw,
+        )
+        made.append(sched)
+        return sched
+
+    yield make
+    for sched in made:
+        sched.close()
+
+
+@pytest.fixture
+def clinics(store, database_url):
+    """New clinics for one test; deactivated afterwards so later schedulers ignore them."""
+    made = []
+
+    def make(tz="America/New_York", schedules=None):
+        c = store.create_clinic(name=f"Beat Clinic {secrets.token_hex(3)}", timezone=tz)
+        if schedules is not None:
+            store.set_schedule_config(c.id, schedules)
+        made.append(c.id)
+        return c
+
+    yield make
+    if made:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("update clinics set is_active = false where id = any(%s::uuid[])", (made,))
+
+
+def audits(database_url, clinic_id) -> list[dict]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        return cur.execute(
+            "select id::text, sync_type, status, trigger, error_message from case_sync_audits "
+            "where clinic_id = %s order by created_at",
+            (clinic_id,),
+        ).fetchall()
