@@ -1,0 +1,70 @@
+"""Connections the operator commands need, each failing with the service's name and URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from ..config import Settings
+from ..errors import StoreError
+from .output import ServiceUnreachable
+
+
+def load_settings() -> Settings:
+    return Settings.from_env()
+
+
+def database_label(settings: Settings) -> str:
+    return settings.database_url or settings.supabase_url or "(DATABASE_URL not set)"
+
+
+def open_store(settings: Settings, *, ping: bool = True):
+    """The configured store, pinged, or ServiceUnreachable naming the database and its URL."""
+    from ..store import open_store as _open
+
+    settings.require_database()
+    try:
+        store = _open(settings)
+        if ping:
+            store.ping()
+    except StoreError as e:
+        raise ServiceUnreachable("the database", database_label(settings), str(e).splitlines()[0][:120]) from None
+    return store
+
+
+def redis_client(settings: Settings, *, ping: bool = True, timeout_s: float = 3.0) -> redis.Redis:
+    client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    if ping:
+        try:
+            client.ping()
+        except redis.exceptions.RedisError as e:
+            raise ServiceUnreachable("Redis", settings.broker_url, e.__class__.__name__) from None
+    return client
+
+
+def celery_app(settings: Settings) -> Any:
+    """The workers' Celery app built from these settings (sends tasks by name; no Playwright)."""
+    from workers.app import create_celery_app
+
+    return create_celery_app(settings)
+
+
+def sync_ttl_s(settings: Settings) -> int:
+    """How long a clinic's in-flight claim lives if nothing releases it: a full chain's worst case."""
+    return 3 * settings.hard_time_limit_s + 600  # as the API (api.app.Services.inflight_ttl_s)
+
+
+def local_provider(settings: Settings, store, clinic, browser_source):
+    """An IDEXX provider in this process (the CLI's --local and `credentials test`)."""
+    from ..crypto import CredentialCipher
+    from ..providers.idexx.provider import IdexxProvider
+
+    cipher = CredentialCipher.from_settings(settings)
+    return IdexxProvider(
+        clinic=clinic,
+        credentials_loader=lambda: cipher.decrypt_credentials(store.get_credentials(clinic.id, clinic.pims_provider)),
+        base_url=settings.idexx_base_url,
+        browser_source=browser_source,
+        login_timeout_ms=settings.browser_timeout_ms,
+    )

@@ -1,0 +1,108 @@
+"""`pims-sync credentials set|test`: a clinic's PIMS login, stored encrypted, checked on demand.
+
+Secrets are read from a hidden prompt or stdin, never echoed, and never appear in the output.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from ..errors import AuthenticationFailed, PimsSyncError
+from .connect import load_settings, local_provider, open_store
+from .output import console, fail, handles_errors, json_option, print_json
+
+
+@click.group("credentials")
+def command() -> None:
+    """A clinic's PIMS credentials: set (encrypted at rest) and test (one real login)."""
+
+
+@command.command("set")
+@click.option("--clinic", "clinic_id", required=True, help="Clinic id (uuid).")
+@click.option("--username", required=True)
+@click.option("--password", default=None, help="Avoid: it lands in shell history. Prefer the prompt or --password-stdin.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.option("--company-id", default=None, help="IDEXX company id (prompted, hidden, when missing).")
+@click.option("--provider", default="idexx", show_default=True, type=click.Choice(["idexx"]))
+@click.option("--key-id", default="default", show_default=True, help="Encryption key id (see key rotation).")
+@json_option
+@handles_errors
+def set_(clinic_id, username, password, password_stdin, company_id, provider, key_id, as_json):
+    """Encrypt and store the clinic's credentials (AES-256-GCM)."""
+    from ..crypto import CredentialCipher
+
+    if password and password_stdin:
+        raise click.UsageError("give --password or --password-stdin, not both")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif password is None:
+        password = click.prompt("Password", hide_input=True)
+    if not password:
+        raise click.UsageError("the password is empty")
+    if company_id is None:
+        company_id = click.prompt("Company id", hide_input=True)
+    settings = load_settings()
+    cipher = CredentialCipher.from_settings(settings)
+    store = open_store(settings)
+    try:
+        store.get_clinic(clinic_id)
+        store.save_credentials(cipher.encrypt_credentials(username, password, company_id, clinic_id=clinic_id,
+                                                          provider=provider, key_id=key_id))
+    finally:
+        store.close()
+    if as_json:
+        print_json({"clinicId": clinic_id, "provider": provider, "encryptionKeyId": key_id, "saved": True})
+    else:
+        console.print(f"[green]✓[/] credentials saved for clinic {clinic_id} (encrypted with key id {key_id!r})")
+
+
+@command.command("test")
+@click.option("--clinic", "clinic_id", required=True, help="Clinic id (uuid).")
+@json_option
+@handles_errors
+def test(clinic_id, as_json):
+    """Log in to the PIMS once with the stored credentials and report the result."""
+    from ..providers.idexx.auth import default_browser_source
+
+    settings = load_settings()
+    store = open_store(settings)
+    browser = default_browser_source(settings)
+    started = time.monotonic()
+    ok, rejected, reason, message = False, False, "", ""
+    try:
+        clinic = store.get_clinic(clinic_id)
+        provider = local_provider(settings, store, clinic, browser)
+        try:
+            with console.status(f"logging in to {settings.idexx_base_url} …") if not as_json else _nothing():
+                provider.ensure_session()
+            ok = True
+        except AuthenticationFailed as e:
+            rejected, reason, message = True, e.reason, str(e)
+        except PimsSyncError as e:
+            reason, message = e.code, str(e)
+        finally:
+            provider.close()
+        if ok or rejected:  # an unreachable PIMS says nothing about the credentials
+            store.mark_credentials_validated(clinic_id, clinic.pims_provider, status="valid" if ok else "invalid")
+    finally:
+        browser.close()
+        store.close()
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+    if as_json:
+        print_json({"clinicId": clinic_id, "ok": ok, "reason": reason or None, "error": message or None,
+                    "durationMs": elapsed_ms})
+    elif ok:
+        console.print(f"[green]✓[/] login succeeded for clinic {clinic_id} ({elapsed_ms} ms)")
+    if not ok:
+        fail(f"login failed for clinic {clinic_id}: {reason}: {message}")
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

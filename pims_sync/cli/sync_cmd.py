@@ -1,0 +1,208 @@
+"""`pims-sync sync full|inbound|cases|reconcile --clinic ID`: run a sync and watch its phases.
+
+By default the sync goes through the queue like any other (workers.pipelines.enqueue_sync)
+and the bars follow the audit rows the tasks update; `--via api` posts to the REST API with a
+clinic key; `--local` runs it in this process (Chromium on this machine), audited the same way.
+"""
+
+from __future__ import annotations
+
+import time
+
+import click
+import requests
+
+from ..sync.options import PHASES_FOR, SyncOptions
+from .connect import celery_app, load_settings, local_provider, open_store, redis_client, sync_ttl_s
+from .output import ServiceUnreachable, console, err_console, fail, handles_errors, json_option, print_json
+from .progress import TERMINAL, SyncProgress, summary_numbers, summary_table
+
+SYNC_TYPES = ("full", "inbound", "cases", "reconcile")
+
+
+@click.command("sync")
+@click.argument("sync_type", type=click.Choice(SYNC_TYPES))
+@click.option("--clinic", "clinic_id", required=True, help="Clinic id (uuid).")
+@click.option("--days-ahead", type=click.IntRange(0, 90), default=None, help="Inbound: days after today to fetch.")
+@click.option("--lookback-days", type=click.IntRange(1, 90), default=None, help="Cases/reconcile: days back.")
+@click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD (clinic-local).")
+@click.option("--end-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD (clinic-local).")
+@click.option("--force", is_flag=True, help="Re-enrich cases that already have consultation data.")
+@click.option("--via", type=click.Choice(["worker", "api", "local"]), default="worker", show_default=True,
+              help="worker: enqueue for the Celery workers; api: POST to the REST API; local: run in this process.")
+@click.option("--local", "local_flag", is_flag=True, help="Same as --via local.")
+@click.option("--api-url", default=None, help="API base URL for --via api (default http://127.0.0.1:$PORT).")
+@click.option("--api-key", default=None, help="The clinic's X-API-Key for --via api (prompted when missing).")
+@click.option("--no-wait", is_flag=True, help="Enqueue and print the sync id without waiting.")
+@click.option("--timeout", "timeout_s", type=click.IntRange(1), default=1800, show_default=True,
+              help="Seconds to wait for the sync to end.")
+@json_option
+@handles_errors
+def command(sync_type, clinic_id, days_ahead, lookback_days, start_date, end_date, force, via, local_flag,
+            api_url, api_key, no_wait, timeout_s, as_json):
+    """Run a sync for one clinic with live per-phase progress."""
+    options = _options(days_ahead, lookback_days, start_date, end_date, force)
+    settings = load_settings()
+    via = "local" if local_flag else via
+    if via == "api":
+        status = _via_api(settings, sync_type, clinic_id, options, api_url, api_key, no_wait, timeout_s, as_json)
+    elif via == "local":
+        status = _via_local(settings, sync_type, clinic_id, options, as_json)
+    else:
+        status = _via_worker(settings, sync_type, clinic_id, options, no_wait, timeout_s, as_json)
+    _finish(status, as_json, no_wait)
+
+
+def _options(days_ahead, lookback_days, start_date, end_date, force) -> SyncOptions:
+    raw: dict = {"force": force}
+    if days_ahead is not None:
+        raw["days_ahead"] = days_ahead
+    if lookback_days is not None:
+        raw["lookback_days"] = lookback_days
+    if start_date is not None:
+        raw["start_date"] = start_date.date()
+    if end_date is not None:
+        raw["end_date"] = end_date.date()
+    return SyncOptions(**raw)  # a bad combination raises ValidationError -> exit 2
+
+
+def _finish(status: dict, as_json: bool, no_wait: bool) -> None:
+    if as_json:
+        print_json(status)
+    elif not no_wait:
+        console.print(summary_table([(status.get("clinicId", "clinic"), summary_numbers(status))]))
+        for err in status.get("errors") or []:
+            err_console.print(f"[red]{err.get('phase', '')}:[/] {err.get('message')}")
+    else:
+        console.print(f"queued sync {status.get('syncId')}")
+    final = status.get("status")
+    if not no_wait and final != "completed":
+        raise SystemExit(1)
+
+
+def _watch(fetch, phases: tuple[str, ...], label: str, timeout_s: int, as_json: bool) -> dict:
+    """Poll fetch() into progress bars until the sync ends (bars go to stderr with --json)."""
+    target = err_console if as_json else console
+    deadline = time.monotonic() + timeout_s
+    status: dict = {}
+    with SyncProgress(target, phases=phases) as bars:
+        bars.add("sync", label, phases)
+        while time.monotonic() < deadline:
+            status = fetch() or status
+            if status:
+                bars.update("sync", status)
+            if status.get("status") in TERMINAL:
+                return status
+            time.sleep(0.5)
+    if status.get("status") not in TERMINAL:
+        fail(f"the sync {status.get('syncId', '')} did not end within {timeout_s}s (it keeps running)")
+    return status
+
+
+def _via_worker(settings, sync_type, clinic_id, options, no_wait, timeout_s, as_json) -> dict:
+    from workers.pipelines import InFlight, enqueue_sync, sync_status
+
+    store = open_store(settings)
+    try:
+        store.get_clinic(clinic_id)
+        client = redis_client(settings)
+        enqueued = enqueue_sync(
+            celery_app(settings), store, InFlight(client), clinic_id=clinic_id, sync_type=sync_type,
+            options=options, trigger="cli", ttl_s=sync_ttl_s(settings),
+        )
+        if no_wait:
+            return {"syncId": enqueued.sync_id, "status": enqueued.status, "clinicId": clinic_id}
+        if not as_json:
+            console.print(f"sync [bold]{enqueued.sync_id}[/] queued for clinic {clinic_id}")
+        return _watch(lambda: sync_status(store, enqueued.sync_id, clinic_id=clinic_id),
+                      PHASES_FOR[sync_type], clinic_id[:8], timeout_s, as_json)
+    finally:
+        store.close()
+
+
+def _via_local(settings, sync_type, clinic_id, options, as_json) -> dict:
+    """In-process: the same phases and audit rows, with this machine's Chromium."""
+    from ..providers.idexx.auth import default_browser_source
+    from ..sync.pipeline import run_full_sync
+
+    store = open_store(settings)
+    browser = default_browser_source(settings)
+    target = err_console if as_json else console
+    try:
+        clinic = store.get_clinic(clinic_id)
+        provider = local_provider(settings, store, clinic, browser)
+        phases = PHASES_FOR[sync_type]
+        with SyncProgress(target, phases=phases) as bars:
+            bars.add("sync", clinic.name[:22], phases)
+            views: dict = {p: {"status": "queued"} for p in phases}
+
+            def sink(phase, processed, total, stats):
+                views[phase] = {"status": "in_progress", "progress": {"processed": processed, "total": total}}
+                bars.update("sync", {"phases": views})
+
+            try:
+                result = run_full_sync(store, provider, clinic, options, sync_type=sync_type, trigger="cli", sink=sink)
+            finally:
+                provider.close()
+            status = _status_from_result(result)
+            bars.update("sync", status)
+        return status
+    finally:
+        browser.close()
+        store.close()
+
+
+def _status_from_result(result: dict) -> dict:
+    """run_full_sync's response shape -> the status shape the bars and the summary read."""
+    keys = {"inbound": "inboundResult", "cases": "casesResult", "reconcile": "reconciliationResult"}
+    phases = {}
+    for phase, key in keys.items():
+        part = result.get(key)
+        if part is None:
+            continue
+        stats = part.get("stats") or {}
+        done = sum(v for k, v in stats.items() if k in ("casesEnriched", "casesSkipped", "failed")) or 1
+        phases[phase] = {"status": part.get("status"), "stats": stats,
+                         "progress": {"processed": done, "total": done},
+                         "error": (part.get("error") or {}).get("message")}
+    return {**result, "syncId": result.get("syncId"), "phases": phases, "result": result}
+
+
+def _via_api(settings, sync_type, clinic_id, options, api_url, api_key, no_wait, timeout_s, as_json) -> dict:
+    api_url = (api_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    if not api_key:
+        api_key = click.prompt("X-API-Key", hide_input=True)
+    headers = {"X-API-Key": api_key}
+    body = {k: v for k, v in _camel(options).items() if v is not None}
+    try:
+        resp = requests.post(f"{api_url}/api/sync/{sync_type}", headers=headers, json=body, timeout=15)
+    except requests.RequestException as e:
+        raise ServiceUnreachable("the API", api_url, e.__class__.__name__) from None
+    data = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+    if resp.status_code not in (200, 202) or not data.get("syncId"):
+        err = data.get("error")
+        message = err.get("message") if isinstance(err, dict) else err
+        fail(f"the API answered {resp.status_code}: {message or resp.text[:200]}")
+    sync_id = data["syncId"]
+    if no_wait or resp.status_code == 200:
+        return {**data, "clinicId": clinic_id}
+
+    def fetch():
+        try:
+            r = requests.get(f"{api_url}/api/sync/{sync_id}", headers=headers, timeout=10)
+        except requests.RequestException:
+            return None
+        return r.json() if r.status_code == 200 else None
+
+    return _watch(fetch, PHASES_FOR[sync_type], clinic_id[:8], timeout_s, as_json)
+
+
+def _camel(options: SyncOptions) -> dict:
+    d = options.to_dict()
+    out = {"daysAhead": d["days_ahead"], "lookbackDays": d["lookback_days"], "force": d["force"] or None}
+    if d["start_date"]:
+        out["startDate"] = d["start_date"]
+    if d["end_date"]:
+        out["endDate"] = d["end_date"]
+    return out
+
