@@ -203,3 +203,17 @@ def test_row_level_security_hides_rows_from_other_roles(database_url, store, cli
         finally:
             conn.execute(f"drop owned by {role}")
             conn.execute(f"drop role {role}")
+
+
+def test_postgres_store_implements_the_protocol_exactly():
+    import inspect
+
+    from pims_sync.store.base import Store
+
+    def shape(fn):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    methods = [n for n, v in vars(Store).items() if not n.startswith("_") and callable(v)]
+    assert len(methods) > 30
+    for name in methods:
+        assert shape(getattr(PostgresStore, name)) == shape(getattr(Store, name)), name
