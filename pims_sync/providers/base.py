@@ -36,5 +36,22 @@ class PimsProvider(Protocol):
     def external_id(self, appointment_id: str) -> str: ...
 
 
+@runtime_checkable
+class SessionCache(Protocol):
+    """Where PIMS session cookies live between logins, shared by every worker of a clinic.
+
+    Values are the provider's cookie dicts (``{name: value}`` for IDEXX); implementations
+    store them encrypted and never log them.
+    """
+
+    def get(self, clinic_id: str) -> dict[str, str] | None: ...
+
+    def set(self, clinic_id: str, cookies: dict[str, str], ttl_s: float) -> None: ...
+
+    def invalidate(self, clinic_id: str, cookies: dict[str, str] | None = None) -> None:
+        """Forget the clinic's session; with ``cookies``, only if those are still the stored ones
+        (so a worker holding a dead session cannot erase a fresh one another worker just stored)."""
+
+
 #: builds a provider for one clinic; the worker supplies browser, session cache and credentials
 ProviderFactory = Callable[..., PimsProvider]

@@ -175,3 +175,9 @@ def test_clone_has_its_own_session_and_the_same_cookies(stub, sleeps):
     client.get_json("/x")
     assert "neo_session=fresh" in stub.requests[-1]["headers"]["Cookie"]
     assert twin.cookies() == {"neo_session": "s3cret-cookie"}
+
+
+def test_html_4xx_is_a_protocol_error_not_an_expiry(stub, sleeps):
+    stub.script("/x", Reply(400, "<html><h1>400 Bad Request</h1></html>", HTML))
+    with pytest.raises(PimsProtocolError, match="HTTP 400"):
+        make(stub, sleeps).get_json("/x")

@@ -217,6 +217,8 @@ class IdexxClient:
             raise SessionRejected(
                 f"IDEXX session expired: {endpoint} answered HTTP {status}", evidence="status", endpoint=endpoint
             )
+        if status >= 400:  # e.g. 400 for a missing XHR header, 404 for an unknown id
+            raise PimsProtocolError(f"HTTP {status}", endpoint=endpoint, snippet=text)
         content_type = response.headers.get("Content-Type", "").lower()
         if "html" in content_type or text.lstrip()[:1] == "<":
             login = _looks_like_login(text)
@@ -228,8 +230,6 @@ class IdexxClient:
                 endpoint=endpoint,
                 snippet=text,
             )
-        if status >= 400:
-            raise PimsProtocolError(f"HTTP {status}", endpoint=endpoint, snippet=text)
         try:
             body = json.loads(text)
         except ValueError:
