@@ -54,8 +54,17 @@ MAX_NOTIFIED_ONE_BY_ONE = 50
 
 
 class ClinicScheduler(Scheduler):
-    def __init__(self, app, *args, settings: Settings | None = None, store=None, redis_client=None,
-                 nowfun=None, lock_key: str | None = None, **kwargs):
+    def __init__(
+        self,
+        app,
+        *args,
+        settings: Settings | None = None,
+        store=None,
+        redis_client=None,
+        nowfun=None,
+        lock_key: str | None = None,
+        **kwargs,
+    ):
         self._settings = settings
         self._store = store
         self._redis = redis_client
@@ -118,10 +127,17 @@ class ClinicScheduler(Scheduler):
         if s.database_url:
             self._listener = ConfigListener(s.database_url)
         else:
-            log.warning("beat: no DATABASE_URL (Supabase REST): polling for schedule changes every %ss, "
-                        "LISTEN needs a direct Postgres connection", s.schedule_poll_seconds)
-        log.info("beat: clinic schedules: poll %ss, grace %ss, lock TTL %ss",
-                 s.schedule_poll_seconds, s.schedule_grace_seconds, s.beat_lock_ttl_s)
+            log.warning(
+                "beat: no DATABASE_URL (Supabase REST): polling for schedule changes every %ss, "
+                "LISTEN needs a direct Postgres connection",
+                s.schedule_poll_seconds,
+            )
+        log.info(
+            "beat: clinic schedules: poll %ss, grace %ss, lock TTL %ss",
+            s.schedule_poll_seconds,
+            s.schedule_grace_seconds,
+            s.beat_lock_ttl_s,
+        )
 
     @property
     def info(self) -> str:
@@ -162,7 +178,9 @@ class ClinicScheduler(Scheduler):
             self.reload_all()
             return True
         if not self._standby_logged:
-            log.info("beat: standby: the scheduler lock is held by %s; waiting to take over", self.lock.holder())
+            log.info(
+                "beat: standby: the scheduler lock is held by %s; waiting to take over", self.lock.holder()
+            )
             self._standby_logged = True
         return False
 
@@ -202,7 +220,9 @@ class ClinicScheduler(Scheduler):
 
     def poll_changed(self) -> int:
         since = self._watermark - POLL_OVERLAP if self._watermark else None
-        changed = self._apply_rows({r.clinic_id: r for r in self.store.list_schedule_configs(changed_since=since)})
+        changed = self._apply_rows(
+            {r.clinic_id: r for r in self.store.list_schedule_configs(changed_since=since)}
+        )
         self._next_poll = time.monotonic() + self.settings.schedule_poll_seconds
         return changed
 
@@ -261,7 +281,11 @@ class ClinicScheduler(Scheduler):
             if row is None:
                 self._clinics.pop(cid, None)
                 self._versions.pop(cid, None)
-                log.info("beat: clinic %s has no schedule config any more: %d entries removed", cid, len(plan.remove))
+                log.info(
+                    "beat: clinic %s has no schedule config any more: %d entries removed",
+                    cid,
+                    len(plan.remove),
+                )
                 continue
             self._clinics[cid] = names
             self._versions[cid] = row.version
@@ -274,7 +298,9 @@ class ClinicScheduler(Scheduler):
             pipe.hdel(LAST_RUN_KEY, *removed)
         pipe.execute()
         if len(changed) <= 5:
-            log.info("beat: reloaded clinic(s) %s: %d entries in all", ", ".join(sorted(changed)), len(self._specs))
+            log.info(
+                "beat: reloaded clinic(s) %s: %d entries in all", ", ".join(sorted(changed)), len(self._specs)
+            )
         else:
             log.info("beat: reloaded %d clinics: %d entries in all", len(changed), len(self._specs))
         return len(changed)
@@ -286,13 +312,19 @@ class ClinicScheduler(Scheduler):
         prev, nxt = sched.bounds(now)
         last, skipped = initial_last_run(stored=stored, now=now, prev_slot=prev, grace_s=sched.grace_s)
         if skipped is not None:
-            log.warning("beat: %s missed its %s slot by more than the %ss grace window: skipped; next run %s",
-                        spec.name, skipped.isoformat(), sched.grace_s, nxt.isoformat())
+            log.warning(
+                "beat: %s missed its %s slot by more than the %ss grace window: skipped; next run %s",
+                spec.name,
+                skipped.isoformat(),
+                sched.grace_s,
+                nxt.isoformat(),
+            )
         return last
 
     def _schedule_for(self, spec) -> ClinicCronSchedule:
-        return ClinicCronSchedule(spec.cron, spec.timezone, self.settings.schedule_grace_seconds,
-                                  nowfun=self._nowfun, app=self.app)
+        return ClinicCronSchedule(
+            spec.cron, spec.timezone, self.settings.schedule_grace_seconds, nowfun=self._nowfun, app=self.app
+        )
 
     def _install(self, spec, last_run_at: datetime, total_run_count: int = 0) -> None:
         entry = self.Entry(
@@ -354,14 +386,21 @@ class ClinicScheduler(Scheduler):
             return None
         try:
             dispatch_slot(
-                self.app, self.store, self._inflight, self.redis, spec=spec, slot=slot,
+                self.app,
+                self.store,
+                self._inflight,
+                self.redis,
+                spec=spec,
+                slot=slot,
                 hard_time_limit_s=self.settings.hard_time_limit_s,
                 dedupe_ttl_s=self.settings.schedule_grace_seconds + 86_400,
                 owner=self.lock.token,
             )
             self.redis.hset(LAST_RUN_KEY, entry.name, self.now().isoformat())
         except redis.RedisError as e:
-            log.error("beat: %s slot %s not dispatched: Redis error %s", entry.name, slot, e.__class__.__name__)
+            log.error(
+                "beat: %s slot %s not dispatched: Redis error %s", entry.name, slot, e.__class__.__name__
+            )
         return None
 
     def sync(self) -> None:

@@ -44,8 +44,8 @@ def dispatch_slot(
         log.info("beat: %s slot %s was already dispatched; not sending it twice", spec.name, slot.isoformat())
         return DUPLICATE
     sync_type = SYNC_TYPE_FOR[spec.type]
-    # the claim outlives every phase's hard limit; the task that ends the sync releases it
-    ttl_s = hard_time_limit_s * len(PHASES_FOR[sync_type]) + 60
+    # the claim outlives a whole chain's worst case (as the API's); the task that ends it releases it
+    ttl_s = len(PHASES_FOR["full"]) * hard_time_limit_s + 600
     try:
         enqueued = enqueue_sync(
             celery_app,
@@ -63,7 +63,9 @@ def dispatch_slot(
             audit = store.create_audit(clinic_id=spec.clinic_id, sync_type=spec.type, trigger="schedule")
             store.finish_audit(audit.id, status="skipped", error=reason)
         except PimsSyncError as err:
-            log.error("beat: %s slot %s: %s; and the skip could not be audited: %s", spec.name, slot, reason, err)
+            log.error(
+                "beat: %s slot %s: %s; and the skip could not be audited: %s", spec.name, slot, reason, err
+            )
             return SKIPPED
         log.info("beat: %s slot %s %s; audited as %s", spec.name, slot.isoformat(), reason, audit.id)
         return SKIPPED

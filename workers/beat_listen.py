@@ -35,7 +35,9 @@ class ConfigListener:
         try:
             return {n.payload for n in self._conn.notifies(timeout=0)}
         except psycopg.Error as e:
-            log.warning("beat: lost the LISTEN connection (%s); polling until it is back", e.__class__.__name__)
+            log.warning(
+                "beat: lost the LISTEN connection (%s); polling until it is back", e.__class__.__name__
+            )
             self.close()
             return None
 
@@ -49,7 +51,9 @@ class ConfigListener:
             conn.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error as e:
             if not self._warned:
-                log.warning("beat: cannot LISTEN for schedule changes (%s); polling only", e.__class__.__name__)
+                log.warning(
+                    "beat: cannot LISTEN for schedule changes (%s); polling only", e.__class__.__name__
+                )
                 self._warned = True
             return set()
         self._conn, self._warned = conn, False

@@ -24,7 +24,9 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 
 
 class BeatLock:
-    def __init__(self, client: redis.Redis, *, ttl_s: float, key: str = DEFAULT_KEY, token: str | None = None):
+    def __init__(
+        self, client: redis.Redis, *, ttl_s: float, key: str = DEFAULT_KEY, token: str | None = None
+    ):
         self.client = client
         self.key = key
         self.ttl_ms = int(ttl_s * 1000)

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "keys_cmd",
     "credentials_cmd",
     "schedules_cmd",
+    "beat_cmd",
     "services_cmd",
     "sync_cmd",
     "status_cmd",

@@ -7,10 +7,10 @@ import secrets
 from datetime import UTC, datetime
 
 import psycopg
-from psycopg.rows import dict_row
 import pytest
 import redis
 from celery import Celery
+from psycopg.rows import dict_row
 
 from workers.beat import ClinicScheduler
 

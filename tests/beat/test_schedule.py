@@ -22,7 +22,9 @@ def utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def simulate(cron: str, tz: str, start: datetime, end: datetime, *, step=timedelta(seconds=20)) -> list[datetime]:
+def simulate(
+    cron: str, tz: str, start: datetime, end: datetime, *, step=timedelta(seconds=20)
+) -> list[datetime]:
     """Drive is_due the way beat does (last_run_at = the time it ran); return the slots that ran."""
     clock = Clock(start)
     sched = ClinicCronSchedule(cron, tz, 3600, nowfun=clock)
@@ -68,7 +70,9 @@ def test_london_both_transitions():
 
 def test_london_gap_and_repeat_at_one_thirty():
     # 01:30 does not exist on 2026-03-29 (01:00 GMT -> 02:00 BST): runs at 02:00 BST = 01:00Z
-    assert simulate("30 1 * * *", "Europe/London", utc(2026, 3, 29, 0), utc(2026, 3, 29, 12)) == [utc(2026, 3, 29, 1)]
+    assert simulate("30 1 * * *", "Europe/London", utc(2026, 3, 29, 0), utc(2026, 3, 29, 12)) == [
+        utc(2026, 3, 29, 1)
+    ]
     # 01:30 happens twice on 2026-10-25: once, at 01:30 BST = 00:30Z
     assert simulate("30 1 * * *", "Europe/London", utc(2026, 10, 25, 0), utc(2026, 10, 25, 12)) == [
         utc(2026, 10, 25, 0, 30)
@@ -132,7 +136,10 @@ def test_equality_hash_and_pickling():
     assert a != ClinicCronSchedule("0 7 * * *", "America/New_York")
     assert a != ClinicCronSchedule("0 6 * * *", "Europe/London")
     assert a != ClinicCronSchedule("0 6 * * *", "America/New_York", 60)
-    assert len({a, ClinicCronSchedule("0 6 * * *", "America/New_York"), ClinicCronSchedule("0 7 * * *", "UTC")}) == 2
+    assert (
+        len({a, ClinicCronSchedule("0 6 * * *", "America/New_York"), ClinicCronSchedule("0 7 * * *", "UTC")})
+        == 2
+    )
     b = pickle.loads(pickle.dumps(a))
     assert b == a and (b.cron, b.timezone, b.grace_s) == ("0 6 * * *", "America/New_York", 3600)
     assert "0 6 * * *" in repr(a) and "America/New_York" in repr(a)

@@ -179,7 +179,9 @@ def test_clinic_already_syncing_is_skipped_and_audited(make_scheduler, clinics, 
     run_ticks(sched)
     rows = audits(database_url, c.id)
     skipped = [r for r in rows if r["id"] != running.sync_id]
-    assert [(r["sync_type"], r["status"], r["trigger"]) for r in skipped] == [("inbound", "skipped", "schedule")]
+    assert [(r["sync_type"], r["status"], r["trigger"]) for r in skipped] == [
+        ("inbound", "skipped", "schedule")
+    ]
     assert running.sync_id in skipped[0]["error_message"]
 
 
