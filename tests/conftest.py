@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.sim",
     "tests.fixtures.browser",
     "tests.fixtures.services",
+    "tests.fixtures.workers",
 ]
 
 TEST_ENCRYPTION_KEY = "test-encryption-key-0123456789abcdef"

@@ -43,8 +43,11 @@ def _run_phase(task, phase: str, clinic_id: str, sync_id: str, audit_id: str, op
         store = rt.store
         mark_parent_running(store, ref)
 
+        task_id = task.request.id  # the sink may be called from enrichment's threads
+
         def sink(phase_: str, processed: int, total: int, stats: dict) -> None:
             task.update_state(
+                task_id=task_id,
                 state="PROGRESS",
                 meta={"phase": phase_, "processed": processed, "total": total, "stats": stats, "syncId": sync_id},
             )
