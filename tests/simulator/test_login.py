@@ -97,8 +97,10 @@ def test_a_token_is_accepted_only_once(simulator):
     assert replay.status_code == 403
 
 
-def test_logout_ends_the_session(simulator):
+def test_logout_ends_the_session_on_the_server(simulator):
     http = simulator.login_session()
+    cookie = http.cookies.get("neo_session")
     http.get(f"{simulator.url}/logout", timeout=10)
-    response = http.get(f"{simulator.url}/schedule/getScheduleConfigs", allow_redirects=False, timeout=10)
-    assert response.status_code == 302
+    replay = requests.get(f"{simulator.url}/schedule/getScheduleConfigs", cookies={"neo_session": cookie},
+                          headers=XHR_HEADERS, allow_redirects=False, timeout=10)
+    assert replay.status_code == 302 and replay.headers["Location"] == "/login"
