@@ -18,6 +18,7 @@ import json
 import os
 import threading
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -36,8 +37,12 @@ DEFAULT_KEY_ID = "default"
 BytesLike = bytes | bytearray | memoryview
 
 
+@lru_cache(maxsize=64)
 def derive_key(secret: str, key_id: str) -> bytes:
-    """PBKDF2 is slow on purpose; callers go through CredentialCipher, which caches."""
+    """PBKDF2 is slow on purpose, so a process derives each (secret, key id) once.
+
+    Workers build a cipher per task; the cache here keeps that cheap across instances.
+    """
     return hashlib.pbkdf2_hmac(
         "sha256", secret.encode("utf-8"), key_id.encode("utf-8"), PBKDF2_ITERATIONS, KEY_BYTES
     )

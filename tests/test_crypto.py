@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pims_sync.config import Settings
-from pims_sync.crypto import IV_BYTES, TAG_BYTES, CredentialCipher
+from pims_sync.crypto import IV_BYTES, TAG_BYTES, CredentialCipher, derive_key
 from pims_sync.errors import CredentialDecryptError
 from pims_sync.models import Credentials
 
@@ -161,6 +161,15 @@ def test_derived_keys_are_cached_per_key_id():
     cipher.encrypt("y", key_id="b")
     assert calls == ["a", "b"]
     assert DEFAULT_SECRET not in repr(cipher)
+
+
+def test_key_derivation_is_shared_across_cipher_instances():
+    derive_key.cache_clear()
+    secret = "shared-secret-for-the-cache-test-000000"
+    blob = CredentialCipher(secret_for=lambda _: secret).encrypt("x", key_id="shared")
+    assert CredentialCipher(secret_for=lambda _: secret).decrypt(blob, key_id="shared") == "x"
+    info = derive_key.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
 
 
 def test_credentials_round_trip(cipher):
