@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -31,10 +32,11 @@ OPTIONAL_CHILDREN = ("beat", "flower")
 @click.option("--clinics", default=3, show_default=True, type=click.IntRange(1, 20), help="Simulator clinics to sync.")
 @click.option("--data-dir", default=".data/demo", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Embedded PostgreSQL/Redis data, logs and demo secrets.")
-@click.option("--port", default=5050, show_default=True, type=click.IntRange(1, 65535), help="API port.")
-@click.option("--flower-port", default=5555, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--simulator-port", default=5080, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--redis-port", default=6390, show_default=True, type=click.IntRange(1, 65535),
+@click.option("--port", default=5050, show_default=True, type=click.IntRange(0, 65535),
+              help="API port (0, here and below: any free port; a taken port is replaced by a free one).")
+@click.option("--flower-port", default=5555, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--simulator-port", default=5080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--redis-port", default=6390, show_default=True, type=click.IntRange(0, 65535),
               help="Port of the embedded Redis (only without REDIS_URL).")
 @click.option("--days-ahead", default=7, show_default=True, type=click.IntRange(0, 90))
 @click.option("--timeout", "timeout_s", default=600, show_default=True, type=click.IntRange(10),
@@ -76,7 +78,7 @@ def _ports(api: int, flower: int, simulator: int, redis_port: int) -> Ports:
         got, was_moved = pick_port(wanted)
         while got in chosen.values():
             got, was_moved = pick_port(0)
-        if was_moved:
+        if was_moved and wanted:
             moved.append(f"{name}: port {wanted} is taken, using {got}")
         chosen[name] = got
     return Ports(moved=moved, **chosen)
@@ -140,13 +142,13 @@ def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, port
 
     api_url = f"http://127.0.0.1:{ports.api}"
     flower_url = f"http://127.0.0.1:{ports.flower}"
-    _require(commands, "worker", "api")
+    _require(commands, "worker")
     with console.status("Starting the worker (Celery + Playwright)…"):
-        stack.start("worker", child_argv("worker"), env=env,
+        stack.start("worker", child_argv("worker", "--concurrency", "2", "--hostname", "demo@%h"), env=env,
                     ready=lambda: bool(celery_workers_online(redis_url)), timeout_s=90, what=redis_url)
     _step("worker online", ", ".join(celery_workers_online(redis_url)))
     with console.status("Starting the API…"):
-        stack.start("api", child_argv("api", "--port", str(ports.api)), env={**env, "PORT": str(ports.api)},
+        stack.start("api", _api_argv(commands, ports.api), env={**env, "PORT": str(ports.api)},
                     ready=http_answers(f"{api_url}/health"), timeout_s=60, what=api_url)
     _step("API", api_url)
     started = {"beat": False, "flower": False}
@@ -186,10 +188,17 @@ def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, port
         time.sleep(1)
 
 
+def _api_argv(commands: set[str], port: int) -> list[str]:
+    if "api" in commands:
+        return child_argv("api", "--port", str(port), "--host", "127.0.0.1")
+    # the production entry point, as docker-compose runs it
+    return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "api.wsgi:app"]
+
+
 def _require(commands: set[str], *names: str) -> None:
     missing = [n for n in names if n not in commands]
     if missing:
-        raise PimsSyncError(f"this build lacks `pims-sync {' / '.join(missing)}`; the demo needs it")
+        fail(f"this build lacks `pims-sync {' / '.join(missing)}`; the demo needs it")
 
 
 def _child_env(settings: Settings, *, database_url: str, secret: str, chromium: str, ports: Ports,

@@ -18,8 +18,10 @@ from rich.console import Console
 
 from ..errors import ConfigError, PimsSyncError, ValidationError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# logs and CI capture output without a terminal: give tables room instead of rich's 80 columns
+_WIDTH = None if sys.stdout.isatty() else 140
+console = Console(highlight=False, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 140)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
 
