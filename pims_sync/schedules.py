@@ -240,9 +240,12 @@ def _local_naive(instant: datetime, zone: ZoneInfo) -> datetime:
 
 
 def next_fire(cron: str, tz: str, after: datetime) -> datetime:
-    """The first fire time strictly after ``after`` (aware), as an aware UTC datetime."""
+    """The first fire time strictly after ``after`` (aware), as an aware UTC datetime.
+
+    Raises :class:`CronError` for an invalid cron or time zone, ValueError for a naive datetime.
+    """
     text, every_hour = _compiled(cron)
-    zone = _zone(tz)
+    zone = _zone(validate_timezone(tz))
     after = _require_aware(after, "after")
     start = _local_naive(after, zone)
 
@@ -275,7 +278,7 @@ def next_fire(cron: str, tz: str, after: datetime) -> datetime:
 def prev_fire(cron: str, tz: str, before: datetime) -> datetime:
     """The last fire time at or before ``before`` (aware), as an aware UTC datetime."""
     text, every_hour = _compiled(cron)
-    zone = _zone(tz)
+    zone = _zone(validate_timezone(tz))
     before = _require_aware(before, "before")
     # croniter's get_prev is strict; start a minute later so a slot at `before` itself counts
     start = _local_naive(before, zone).replace(second=0, microsecond=0) + timedelta(minutes=1)

@@ -194,6 +194,13 @@ def test_naive_datetimes_are_refused():
         slot_key("c1", "inbound", datetime(2026, 1, 1))
 
 
+def test_bad_cron_or_zone_in_evaluation_is_a_cron_error():
+    with pytest.raises(CronError, match="time zone"):
+        next_fire("0 6 * * *", "Mars/Olympus", utc(2026, 1, 1))
+    with pytest.raises(CronError, match="invalid cron"):
+        prev_fire("0 25 * * *", NY, utc(2026, 1, 1))
+
+
 def test_every_fifteen_minutes():
     fires = fire_times("*/15 * * * *", NY, local(NY, 2026, 5, 4, 9, 7), local(NY, 2026, 5, 4, 10, 0))
     assert [f.astimezone(ZoneInfo(NY)).strftime("%H:%M") for f in fires] == [
