@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -39,8 +39,9 @@ def day_window(clinic: dict, days: int = 1, *, offset: int = 0) -> tuple[datetim
 def make_provider(simulator, playwright_browser):
     made = []
 
-    def make(index: int = 0, *, credentials: Credentials | None = None, loads: list | None = None, **kw):
-        clinic = simulator.clinic(index)
+    def make(index: int = 0, *, credentials=None, loads: list | None = None, sim=None, **kw):
+        sim = sim or simulator
+        clinic = sim.clinic(index)
 
         def loader():
             if loads is not None:
@@ -52,7 +53,7 @@ def make_provider(simulator, playwright_browser):
             clinic=Clinic(id=clinic["id"], name=clinic["name"], timezone=clinic["timezone"],
                           phone_region=clinic["phone_region"]),
             credentials_loader=loader,
-            base_url=simulator.url,
+            base_url=sim.url,
             browser_source=lambda: playwright_browser,
             **kw,
         )
@@ -230,3 +231,27 @@ def test_threads_share_one_relogin_after_expiry(simulator, make_provider):
     assert [d.id for d in details] == ids
     assert simulator.stats()["logins_total"] == 2
     assert provider.stats.requests["/consultations/{id}/page-data"] >= len(ids)
+
+
+@pytest.mark.parametrize(
+    "index, days",
+    [
+        (0, (("2026-03-08", 23), ("2026-11-01", 25))),  # New York: spring forward; fall back (01:30 twice)
+        (2, (("2026-04-05", 25), ("2026-10-04", 23))),  # Sydney: fall back; spring forward
+    ],
+)
+def test_dst_days_give_the_whole_local_day(make_simulator, make_provider, index, days):
+    sim = make_simulator(clinics=3)
+    clinic = sim.clinic(index)
+    tz = ZoneInfo(clinic["timezone"])
+    provider = make_provider(index, sim=sim)
+    for day, hours in days:
+        start = datetime.combine(date.fromisoformat(day), time(), tzinfo=tz)
+        end = datetime.combine(date.fromisoformat(day) + timedelta(days=1), time(), tzinfo=tz)
+        assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=hours)
+        appointments = provider.appointments(start, end)
+        truth = sim.truth(clinic["id"], day, day)["events"]
+        by_id = {str(e["id"]): e for e in truth if not e.get("is_block") and not e.get("is_roster")}
+        assert by_id and {a.id for a in appointments} == set(by_id)
+        for a in appointments:  # each UTC instant reads back as the wall time IDEXX showed
+            assert a.start.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") == by_id[a.id]["start"]

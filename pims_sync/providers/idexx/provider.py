@@ -20,7 +20,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ...errors import AuthenticationFailed, PimsProtocolError, SessionExpired
@@ -239,7 +239,7 @@ class IdexxProvider:
 
     def appointments(self, start: datetime, end: datetime) -> list[Appointment]:
         """Appointments starting in [start, end); the query is widened in wall time, then filtered."""
-        _require_aware(start, end)
+        start, end = _utc_range(start, end)
         lo, hi = query_window(start, end, self.tz)
         rooms = self._schedule_data()[1]
         body = self._call(lambda c: c.get_json(t.CALENDAR, t.calendar_params(lo, hi), expect=t.calendar_shape))
@@ -248,7 +248,7 @@ class IdexxProvider:
 
     def consultations(self, start: datetime, end: datetime) -> list[ConsultationSummary]:
         """Every consultation dated in [start, end): reads pages until ``total`` rows are read."""
-        _require_aware(start, end)
+        start, end = _utc_range(start, end)
         lo, hi = query_window(start, end, self.tz)
         rows: list[ConsultationSummary] = []
         page = 1
@@ -281,7 +281,9 @@ class IdexxProvider:
         return t.consultation_from_view(body, tz=self.tz)
 
 
-def _require_aware(*values: datetime) -> None:
-    for value in values:
+def _utc_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The range in UTC (same-zone aware datetimes compare by wall clock, not by instant)."""
+    for value in (start, end):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("provider ranges take aware datetimes (UTC or with an offset)")
+    return start.astimezone(UTC), end.astimezone(UTC)
