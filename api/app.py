@@ -15,6 +15,8 @@ from typing import Any
 
 import redis
 from flask import Flask, current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pims_sync.config import Settings, get_settings
 from pims_sync.store import open_store
@@ -50,6 +52,10 @@ class Services:
             self._celery_app = getattr(importlib.import_module(module), name)
         return self._celery_app
 
+    def close(self) -> None:
+        """Stop background work (the last_used_at writer); the store and Redis belong to the caller."""
+        self.authenticator.recorder.stop()
+
     @property
     def sync_timeout_s(self) -> float:
         return self.settings.sync_timeout_ms / 1000
@@ -58,6 +64,11 @@ class Services:
     def inflight_ttl_s(self) -> int:
         """Longest a claim may outlive a lost release: three phases at their hard limit, plus queueing."""
         return 3 * self.settings.hard_time_limit_s + 600
+
+
+def redis_for_api(url: str) -> redis.Redis:
+    """A client that fails fast: a request should answer 503 in seconds, not retry for long."""
+    return redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1))
 
 
 def services() -> Services:
@@ -78,7 +89,7 @@ def create_app(
     settings = settings or get_settings()
     store = store if store is not None else open_store(settings)
     if redis_client is None:
-        redis_client = redis.Redis.from_url(settings.broker_url, socket_timeout=3, socket_connect_timeout=2)
+        redis_client = redis_for_api(settings.broker_url)
     app = Flask(__name__)
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024

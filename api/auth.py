@@ -77,14 +77,17 @@ class LastUsedRecorder:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._pid: int | None = None
+        self._stopped = False
 
     def record(self, key_id: str) -> None:
         with self._lock:
+            if self._stopped:
+                return
             self._pending.add(key_id)
             if self._pid != os.getpid():
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="api-key-last-used", daemon=True).start()
-                atexit.register(self.flush)
+                atexit.register(self.stop)
 
     def flush(self) -> int:
         with self._lock:
@@ -97,11 +100,21 @@ class LastUsedRecorder:
             log.warning("could not record API key use for %d key(s): %s", len(ids), e)
         return len(ids)
 
+    def stop(self) -> None:
+        """Flush what is pending and end the thread (at exit, or when an app is closed)."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._wake.set()
+        self.flush()
+        atexit.unregister(self.stop)
+
     def _run(self) -> None:
-        while True:
+        while not self._stopped:
             self._wake.wait(self.interval_s)
-            self._wake.clear()
-            self.flush()
+            if not self._stopped:
+                self.flush()
 
 
 class Authenticator:

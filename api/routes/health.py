@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import resource
 import sys
+import threading
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..errors import error_body
 from ..openapi import ERROR, Operation, route
 
 bp = Blueprint("health", __name__)
+READY_TIMEOUT_S = 3.0
 
 
 def _services():
@@ -56,14 +58,28 @@ def health(*, query: dict[str, Any]):
     }
 
 
-def _check(fn) -> dict[str, Any]:
+def _check(fn, *, timeout_s: float = READY_TIMEOUT_S) -> dict[str, Any]:
+    """Run one dependency check in a daemon thread, so a hanging dependency cannot hang the probe."""
+    box: dict[str, BaseException | None] = {}
+
+    def run() -> None:
+        try:
+            fn()
+            box["error"] = None
+        except (PimsSyncError, redis.RedisError, OSError) as e:
+            box["error"] = e
+
     started = time.monotonic()
-    try:
-        fn()
-    except (PimsSyncError, redis.RedisError, OSError) as e:
-        return {"ok": False, "error": f"{e.__class__.__name__}: {e}"[:300],
-                "latencyMs": round((time.monotonic() - started) * 1000, 1)}
-    return {"ok": True, "latencyMs": round((time.monotonic() - started) * 1000, 1)}
+    thread = threading.Thread(target=run, name="ready-check", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    latency = round((time.monotonic() - started) * 1000, 1)
+    if "error" not in box:
+        return {"ok": False, "error": f"no answer within {timeout_s:g} s", "latencyMs": latency}
+    if box["error"] is not None:
+        e = box["error"]
+        return {"ok": False, "error": f"{e.__class__.__name__}: {e}"[:300], "latencyMs": latency}
+    return {"ok": True, "latencyMs": latency}
 
 
 @route(bp, Operation(

@@ -13,8 +13,7 @@ from zoneinfo import ZoneInfo
 import redis
 from flask import Blueprint, g
 
-from pims_sync.errors import QueueUnavailable
-from workers import pipelines
+from workers.pipelines import enqueue_legacy
 
 from ..auth import permissions_for
 from ..errors import Forbidden
@@ -48,11 +47,13 @@ def _own_clinic(clinic_id: str) -> str:
         202: ("Queued", "SyncAccepted"),
         403: ("clinicId is another clinic's, or the key lacks the permission", ERROR),
         404: ("The clinic does not exist", ERROR),
+        409: ("The clinic already has a sync queued or running (syncId in the body)", ERROR),
         503: ("The queue or the database is unavailable", ERROR),
     },
     body=SCRAPE_BODY,
     description="type=schedule needs sync:inbound, type=consultation needs sync:cases. Track the sync "
-    "with GET /api/sync/{syncId} or GET /api/idexx/status.",
+    "with GET /api/sync/{syncId} or GET /api/idexx/status. Shares the clinic's single-flight with "
+    "the sync endpoints (409 while another sync is queued or running).",
 ))
 def scrape(*, body: dict[str, Any], query: dict[str, Any]):
     clinic_id = _own_clinic(body["clinicId"])
@@ -63,29 +64,9 @@ def scrape(*, body: dict[str, Any], query: dict[str, Any]):
         day = date.fromisoformat(body["date"])
     else:
         day = datetime.now(UTC).astimezone(ZoneInfo(svc.store.get_clinic(clinic_id).timezone)).date()
-    enqueue_legacy = getattr(pipelines, "enqueue_legacy", None)
-    if enqueue_legacy is not None:
-        enqueued = enqueue_legacy(svc.celery_app, svc.store, clinic_id=clinic_id, sync_type=kind, day=day,
-                                  trigger="api")
-        sync_id = enqueued.sync_id
-    else:
-        sync_id = _send_legacy(svc, clinic_id, kind, day)
-    return _accepted(sync_id, "queued", {"type": kind, "clinicId": clinic_id, "date": day.isoformat()})
-
-
-def _send_legacy(svc, clinic_id: str, kind: str, day: date) -> str:
-    """Audit row first (the task reports into it), then the task by name; ids only in the message."""
-    audit = svc.store.create_audit(clinic_id=clinic_id, sync_type=kind, trigger="api")
-    kwargs = {"clinic_id": clinic_id, "audit_id": audit.id, "day": day.isoformat(), "trigger": "api"}
-    try:
-        svc.celery_app.send_task(
-            pipelines.LEGACY_TASK_NAMES[kind], kwargs=kwargs, queue=pipelines.SYNC_QUEUE,
-            argsrepr="()", kwargsrepr=repr(kwargs),
-        )
-    except Exception as e:
-        svc.store.finish_audit(audit.id, status="failed", error="enqueue failed: broker unavailable")
-        raise QueueUnavailable(f"could not enqueue the sync: the broker is unavailable ({e.__class__.__name__})") from e
-    return audit.id
+    enqueued = enqueue_legacy(svc.celery_app, svc.store, svc.inflight, clinic_id=clinic_id, kind=kind,
+                              day=day.isoformat(), trigger="api", ttl_s=svc.inflight_ttl_s)
+    return _accepted(enqueued.sync_id, enqueued.status, {"type": kind, "clinicId": clinic_id, "date": day.isoformat()})
 
 
 @route(bp, Operation(

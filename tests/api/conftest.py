@@ -55,8 +55,10 @@ def api_settings(base_settings, api_redis_url):
 
 @pytest.fixture
 def app(api_settings, store, broker_app, api_redis):
-    return create_app(api_settings, store=store, celery_app=broker_app, redis_client=api_redis,
-                      auth_max_failures=5, auth_window_s=2, last_used_interval_s=0.2)
+    app = create_app(api_settings, store=store, celery_app=broker_app, redis_client=api_redis,
+                     auth_max_failures=5, auth_window_s=2, last_used_interval_s=0.2)
+    yield app
+    app.extensions["pims_sync"].close()
 
 
 @pytest.fixture
