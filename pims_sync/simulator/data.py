@@ -73,7 +73,7 @@ def rng_for(*parts: object) -> random.Random:
 @dataclass(frozen=True)
 class User:
     username: str
-    password: str
+    password: str = field(repr=False)
     two_factor: bool = False
 
 
@@ -84,10 +84,10 @@ class Clinic:
     name: str
     timezone: str
     region: str
-    company_id: str
-    users: tuple[User, ...]
-    providers: tuple[dict, ...]
-    rooms: tuple[dict, ...]
+    company_id: str = field(repr=False)
+    users: tuple[User, ...] = field(repr=False)
+    providers: tuple[dict, ...] = field(repr=False)
+    rooms: tuple[dict, ...] = field(repr=False)
     clients: tuple[dict, ...] = field(repr=False)
 
     @property

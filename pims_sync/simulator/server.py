@@ -85,12 +85,12 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class SimulatorProcess:
-    """The simulator in a child process (`pims-sync simulator`), for runs that want their own GIL."""
+    """The simulator in a child process (`python -m pims_sync.simulator`), for runs that want their own GIL."""
 
     def __init__(self, *, port: int, seed: int = 42, clinics: int = 2, latency_ms: float = 0,
                  appointments_per_day: int | None = None, host: str = "127.0.0.1",
                  startup_timeout_s: float = 20) -> None:
-        args = [sys.executable, "-m", "pims_sync.cli.main", "simulator", "--host", host, "--port", str(port),
+        args = [sys.executable, "-m", "pims_sync.simulator", "--host", host, "--port", str(port),
                 "--seed", str(seed), "--clinics", str(clinics), "--latency-ms", str(latency_ms)]
         if appointments_per_day is not None:
             args += ["--appointments-per-day", str(appointments_per_day)]

@@ -28,4 +28,4 @@ def test_fifty_parallel_requests_overlap(make_simulator):
     assert statuses == [200] * REQUESTS
     assert elapsed >= LATENCY_S
     # serialised they would take 5 s; overlapping they take a few latencies
-    assert elapsed < REQUESTS * LATENCY_S / 4, f"{REQUESTS} requests took {elapsed:.2f}s"
+    assert elapsed < REQUESTS * LATENCY_S / 2, f"{REQUESTS} requests took {elapsed:.2f}s"
