@@ -66,6 +66,8 @@ class Fault:
 
 
 def parse_fault(spec: dict, fault_id: int) -> Fault:
+    if not isinstance(spec, dict):
+        raise FaultError("a fault is a JSON object like {\"kind\": \"error\", \"status\": 503}")
     kind = spec.get("kind")
     if kind not in KINDS:
         raise FaultError(f"unknown fault kind {kind!r}; use one of {sorted(KINDS)}")
