@@ -1,0 +1,264 @@
+"""SupabaseStore's sync data: cases and audits over PostgREST.
+
+Every multi-row write is an ``.rpc()`` of the SQL function PostgresStore calls with
+``SELECT fn(...)`` (the argument names are the functions' own, so PostgREST can resolve them);
+the plain reads are table requests with the same filters and order as PostgresStore's SELECTs.
+Mixed into :class:`~pims_sync.store.supabase.SupabaseStore`, which provides ``table``,
+``_read``, ``_read_all``, ``_call`` and ``page_size``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ..errors import NotFound, ValidationError
+from ..models import (
+    AUDIT_STATUSES,
+    SYNC_TYPES,
+    TRIGGERS,
+    Audit,
+    CaseRecord,
+    CaseRef,
+    HistoryPage,
+    UpsertResult,
+)
+from . import _rows as rows
+from ._pg_sync import _REF_COLUMNS, MAX_HISTORY_LIMIT, UPSERT_CHUNK, _choice, _ids
+
+REF_SELECT = _REF_COLUMNS.replace(" ", "")
+_CASE_TIMESTAMPS = ("scheduled_at", "ends_at", "enriched_at", "deleted_at", "created_at", "updated_at")
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+class SupabaseSyncData:
+    # --- cases -------------------------------------------------------------------------------
+
+    def upsert_cases(self, clinic_id: str, cases: Sequence[CaseRecord]) -> UpsertResult:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        for other in {c.clinic_id for c in cases} - {clinic_id, cid}:
+            if rows.parse_uuid(other, "clinic") != cid:
+                raise ValidationError(f"upsert_cases for clinic {cid} got a case of clinic {other}")
+        # one global key order: two concurrent syncs then lock shared keys in the same order
+        ordered = sorted(cases, key=lambda c: (c.source, c.external_id))
+        created = updated = unchanged = 0
+        for start in range(0, len(ordered), UPSERT_CHUNK):
+            chunk = [rows.case_to_json(c) for c in ordered[start : start + UPSERT_CHUNK]]
+            result = self._call("upsert cases", "upsert_cases", {"p_clinic_id": cid, "p_cases": chunk})
+            created += result["created"]
+            updated += result["updated"]
+            unchanged += result["unchanged"]
+        return UpsertResult(created=created, updated=updated, unchanged=unchanged)
+
+    def cases_needing_enrichment(
+        self, clinic_id: str, start: datetime, end: datetime, *, stale_before: datetime | None = None
+    ) -> list[CaseRef]:
+        """Also cases whose stored consultation said complete=false: its data is still coming."""
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        due = ["enriched_at.is.null"]
+        if stale_before is not None:
+            due.append(f'enriched_at.lt."{_iso(stale_before)}"')
+        due.append("metadata->pimsConsultation->>complete.eq.false")
+
+        def build():
+            return (
+                self.table("cases")
+                .select(REF_SELECT)
+                .eq("clinic_id", cid)
+                .is_("deleted_at", None)
+                .gte("scheduled_at", _iso(start))
+                .lt("scheduled_at", _iso(end))
+                .not_.is_("consultation_external_id", None)
+                .or_(",".join(due))
+                .order("scheduled_at")
+                .order("id")
+            )
+
+        return [rows.case_ref(r) for r in self._read_all("find cases needing enrichment", "cases", build)]
+
+    def save_enrichment(self, clinic_id: str, case_id: str, consultation: dict[str, Any]) -> bool:
+        args = {
+            "p_clinic_id": rows.parse_uuid(clinic_id, "clinic"),
+            "p_case_id": rows.parse_uuid(case_id, "case"),
+            "p_consultation": consultation,
+        }
+        return bool(self._call("save case enrichment", "save_case_enrichment", args))
+
+    def cases_in_window(
+        self, clinic_id: str, start: datetime, end: datetime, *, source: str, include_deleted: bool = True
+    ) -> list[CaseRef]:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+
+        def build():
+            query = (
+                self.table("cases")
+                .select(REF_SELECT)
+                .eq("clinic_id", cid)
+                .eq("source", source)
+                .gte("scheduled_at", _iso(start))
+                .lt("scheduled_at", _iso(end))
+            )
+            if not include_deleted:
+                query = query.is_("deleted_at", None)
+            return query.order("scheduled_at").order("id")
+
+        return [rows.case_ref(r) for r in self._read_all("list cases in window", "cases", build)]
+
+    def soft_delete_cases(self, clinic_id: str, case_ids: Sequence[str]) -> int:
+        return self._case_fn("soft delete cases", "soft_delete_cases", clinic_id, case_ids)
+
+    def restore_cases(self, clinic_id: str, case_ids: Sequence[str]) -> int:
+        return self._case_fn("restore cases", "restore_cases", clinic_id, case_ids)
+
+    def _case_fn(self, what: str, fn: str, clinic_id: str, case_ids: Sequence[str]) -> int:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        ids = _ids(case_ids)
+        if not ids:
+            return 0
+        return int(self._call(what, fn, {"p_clinic_id": cid, "p_case_ids": ids}))
+
+    def list_cases(self, clinic_id: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Timestamps parsed to datetimes, as PostgresStore returns them."""
+        cid = rows.parse_uuid(clinic_id, "clinic")
+
+        def build():
+            query = self.table("cases").select("*").eq("clinic_id", cid)
+            if not include_deleted:
+                query = query.is_("deleted_at", None)
+            # id last: a total order, so pages never overlap
+            return query.order("scheduled_at").order("external_id").order("id")
+
+        found = self._read_all("list cases", "cases", build)
+        return [{k: (rows._ts(v) if k in _CASE_TIMESTAMPS else v) for k, v in r.items()} for r in found]
+
+    # --- audits ------------------------------------------------------------------------------
+
+    def create_audit(
+        self,
+        *,
+        clinic_id: str,
+        sync_type: str,
+        trigger: str,
+        audit_id: str | None = None,
+        parent_id: str | None = None,
+        status: str = "queued",
+    ) -> Audit:
+        """Idempotent on audit_id: creating an existing sync returns it (a retried enqueue)."""
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        _choice(sync_type, SYNC_TYPES, "sync_type")
+        _choice(trigger, TRIGGERS, "trigger")
+        _choice(status, AUDIT_STATUSES, "status")
+        aid = None if audit_id is None else rows.parse_uuid(audit_id, "sync")
+        pid = None if parent_id is None else rows.parse_uuid(parent_id, "parent sync")
+        row = {
+            "clinic_id": cid,
+            "sync_type": sync_type,
+            "trigger": trigger,
+            "parent_id": pid,
+            "status": status,
+        }
+        audits = self.table("case_sync_audits")
+        if aid is None:
+            query = audits.insert(row)
+        else:  # ON CONFLICT (id) DO NOTHING: an existing sync comes back as no row
+            query = audits.upsert({"id": aid, **row}, on_conflict="id", ignore_duplicates=True)
+        made = self._read("create sync audit", "case_sync_audits", query)
+        if not made:
+            return self.get_audit(aid, clinic_id=cid)
+        return rows.audit(made[0])
+
+    def start_audit(self, audit_id: str, *, task_id: str | None = None) -> Audit:
+        args = {"p_audit_id": rows.parse_uuid(audit_id, "sync"), "p_task_id": task_id}
+        return rows.audit(self._call("start sync audit", "start_audit", args))
+
+    def update_audit_progress(
+        self, audit_id: str, *, processed: int, total: int, stats: dict[str, Any], phase: str | None = None
+    ) -> None:
+        args = {
+            "p_audit_id": rows.parse_uuid(audit_id, "sync"),
+            "p_processed": processed,
+            "p_total": total,
+            "p_stats": stats or {},
+            "p_phase": phase,
+        }
+        self._call("update sync progress", "audit_progress", args)
+
+    def finish_audit(
+        self, audit_id: str, *, status: str, stats: dict[str, Any] | None = None, error: str | None = None
+    ) -> Audit:
+        aid = rows.parse_uuid(audit_id, "sync")
+        _choice(status, AUDIT_STATUSES, "status")
+        args = {"p_audit_id": aid, "p_status": status, "p_stats": stats, "p_error": error}
+        return rows.audit(self._call("finish sync audit", "finish_audit", args))
+
+    def get_audit(self, audit_id: str, *, clinic_id: str | None = None) -> Audit:
+        aid = rows.parse_uuid(audit_id, "sync")
+        found = self._read(
+            "get sync audit", "case_sync_audits", self.table("case_sync_audits").select("*").eq("id", aid)
+        )
+        if not found or (
+            clinic_id is not None and str(found[0]["clinic_id"]) != rows.parse_uuid(clinic_id, "sync")
+        ):
+            # another clinic's sync is indistinguishable from a missing one
+            raise NotFound(f"sync {aid} not found")
+        return rows.audit(found[0])
+
+    def child_audits(self, parent_id: str) -> list[Audit]:
+        pid = rows.parse_uuid(parent_id, "sync")
+
+        def build():
+            return (
+                self.table("case_sync_audits")
+                .select("*")
+                .eq("parent_id", pid)
+                .order("created_at")
+                .order("id")
+            )
+
+        return [rows.audit(r) for r in self._read_all("list phase audits", "case_sync_audits", build)]
+
+    def sync_history(
+        self,
+        clinic_id: str | None,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        sync_type: str | None = None,
+    ) -> HistoryPage:
+        cid = None if clinic_id is None else rows.parse_uuid(clinic_id, "clinic")
+        if sync_type is not None:
+            _choice(sync_type, SYNC_TYPES, "sync_type")
+        limit = max(1, min(int(limit), MAX_HISTORY_LIMIT))
+        before_at, before_id = rows.decode_cursor(cursor) if cursor else (None, None)
+        # one row more than asked tells whether another page exists
+        page_args = {
+            "p_clinic_id": cid,
+            "p_sync_type": sync_type,
+            "p_limit": limit + 1,
+            "p_before_created_at": None if before_at is None else _iso(before_at),
+            "p_before_id": before_id,
+        }
+        found = self._call("read sync history", "sync_history_page", page_args)
+        summary = self._call(
+            "read sync history", "sync_history_summary", {"p_clinic_id": cid, "p_sync_type": sync_type}
+        )
+        audits = tuple(rows.audit(r) for r in found[:limit])
+        next_cursor = None
+        if len(found) > limit:
+            last = audits[-1]
+            next_cursor = rows.encode_cursor(last.created_at, last.id)
+        return HistoryPage(
+            audits=audits,
+            next_cursor=next_cursor,
+            total=int(summary["total"]),
+            succeeded=int(summary["succeeded"]),
+            failed=int(summary["failed"]),
+        )
+
+    def fail_stale_audits(self, older_than: datetime, *, reason: str = "worker lost") -> int:
+        args = {"p_older_than": _iso(older_than), "p_reason": reason}
+        return int(self._call("fail stale audits", "fail_stale_audits", args))

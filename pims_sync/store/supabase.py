@@ -1,0 +1,346 @@
+"""SupabaseStore: the Store protocol over Supabase's REST API (supabase-py, PostgREST underneath).
+
+For deployments that have SUPABASE_URL and the service-role key but no direct Postgres
+connection. Multi-row semantics are never re-implemented here: batch upsert, soft delete,
+restore and the audit lifecycle are ``.rpc()`` calls of the same SQL functions PostgresStore
+runs with ``SELECT fn(...)`` (``supabase/migrations``). Plain reads and single-row writes use the
+table API. Clinic configuration lives in this module, the sync data (cases, audits) in
+:mod:`._supabase_sync`.
+
+Differences a caller may notice, all forced by the REST API: each upsert chunk of 500 cases is its
+own transaction (PostgresStore puts a whole batch in one), timestamps PostgREST cannot compute
+(``last_validated_at``) come from this machine's clock, and lists are read in pages of
+``page_size`` rows because Supabase caps a response at its "Max Rows" setting (1000 by default).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+from postgrest.exceptions import APIError
+from postgrest.types import ReturnMethod
+
+from ..errors import CredentialsMissing, NotFound, StoreError, ValidationError
+from ..models import ApiKeyRecord, Clinic, EncryptedCredentials, ScheduleConfigRow
+from . import _rows as rows
+from ._supabase_errors import redact_key, translate_api_error, translate_transport_error
+from ._supabase_sync import SupabaseSyncData
+from .postgres import _day, _permissions, _uuid_arg
+
+# PostgREST embeds the clinic through the clinic_id foreign key: one request, no join view needed
+CONFIG_SELECT = "clinic_id,sync_schedules,version,updated_at,clinics(timezone,is_active)"
+DEFAULT_PAGE_SIZE = 1000
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values (datetimes as ISO strings, tuples as lists), as PostgresStore sends them."""
+    import json
+
+    return json.loads(rows.dumps(value))
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _config_row(row: dict[str, Any]) -> ScheduleConfigRow:
+    clinic = row.get("clinics") or {}
+    return rows.schedule_config({**row, "timezone": clinic["timezone"], "clinic_active": clinic["is_active"]})
+
+
+class SupabaseStore(SupabaseSyncData):
+    """The product database through a Supabase project's REST API, as the service role."""
+
+    def __init__(
+        self,
+        url: str,
+        service_role_key: str,
+        *,
+        client: Any = None,
+        timeout_s: float = 30.0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ):
+        if not url or not service_role_key:
+            raise StoreError("SupabaseStore needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")
+        self._url = url.rstrip("/")
+        self._key = service_role_key
+        self._timeout_s = timeout_s
+        self.page_size = page_size
+        self._given_client = client
+        self._client_obj: Any = None
+        self._http: httpx.Client | None = None
+        self._client_pid: int | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SupabaseStore({self._url!r})"
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        if self._given_client is not None:
+            return self._given_client
+        with self._lock:
+            if self._client_obj is None or self._client_pid != os.getpid():
+                # after a fork the parent's HTTP connections are not ours: open our own
+                from supabase import ClientOptions, create_client
+
+                self._http = httpx.Client(timeout=self._timeout_s, follow_redirects=True, http2=True)
+                options = ClientOptions(
+                    auto_refresh_token=False, persist_session=False, httpx_client=self._http
+                )
+                try:
+                    self._client_obj = create_client(self._url, self._key, options=options)
+                except Exception as e:  # supabase-py checks the URL's shape
+                    raise StoreError(
+                        redact_key(f"cannot create a Supabase client for {self._url}: {e}", self._key)
+                    ) from None
+                self._client_pid = os.getpid()
+            return self._client_obj
+
+    def table(self, name: str):
+        return self._client().table(name)
+
+    def rpc(self, fn: str, args: dict[str, Any]):
+        return self._client().rpc(fn, jsonable(args))
+
+    def _execute(self, what: str, target: str, builder: Any) -> Any:
+        """Run one request; the response's data, or a StoreError naming ``target`` and the fix."""
+        try:
+            return builder.execute().data
+        except APIError as e:
+            # not chained: the APIError's details can hold row values (client PII, key hashes)
+            raise translate_api_error(e, what, target=target, key=self._key) from None
+        except httpx.HTTPError as e:
+            raise translate_transport_error(e, what, url=self._url, key=self._key) from e
+
+    def _read(self, what: str, table: str, builder: Any) -> list[dict[str, Any]]:
+        return self._execute(what, f"table {table}", builder)
+
+    def _read_all(self, what: str, table: str, build: Callable[[], Any]) -> list[dict[str, Any]]:
+        """Every row, in pages: Supabase returns at most "Max Rows" rows per request."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._read(what, table, build().range(len(found), len(found) + self.page_size - 1))
+            found.extend(page)
+            if len(page) < self.page_size:
+                return found
+
+    def _call(self, what: str, fn: str, args: dict[str, Any]) -> Any:
+        return self._execute(what, f"function {fn}({', '.join(args)})", self.rpc(fn, args))
+
+    def close(self) -> None:
+        with self._lock:
+            http, self._http, self._client_obj = self._http, None, None
+        if http is not None and self._client_pid == os.getpid():
+            http.close()
+
+    def ping(self) -> None:
+        """One cheap read that also proves the key works and the migrations are applied."""
+        self._read("ping", "clinics", self.table("clinics").select("id").limit(1))
+
+    # --- clinics -----------------------------------------------------------------------------
+
+    def create_clinic(
+        self, *, name: str, timezone: str, pims_provider: str = "idexx", clinic_id: str | None = None
+    ) -> Clinic:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(f"unknown time zone {timezone!r} (expected an IANA name)") from None
+        row = {"name": name, "timezone": timezone, "pims_provider": pims_provider}
+        if clinic_id is not None:
+            row = {"id": _uuid_arg(clinic_id, "clinic_id"), **row}
+        (made,) = self._read("create clinic", "clinics", self.table("clinics").insert(row))
+        return rows.clinic(made)
+
+    def get_clinic(self, clinic_id: str) -> Clinic:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        found = self._read("get clinic", "clinics", self.table("clinics").select("*").eq("id", cid))
+        if not found:
+            raise NotFound(f"clinic {cid} not found")
+        return rows.clinic(found[0])
+
+    def list_clinics(self, *, active_only: bool = True) -> list[Clinic]:
+        def build():
+            query = self.table("clinics").select("*")
+            if active_only:
+                query = query.eq("is_active", True)
+            return query.order("name").order("id")
+
+        return [rows.clinic(r) for r in self._read_all("list clinics", "clinics", build)]
+
+    # --- credentials -------------------------------------------------------------------------
+
+    def save_credentials(self, creds: EncryptedCredentials) -> None:
+        row = {
+            "clinic_id": rows.parse_uuid(creds.clinic_id, "clinic"),
+            "provider": creds.provider,
+            # bytea goes over JSON in Postgres's hex form
+            "username_encrypted": "\\x" + creds.username_encrypted.hex(),
+            "password_encrypted": "\\x" + creds.password_encrypted.hex(),
+            "company_id_encrypted": "\\x" + creds.company_id_encrypted.hex(),
+            "encryption_key_id": creds.encryption_key_id,
+            "is_active": creds.is_active,
+            "validation_status": creds.validation_status,
+            "last_validated_at": None,
+        }
+        query = self.table("pims_credentials").upsert(
+            row, on_conflict="clinic_id,provider", returning=ReturnMethod.minimal
+        )
+        self._read("save credentials", "pims_credentials", query)
+
+    def get_credentials(self, clinic_id: str, provider: str = "idexx") -> EncryptedCredentials:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        query = (
+            self.table("pims_credentials")
+            .select("*")
+            .eq("clinic_id", cid)
+            .eq("provider", provider)
+            .eq("is_active", True)
+        )
+        found = self._read("get credentials", "pims_credentials", query)
+        if not found:
+            raise CredentialsMissing(f"clinic {cid} has no active {provider} credentials")
+        return rows.credentials(found[0])
+
+    def mark_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        query = (
+            self.table("pims_credentials")
+            .update({"validation_status": status, "last_validated_at": iso(datetime.now(UTC))})
+            .eq("clinic_id", cid)
+            .eq("provider", provider)
+            .select("id")
+        )
+        if not self._read("mark credentials validated", "pims_credentials", query):
+            raise CredentialsMissing(f"clinic {cid} has no {provider} credentials")
+
+    # --- API keys ----------------------------------------------------------------------------
+
+    def create_api_key(
+        self,
+        *,
+        clinic_id: str,
+        name: str,
+        key_prefix: str,
+        key_hash: str,
+        permissions: Sequence[str] | None = None,
+        expires_at: datetime | None = None,
+    ) -> ApiKeyRecord:
+        row = {
+            "clinic_id": rows.parse_uuid(clinic_id, "clinic"),
+            "name": name,
+            "key_prefix": key_prefix,
+            "key_hash": key_hash,
+            "permissions": None if permissions is None else _permissions(permissions),
+            "expires_at": None if expires_at is None else iso(expires_at),
+        }
+        (made,) = self._read("create API key", "clinic_api_keys", self.table("clinic_api_keys").insert(row))
+        return rows.api_key(made)
+
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        query = self.table("clinic_api_keys").select("*").eq("key_hash", key_hash)
+        found = self._read("find API key", "clinic_api_keys", query)
+        return rows.api_key(found[0]) if found else None
+
+    def list_api_keys(self, clinic_id: str) -> list[ApiKeyRecord]:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+
+        def build():
+            return (
+                self.table("clinic_api_keys").select("*").eq("clinic_id", cid).order("created_at").order("id")
+            )
+
+        return [rows.api_key(r) for r in self._read_all("list API keys", "clinic_api_keys", build)]
+
+    def revoke_api_key(self, key_id: str, *, clinic_id: str | None = None) -> bool:
+        """True when an active key was revoked now (False: unknown, another clinic's, or already)."""
+        try:
+            kid = rows.parse_uuid(key_id, "API key")
+            cid = None if clinic_id is None else rows.parse_uuid(clinic_id, "clinic")
+        except NotFound:
+            return False
+        query = self.table("clinic_api_keys").update({"is_active": False}).eq("id", kid).eq("is_active", True)
+        if cid is not None:
+            query = query.eq("clinic_id", cid)
+        return bool(self._read("revoke API key", "clinic_api_keys", query.select("id")))
+
+    def touch_api_keys(self, key_ids: Sequence[str], at: datetime) -> None:
+        ids = []
+        for key_id in key_ids:
+            try:
+                ids.append(rows.parse_uuid(key_id, "API key"))
+            except NotFound:
+                continue
+        if not ids:
+            return
+        stamp = iso(at)
+        query = (
+            self.table("clinic_api_keys")
+            .update({"last_used_at": stamp}, returning=ReturnMethod.minimal)
+            .in_("id", ids)
+            # never move last_used_at backwards: batches may arrive out of order
+            .or_(f'last_used_at.is.null,last_used_at.lt."{stamp}"')
+        )
+        self._read("touch API keys", "clinic_api_keys", query)
+
+    # --- schedule configs --------------------------------------------------------------------
+
+    def set_schedule_config(self, clinic_id: str, sync_schedules: Any) -> ScheduleConfigRow:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        query = (
+            self.table("clinic_schedule_configs")
+            .upsert({"clinic_id": cid, "sync_schedules": jsonable(sync_schedules)}, on_conflict="clinic_id")
+            .select(CONFIG_SELECT)  # the version/updated_at the trigger set, and the clinic's zone
+        )
+        (row,) = self._read("set schedule config", "clinic_schedule_configs", query)
+        return _config_row(row)
+
+    def get_schedule_config(self, clinic_id: str) -> ScheduleConfigRow | None:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        query = self.table("clinic_schedule_configs").select(CONFIG_SELECT).eq("clinic_id", cid)
+        found = self._read("get schedule config", "clinic_schedule_configs", query)
+        return _config_row(found[0]) if found else None
+
+    def list_schedule_configs(self, *, changed_since: datetime | None = None) -> list[ScheduleConfigRow]:
+        """What the beat polls: LISTEN needs a direct connection, so REST deployments poll this."""
+
+        def build():
+            query = self.table("clinic_schedule_configs").select(CONFIG_SELECT)
+            if changed_since is not None:
+                query = query.gt("updated_at", iso(changed_since))
+            return query.order("updated_at").order("clinic_id")
+
+        found = self._read_all("list schedule configs", "clinic_schedule_configs", build)
+        return [_config_row(r) for r in found]
+
+    # --- legacy schedule snapshots -----------------------------------------------------------
+
+    def save_schedule_snapshot(self, clinic_id: str, day: str, payload: dict[str, Any]) -> None:
+        row = {
+            "clinic_id": rows.parse_uuid(clinic_id, "clinic"),
+            "day": _day(day).isoformat(),
+            "payload": jsonable(payload),
+        }
+        query = self.table("clinic_schedule_snapshots").upsert(
+            row, on_conflict="clinic_id,day", returning=ReturnMethod.minimal
+        )
+        self._read("save schedule snapshot", "clinic_schedule_snapshots", query)
+
+    def get_schedule_snapshot(self, clinic_id: str, day: str) -> dict[str, Any] | None:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        query = (
+            self.table("clinic_schedule_snapshots")
+            .select("payload")
+            .eq("clinic_id", cid)
+            .eq("day", _day(day).isoformat())
+        )
+        found = self._read("get schedule snapshot", "clinic_schedule_snapshots", query)
+        return found[0]["payload"] if found else None
