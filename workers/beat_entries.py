@@ -6,9 +6,11 @@ functions what to do, so every decision is unit-tested with plain data and a fro
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 
 from pims_sync.models import ScheduleConfigRow
 from pims_sync.schedules import ScheduleEntrySpec, ScheduleProblem, parse_sync_schedules
@@ -30,8 +32,26 @@ def specs_for_row(row: ScheduleConfigRow) -> tuple[list[ScheduleEntrySpec], list
     """
     if not row.clinic_active:
         return [], []
-    specs, problems = parse_sync_schedules(row.sync_schedules, clinic_id=row.clinic_id, timezone=row.timezone)
+    try:
+        key = json.dumps(row.sync_schedules, sort_keys=True)
+    except (TypeError, ValueError):
+        specs, problems = parse_sync_schedules(
+            row.sync_schedules, clinic_id=row.clinic_id, timezone=row.timezone
+        )
+    else:
+        # thousands of clinics share a handful of configs: parse each distinct one once
+        specs, problems = _parse_shared(key, row.timezone)
+        specs = [replace(s, clinic_id=row.clinic_id) for s in specs]
+        problems = [replace(p, clinic_id=row.clinic_id) for p in problems]
     return [s for s in specs if s.enabled], problems
+
+
+@lru_cache(maxsize=4096)
+def _parse_shared(
+    raw_json: str, timezone: str
+) -> tuple[tuple[ScheduleEntrySpec, ...], tuple[ScheduleProblem, ...]]:
+    specs, problems = parse_sync_schedules(json.loads(raw_json), clinic_id="", timezone=timezone)
+    return tuple(specs), tuple(problems)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,15 @@ from pims_sync.schedules import next_fire, prev_fire
 
 from .beat_entries import DueState, due_state
 
+# (cron, zone) -> (prev, next) around the latest instant evaluated: clinics share a few
+# schedules, so one evaluation serves them all until the next slot passes
+_SHARED: dict[tuple[str, str], tuple[datetime | None, datetime]] = {}
+_SHARED_MAX = 20_000
+
+
+def _valid(w, now: datetime) -> bool:
+    return w is not None and (w[0] is None or w[0] <= now) and now < w[1]
+
 
 def _aware(dt: datetime) -> datetime:
     # Celery hands naive datetimes around when enable_utc is set: they are UTC
@@ -52,13 +61,20 @@ class ClinicCronSchedule(BaseSchedule):
     def bounds(self, now: datetime) -> tuple[datetime | None, datetime]:
         """(latest fire <= now or None, first fire > now), cached between slots."""
         w = self._window
-        if w is not None and (w[0] is None or w[0] <= now) and now < w[1]:
+        if _valid(w, now):
             return w
-        try:
-            prev = prev_fire(self.cron, self.timezone, now)
-        except ValueError:  # CronError: no fire before now (e.g. only a date far ahead)
-            prev = None
-        self._window = w = (prev, next_fire(self.cron, self.timezone, now))
+        key = (self.cron, self.timezone)
+        w = _SHARED.get(key)
+        if not _valid(w, now):
+            try:
+                prev = prev_fire(self.cron, self.timezone, now)
+            except ValueError:  # CronError: no fire before now (e.g. only a date far ahead)
+                prev = None
+            w = (prev, next_fire(self.cron, self.timezone, now))
+            if len(_SHARED) >= _SHARED_MAX:
+                _SHARED.clear()
+            _SHARED[key] = w
+        self._window = w
         return w
 
     def state(self, last_run_at: datetime, now: datetime | None = None) -> DueState:
