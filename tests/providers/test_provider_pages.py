@@ -69,3 +69,25 @@ def test_an_empty_page_before_total_is_a_protocol_error_not_a_short_list():
 def test_naive_ranges_are_refused():
     with pytest.raises(ValueError, match="aware"):
         provider_for("http://127.0.0.1:9").appointments(datetime(2026, 1, 1), datetime(2026, 1, 2))
+
+
+def test_expiry_adopts_a_session_another_worker_just_cached():
+    from pims_sync.providers.session import InMemorySessionCache
+
+    cache = InMemorySessionCache()
+    cache.set("c1", {"neo_session": "old"}, ttl_s=60)
+    with StubServer() as stub:
+        stub.script("/schedule/getScheduleConfigs", Reply(302, "", {"Location": "/login"}),
+                    Reply(200, json.dumps({"slot_duration": 15, "business_hours": [], "providers": [], "rooms": []})))
+        provider = IdexxProvider(
+            clinic=Clinic(id="c1", name="Test", timezone="America/New_York"),
+            credentials_loader=lambda: Credentials("u", "p", "c"),
+            base_url=stub.url,
+            authenticator=(login := CookieLogin()),
+            session_cache=cache,
+        )
+        provider.ensure_session()
+        cache.set("c1", {"neo_session": "other-worker"}, ttl_s=60)  # stored while ours died
+        assert provider.schedule_config().slot_minutes == 15
+        assert "neo_session=other-worker" in stub.requests[-1]["headers"]["Cookie"]
+    assert login.logins == 0 and provider.stats.session_expired == 1

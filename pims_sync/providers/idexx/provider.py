@@ -3,8 +3,8 @@
 Session rules, the ones that keep a sync from hammering IDEXX or looping:
 
 * ``ensure_session`` uses the cached cookies, else logs in; credentials are loaded only then.
-* Every data call that meets SessionExpired invalidates the cache, logs in again **once** and
-  repeats the call. A second SessionExpired is an error, not a loop; if the second answer was
+* Every data call that meets SessionExpired invalidates the cache, logs in again **once** (or
+  adopts a session another worker has just stored in the shared cache) and repeats the call. A second SessionExpired is an error, not a loop; if the second answer was
   an HTML page that is not a login page, a fresh session cannot be the cure, so it is reported
   as PimsProtocolError (HTML instead of JSON).
 * AuthenticationFailed is never retried: wrong credentials mean exactly one login attempt.
@@ -161,9 +161,14 @@ class IdexxProvider:
             if self._generation != seen_generation and self._cookies is not None:
                 return
             self.stats.bump("session_expired")
-            self._cache.invalidate(self.clinic.id, self._cookies)
+            dead = self._cookies
+            self._cache.invalidate(self.clinic.id, dead)
             with self._state_lock:
                 self._cookies = None
+            fresh = self._cache.get(self.clinic.id)
+            if fresh and fresh != dead:  # another worker already logged in: share its session
+                self._adopt(fresh)
+                return
             log.info("IDEXX session for clinic %s expired; logging in again", self.clinic.id)
             self._login()
 
