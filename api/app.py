@@ -29,7 +29,7 @@ from .openapi import Operation, build_document
 from .routes import health, legacy, sync
 
 log = logging.getLogger(__name__)
-CELERY_APP = "workers.app:app"
+CELERY_FACTORY = "workers.app:create_celery_app"
 
 
 @dataclass
@@ -47,9 +47,9 @@ class Services:
 
     @property
     def celery_app(self):
-        if self._celery_app is None:
-            module, _, name = CELERY_APP.partition(":")
-            self._celery_app = getattr(importlib.import_module(module), name)
+        if self._celery_app is None:  # by name, on first use: never the tasks, never Playwright
+            module, _, name = CELERY_FACTORY.partition(":")
+            self._celery_app = getattr(importlib.import_module(module), name)(self.settings)
         return self._celery_app
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from celery import Celery, chain
 from pims_sync.errors import NotFound, QueueUnavailable, SyncInProgress
 from pims_sync.models import Audit
 from pims_sync.store.base import Store
-from pims_sync.sync.options import PHASES_FOR, SyncOptions
+from pims_sync.sync.options import PHASES_FOR, SyncOptions, for_sync_type
 from pims_sync.sync.results import PhaseResult, full_sync_response, overall_status
 
 SYNC_QUEUE = "sync"
@@ -25,6 +25,7 @@ DEFAULT_QUEUE = "default"
 TASK_NAMES = {"inbound": "pims_sync.inbound", "cases": "pims_sync.cases", "reconcile": "pims_sync.reconcile"}
 LEGACY_TASK_NAMES = {"schedule": "pims_sync.idexx.schedule", "consultation": "pims_sync.idexx.consultation"}
 TERMINAL = ("completed", "failed", "partial", "skipped", "aborted", "not_run")
+CLAIM_GRACE_S = 60  # a claim this young without its audit row is still being enqueued
 PHASE_OF_AUDIT_TYPE = {"inbound": "inbound", "cases": "cases", "reconciliation": "reconcile"}
 
 # KEYS[1] = key, ARGV[1] = token: delete only if we still own it
@@ -95,6 +96,7 @@ def enqueue_sync(
     from pims_sync.sync.pipeline import create_sync_audits, mark_not_run
 
     phases = PHASES_FOR[sync_type]
+    options = for_sync_type(options, sync_type)
     sync_id = str(uuid.uuid4())
     held = _claim(store, inflight, clinic_id, sync_id, ttl_s)
     if held:
@@ -142,7 +144,11 @@ def _claim(store: Store, inflight: InFlight, clinic_id: str, sync_id: str, ttl_s
                 if store.get_audit(held, clinic_id=clinic_id).status not in TERMINAL:
                     return held
             except NotFound:
-                pass
+                # no audit row yet: the holder may be between its claim and its insert (a race
+                # two simultaneous requests hit); only a claim older than that window is stale
+                remaining = inflight.client.ttl(inflight.key(clinic_id))
+                if remaining is not None and remaining > 0 and ttl_s - remaining < CLAIM_GRACE_S:
+                    return held
             inflight.release(clinic_id, held)
         return inflight.current(clinic_id)
     except redis.exceptions.RedisError as e:
