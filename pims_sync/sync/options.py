@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,12 +59,15 @@ class SyncOptions:
     parallel_batch_size: int = 5
     force: bool = False
     max_delete_ratio: float = 0.2
+    # set for full syncs: inbound then also covers the lookback days, so the cases that
+    # enrichment and reconciliation look at exist even on a clinic's first sync
+    inbound_covers_lookback: bool = False
 
     def __post_init__(self) -> None:
         _int_range("daysAhead", self.days_ahead, 0, MAX_RANGE_DAYS)
         _int_range("lookbackDays", self.lookback_days, 1, MAX_RANGE_DAYS)
         _int_range("parallelBatchSize", self.parallel_batch_size, 1, 20)
-        if not isinstance(self.force, bool):
+        if not isinstance(self.force, bool) or not isinstance(self.inbound_covers_lookback, bool):
             raise ValidationError("force must be true or false", details={"field": "force"})
         if not isinstance(self.max_delete_ratio, int | float) or not 0 <= self.max_delete_ratio <= 1:
             raise ValidationError("maxDeleteRatio must be between 0 and 1", details={"field": "maxDeleteRatio"})
@@ -101,9 +104,11 @@ class SyncOptions:
     # --- windows, in the clinic's time zone ---------------------------------------------------
 
     def inbound_window(self, tz: str, *, now: datetime) -> DateWindow:
-        start = self.start_date or now.astimezone(ZoneInfo(tz)).date()
-        end = self.end_date or start + timedelta(days=self.days_ahead)
-        return day_window(tz, start, end)
+        if self.start_date:
+            return day_window(tz, self.start_date, self.end_date or self.start_date + timedelta(days=self.days_ahead))
+        today = now.astimezone(ZoneInfo(tz)).date()
+        first = today - timedelta(days=self.lookback_days) if self.inbound_covers_lookback else today
+        return day_window(tz, first, today + timedelta(days=self.days_ahead))
 
     def cases_window(self, tz: str, *, now: datetime) -> DateWindow:
         """Enrichment looks back as far as reconciliation and up to today, unless dates are given."""
@@ -121,6 +126,13 @@ class SyncOptions:
         if self.start_date:
             return day_window(tz, self.start_date, self.end_date or today)
         return day_window(tz, today - timedelta(days=self.lookback_days), today)
+
+
+def for_sync_type(options: SyncOptions, sync_type: str) -> SyncOptions:
+    """A full sync's inbound also covers the lookback days (see inbound_covers_lookback)."""
+    if sync_type == "full" and not options.inbound_covers_lookback:
+        return replace(options, inbound_covers_lookback=True)
+    return options
 
 
 def _camel(name: str) -> str:

@@ -18,7 +18,7 @@ from ..providers.base import PimsProvider
 from ..store.base import Store
 from .enrichment import CaseEnrichment
 from .inbound import InboundSync
-from .options import AUDIT_TYPE_FOR_PHASE, PHASES, PHASES_FOR, SyncOptions, day_window
+from .options import AUDIT_TYPE_FOR_PHASE, PHASES, PHASES_FOR, SyncOptions, day_window, for_sync_type
 from .reconcile import Reconciler
 from .results import PhaseResult, full_sync_response, overall_status
 
@@ -206,7 +206,7 @@ def run_full_sync(
     of a failed or partial fetch. With both inbound and reconciliation, one appointments
     fetch over the union of their windows serves both.
     """
-    options = options or SyncOptions()
+    options = for_sync_type(options or SyncOptions(), sync_type)
     started = time.monotonic()
     audits = create_sync_audits(store, clinic_id=clinic.id, sync_type=sync_type, trigger=trigger, sync_id=sync_id)
     runner = PhaseRunner(store, provider, clinic, now=now)
