@@ -13,22 +13,21 @@ Run it with ``celery -A workers.app beat -S workers.beat:ClinicScheduler`` (or `
 * last_run_at is kept in Redis, so a restarted or standby beat runs a slot missed within
   SCHEDULE_GRACE_SECONDS once and skips (and logs) older misses.
 
-The heap differs from Celery's in one way: a reload pushes the new entries and leaves the
-replaced ones to be dropped lazily when they reach the top, instead of rebuilding the whole
-heap (and comparing every entry each tick) — that keeps ticks and one-clinic reloads cheap
-with thousands of clinics. Decisions live in workers/beat_entries.py.
+The heap (workers/beat_heap.py) differs from Celery's in one way: a reload pushes the new
+entries and leaves the replaced ones to be dropped lazily when they reach the top, instead
+of rebuilding the whole heap (and comparing every entry each tick) — that keeps ticks and
+one-clinic reloads cheap with thousands of clinics. Decisions live in workers/beat_entries.py.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import redis
-from celery.beat import Scheduler, event_t
+from celery.beat import Scheduler
 
 from pims_sync.config import Settings, get_settings
 from pims_sync.errors import NotFound, PimsSyncError
@@ -37,6 +36,7 @@ from pims_sync.store import open_store
 
 from .beat_dispatch import dispatch_slot
 from .beat_entries import initial_last_run, is_clinic_entry, needs_rebuild, plan_clinic, specs_for_row
+from .beat_heap import LazyHeapMixin
 from .beat_listen import ConfigListener
 from .beat_lock import BeatLock
 from .beat_schedule import ClinicCronSchedule
@@ -53,7 +53,7 @@ POLL_OVERLAP = timedelta(seconds=60)  # rows committed late carry an older updat
 MAX_NOTIFIED_ONE_BY_ONE = 50
 
 
-class ClinicScheduler(Scheduler):
+class ClinicScheduler(LazyHeapMixin, Scheduler):
     def __init__(
         self,
         app,
@@ -340,42 +340,6 @@ class ClinicScheduler(Scheduler):
         self._specs[spec.name] = spec
         if self._heap is not None:
             self._push(entry)
-
-    # --- the heap ---------------------------------------------------------------------------
-
-    def _push(self, entry, priority: int = 5) -> None:
-        try:
-            is_due, next_s = entry.is_due()
-        except Exception:  # noqa: BLE001 - one bad entry must not stop beat (as Celery does)
-            is_due, next_s = self._is_due_failed(entry)
-        heapq.heappush(self._heap, event_t(self._when(entry, 0 if is_due else next_s) or 0, priority, entry))
-
-    def _tick_heap(self) -> float:
-        """Celery's tick, with replaced entries dropped lazily when they reach the top."""
-        if self._heap is None or len(self._heap) > 2 * len(self.schedule) + 64:
-            self.populate_heap()
-        H = self._heap
-        while H and self.schedule.get(H[0][2].name) is not H[0][2]:
-            heapq.heappop(H)
-        if not H:
-            return self.max_interval
-        event = H[0]
-        entry = event[2]
-        now = self._when(entry, 0)
-        if event[0] > now:
-            return min(event[0] - now, self.max_interval)
-        try:
-            is_due, next_s = self.is_due(entry)
-        except Exception:  # noqa: BLE001
-            is_due, next_s = self._is_due_failed(entry)
-        heapq.heappop(H)
-        if is_due:
-            next_entry = self.reserve(entry)
-            self.apply_entry(entry, producer=None)
-            heapq.heappush(H, event_t(self._when(next_entry, next_s), event[1], next_entry))
-            return 0
-        heapq.heappush(H, event_t(self._when(entry, next_s or self.max_interval), event[1], entry))
-        return 0 if H[0][2] is not entry else min(self.adjust(next_s) or 0, self.max_interval)
 
     def apply_entry(self, entry, producer=None) -> None:
         if not is_clinic_entry(entry.name):
