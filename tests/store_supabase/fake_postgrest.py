@@ -51,7 +51,12 @@ class FakePostgREST:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-postgrest", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="fake-postgrest",
+            daemon=True,
+        )
 
     @property
     def url(self) -> str:
@@ -141,3 +146,21 @@ class FakePostgREST:
             do_GET = do_POST = do_PATCH = do_DELETE = do_HEAD = _serve
 
         return Handler
+
+
+_ANY = object()
+PAGE = [("offset", "0"), ("limit", "1000")]  # the first page of a paged list read
+
+
+def expect(request: Recorded, method: str, path: str, params=(), *, prefer=(), body=_ANY) -> None:
+    """Assert one request exactly: method, /rest/v1 path, query pairs, Prefer and (if given) body."""
+    assert (request.method, request.path) == (method, f"/rest/v1/{path}"), request
+    assert request.params == sorted(params), request.query
+    assert request.prefer == set(prefer), request.headers.get("prefer")
+    if body is not _ANY:
+        assert request.body == body
+    if method in ("POST", "PATCH"):
+        assert request.headers["content-type"] == "application/json"
+        assert request.headers["content-profile"] == "public"
+    else:
+        assert request.headers["accept-profile"] == "public"
