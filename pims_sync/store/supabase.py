@@ -142,8 +142,12 @@ class SupabaseStore(SupabaseSyncData):
             http.close()
 
     def ping(self) -> None:
-        """One cheap read that also proves the key works and the migrations are applied."""
-        self._read("ping", "clinics", self.table("clinics").select("id").limit(1))
+        """One cheap read that also proves the key works and the migrations are applied.
+
+        Not retried (reads otherwise are, on 503s and dropped connections): a health probe must
+        answer now rather than after postgrest-py's 1 + 2 + 4 s of backoff.
+        """
+        self._read("ping", "clinics", self.table("clinics").select("id").limit(1).retry(False))
 
     # --- clinics -----------------------------------------------------------------------------
 
