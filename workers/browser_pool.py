@@ -55,6 +55,7 @@ class BrowserPool:
         self._reaped = threading.Event()
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
+        self._browser_pids: set[int] = set()
         self.launches = 0
 
     def __repr__(self) -> str:
@@ -87,7 +88,10 @@ class BrowserPool:
         if self.executable_path:
             options["executable_path"] = self.executable_path
         self._reaped.clear()
+        before = {p.pid for p in browser_processes(os.getpid())}
         self._browser = self._playwright.chromium.launch(**options)
+        # remember which Chromium is ours, so reaping never touches another browser of this process
+        self._browser_pids = {p.pid for p in browser_processes(os.getpid())} - before
         self.launches += 1
         log.info("launched Chromium for worker process %s", os.getpid())
 
@@ -113,7 +117,7 @@ class BrowserPool:
             if self._browser is None:
                 return
             self._reaped.set()
-            n = kill_browser_processes(os.getpid())
+            n = kill_processes(self._browser_pids)
             log.info("closed the idle browser (%d processes) to give memory back", n)
 
     # --- shutdown ------------------------------------------------------------------------------
@@ -139,7 +143,8 @@ class BrowserPool:
                 playwright.stop()
             except Exception as e:
                 log.debug("playwright.stop failed: %s", e.__class__.__name__)
-        kill_browser_processes(os.getpid())
+        kill_processes(self._browser_pids)
+        self._browser_pids = set()
 
 
 def browser_processes(pid: int) -> list[psutil.Process]:
@@ -158,8 +163,17 @@ def browser_processes(pid: int) -> list[psutil.Process]:
     return found
 
 
-def kill_browser_processes(pid: int, *, grace_s: float = 3.0) -> int:
-    procs = browser_processes(pid)
+def kill_processes(pids: set[int], *, grace_s: float = 3.0) -> int:
+    """SIGTERM these processes and everything under them; SIGKILL what is left after grace_s."""
+    procs: dict[int, psutil.Process] = {}
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            procs[pid] = root
+            procs.update({c.pid: c for c in root.children(recursive=True)})
+        except psutil.Error:
+            continue
+    procs = list(procs.values())
     for p in procs:
         try:
             p.send_signal(signal.SIGTERM)
