@@ -93,7 +93,12 @@ def normalize_cron(expr: Any) -> str:
     """The five-field form of ``expr``; raise :class:`CronError` saying what is wrong."""
     if not isinstance(expr, str) or not expr.strip():
         raise CronError("cron must be a non-empty string like '0 6 * * *'")
-    text = " ".join(expr.split())
+    return _checked_cron(" ".join(expr.split()), expr)
+
+
+@lru_cache(maxsize=8192)
+def _checked_cron(text: str, expr: str) -> str:
+    """Validation is a croniter parse: a few ms each, so done once per distinct expression."""
     text = MACROS.get(text.lower(), text)
     if len(text.split(" ")) != 5:
         raise CronError(f"invalid cron {expr!r}: expected 5 fields (minute hour day month weekday)")
