@@ -66,6 +66,14 @@ class Services:
         return 3 * self.settings.hard_time_limit_s + 600
 
 
+ROUTE_MODULES = (sync, legacy, health)
+
+
+def all_operations() -> list[Operation]:
+    """Every documented operation (the OpenAPI document is ``build_document(all_operations())``)."""
+    return [op for module in ROUTE_MODULES for op in module.bp.operations]
+
+
 def redis_for_api(url: str) -> redis.Redis:
     """A client that fails fast: a request should answer 503 in seconds, not retry for long."""
     return redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1))
@@ -93,10 +101,9 @@ def create_app(
     app = Flask(__name__)
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
-    operations: list[Operation] = []
-    for module in (sync, legacy, health):
+    for module in ROUTE_MODULES:
         app.register_blueprint(module.bp)
-        operations.extend(module.bp.operations)
+    operations = all_operations()
     app.extensions["pims_sync"] = Services(
         settings=settings,
         store=store,

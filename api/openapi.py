@@ -44,7 +44,13 @@ class Operation:
 
     @property
     def flask_path(self) -> str:
-        return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
+        """Flask's rule; a uuid path parameter uses the uuid converter, so /api/sync/full is never an id."""
+
+        def rule(m: re.Match) -> str:
+            fmt = self.path_params.get(m.group(1), {}).get("format")
+            return f"<uuid:{m.group(1)}>" if fmt == "uuid" else f"<{m.group(1)}>"
+
+        return re.sub(r"\{(\w+)\}", rule, self.path)
 
 
 def route(bp: Blueprint, op: Operation) -> Callable:

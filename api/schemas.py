@@ -29,6 +29,7 @@ _INT_RE = re.compile(r"^[+-]?\d{1,12}$")
 # dates outside this span are typos, and would overflow date arithmetic in the workers
 MIN_YEAR, MAX_YEAR = 2000, 2100
 MAX_BODY_BYTES = 64 * 1024
+DATE_PATTERN = r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Field:
     def schema(self) -> dict[str, Any]:
         out: dict[str, Any] = {"description": self.description}
         if self.kind == "date":
-            out.update(type="string", format="date", example="2026-01-17")
+            out.update(type="string", format="date", pattern=DATE_PATTERN, example="2026-01-17")
         elif self.kind == "uuid":
             out.update(type="string", format="uuid")
         else:

@@ -178,12 +178,11 @@ def _history_row(a) -> dict[str, Any]:
     {200: ("The sync", "SyncStatus"), 404: ("No such sync for this API key's clinic", ERROR)},
     path_params={"syncId": {"type": "string", "format": "uuid"}},
 ))
-def get_sync(syncId: str, *, query: dict[str, Any]):  # noqa: N803 - the path parameter's public name
+def get_sync(syncId: uuid.UUID, *, query: dict[str, Any]):  # noqa: N803 - the path parameter's public name
     svc = _services()
     try:
-        sync_id = str(uuid.UUID(syncId))
-        status = sync_status(svc.store, sync_id, clinic_id=g.api_key.clinic_id)
-    except (ValueError, NotFound):
-        raise NotFoundError(f"no sync {syncId!r} for this API key's clinic") from None
+        status = sync_status(svc.store, str(syncId), clinic_id=g.api_key.clinic_id)
+    except NotFound:
+        raise NotFoundError(f"no sync {syncId} for this API key's clinic") from None
     return {"success": True, **status}
 

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "flower_cmd",
     "worker_cmd",
     "menu_cmd",
+    "api_cmd",
 )
 
 

@@ -7,6 +7,7 @@ there; the API Redis database is flushed before and after each test so claims ne
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ from datetime import datetime
 import pytest
 import redis
 from celery import Celery
+from werkzeug.serving import make_server
 
 from api.app import create_app
 from pims_sync.apikeys import generate_api_key
@@ -59,6 +61,17 @@ def app(api_settings, store, broker_app, api_redis):
                      auth_max_failures=5, auth_window_s=2, last_used_interval_s=0.2)
     yield app
     app.extensions["pims_sync"].close()
+
+
+@pytest.fixture
+def server(app) -> Iterator[str]:
+    """The app over real HTTP on 127.0.0.1 (a threaded werkzeug server); yields its base URL."""
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, name="api-test-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    thread.join(10)
 
 
 @pytest.fixture

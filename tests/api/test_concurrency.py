@@ -6,17 +6,6 @@ import threading
 
 import pytest
 import requests
-from werkzeug.serving import make_server
-
-
-@pytest.fixture
-def server(app):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    thread.join(10)
 
 
 @pytest.mark.parametrize("n", [2, 8])

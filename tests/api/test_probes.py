@@ -57,7 +57,7 @@ def test_openapi_document_covers_every_route(app, client):
     assert doc["openapi"].startswith("3.")
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     routed = {
-        (m, str(r.rule).replace("<", "{").replace(">", "}"))
+        (m, str(r.rule).replace("<uuid:", "{").replace("<", "{").replace(">", "}"))
         for r in app.url_map.iter_rules()
         for m in r.methods - {"HEAD", "OPTIONS"}
         if r.endpoint not in ("static", "openapi")
