@@ -45,7 +45,9 @@ class Reply:
 
 
 class FakePostgREST:
-    def __init__(self) -> None:
+    def __init__(self, rpc=None) -> None:
+        """``rpc(fn, body) -> Reply``, if given, answers every /rpc/ call nothing was queued for."""
+        self._rpc = rpc
         self.requests: list[Recorded] = []
         self._replies: dict[tuple[str, str], deque[Reply]] = defaultdict(deque)
         self._lock = threading.Lock()
@@ -90,11 +92,13 @@ class FakePostgREST:
 
     # --- the server --------------------------------------------------------------------------
 
-    def _answer(self, method: str, path: str, prefer: str) -> Reply:
+    def _answer(self, method: str, path: str, prefer: str, body: Any) -> Reply:
         with self._lock:
             queue = self._replies.get((method, path))
             if queue:
                 return queue.popleft()
+        if self._rpc is not None and path.startswith("/rest/v1/rpc/"):
+            return self._rpc(path.removeprefix("/rest/v1/rpc/"), body or {})
         # nothing queued: what PostgREST answers for "no rows" / "minimal"
         if "return=minimal" in prefer:
             return Reply(204 if method == "PATCH" else 201)
@@ -124,7 +128,7 @@ class FakePostgREST:
                 )
                 with fake._lock:
                     fake.requests.append(record)
-                reply = fake._answer(self.command, parts.path, record.headers.get("prefer", ""))
+                reply = fake._answer(self.command, parts.path, record.headers.get("prefer", ""), record.body)
                 headers = dict(reply.headers)
                 if isinstance(reply.body, bytes):
                     payload = reply.body
