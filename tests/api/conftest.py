@@ -23,7 +23,7 @@ from pims_sync.apikeys import generate_api_key
 
 @pytest.fixture(scope="session")
 def api_redis_url() -> str:
-    url = os.environ.get("TEST_API_REDIS_URL", "redis://127.0.0.1:6379/12")
+    url = os.environ.get("TEST_API_REDIS_URL", "redis://127.0.0.1:6379/14")
     try:
         redis.Redis.from_url(url).ping()
     except redis.exceptions.ConnectionError as e:  # fail loudly: CI must have Redis
