@@ -21,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -62,21 +63,26 @@ def start_gunicorn(database_url: str, redis_url: str, *, workers: int, threads: 
            "LOG_LEVEL": "WARNING", "PYTHONPATH": str(_env.ROOT)}
     argv = [a for a in gunicorn_argv(host="127.0.0.1", port=port, workers=workers, threads=threads, timeout_s=60)
             if a not in ("--access-logfile", "-")]  # access logging would measure the terminal
-    proc = subprocess.Popen(argv, cwd=_env.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    log = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall the server
+    proc = subprocess.Popen(argv, cwd=_env.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
-        try:
-            if requests.get(f"{base}/ready", timeout=2).status_code == 200:
-                return proc, base
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    stop(proc)
-    raise SystemExit("gunicorn did not become ready within 30 s")
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise SystemExit(f"gunicorn exited: {log.read().decode(errors='replace')[-2000:]}")
+            try:
+                if requests.get(f"{base}/ready", timeout=10).status_code == 200:
+                    return proc, base
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("gunicorn did not become ready within 60 s")
+    except BaseException:
+        stop(proc)  # never leave the server behind
+        raise
 
 
 def stop(proc: subprocess.Popen) -> None:
