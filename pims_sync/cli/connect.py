@@ -24,6 +24,8 @@ def open_store(settings: Settings, *, ping: bool = True):
     from ..store import open_store as _open
 
     settings.require_database()
+    if settings.database_url:
+        _probe_postgres(settings.database_url)
     try:
         store = _open(settings)
         if ping:
@@ -31,6 +33,17 @@ def open_store(settings: Settings, *, ping: bool = True):
     except StoreError as e:
         raise ServiceUnreachable("the database", database_label(settings), str(e).splitlines()[0][:120]) from None
     return store
+
+
+def _probe_postgres(url: str, *, timeout_s: int = 5) -> None:
+    """One quick connection first, so a dead database fails in seconds, not after the pool's wait."""
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=timeout_s).close()
+    except psycopg.Error as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        raise ServiceUnreachable("the database", url, reason[:160]) from None
 
 
 def redis_client(settings: Settings, *, ping: bool = True, timeout_s: float = 3.0) -> redis.Redis:
