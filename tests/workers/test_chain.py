@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from celery.result import AsyncResult
 
 from .helpers import clinic_from_sim, enqueue, wait_done
+
+pytestmark = pytest.mark.slow  # real worker processes
 
 SEED_KEYS = {"success", "syncId", "inboundResult", "casesResult", "reconciliationResult", "durationMs", "timestamp"}
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 
 import psutil
+import pytest
 
 from workers.locks import clinic_lock_key
 
 from .helpers import clinic_from_sim, duplicate_external_ids, enqueue, wait_done, wait_until
+
+pytestmark = pytest.mark.slow  # real worker processes
 
 
 def _alive(pids: set[int]) -> set[int]:

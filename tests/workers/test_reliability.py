@@ -15,6 +15,8 @@ from workers.pipelines import TASK_NAMES, InFlight
 from .helpers import clinic_from_sim, enqueue, wait_done, wait_until
 from .poison_tasks import POISON_TASK
 
+pytestmark = pytest.mark.slow  # real worker processes
+
 
 def test_a_task_that_kills_its_worker_every_time_stops_at_the_cap(workers, simulator, store, worker_redis):
     clinic = clinic_from_sim(store, workers.cipher, simulator.clinic(0))

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from .helpers import clinic_from_sim, duplicate_external_ids, enqueue, wait_done
+
+pytestmark = pytest.mark.slow  # real worker processes
 
 
 def _tasks_run_by(worker) -> set[str]:

@@ -8,11 +8,14 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import requests
 
 from workers.session_cache import RedisSessionCache
 
 from .helpers import clinic_from_sim, enqueue, wait_done, wait_until
+
+pytestmark = pytest.mark.slow  # real worker processes
 
 
 def _redis_dump(client) -> str:
