@@ -29,6 +29,7 @@ import psycopg
 import redis
 from psycopg import sql
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pims_sync.store.migrate import apply_migrations
@@ -117,17 +118,22 @@ def write_results(name: str, report: dict) -> Path:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for i, column in enumerate(columns):
         table.add_column(column, justify="left" if i == 0 else "right")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(escape(_cell(v)) for v in row))
     console.print(table)
+
+
+def say(text: str) -> None:
+    """Print plain text (square brackets are not rich markup here)."""
+    console.print(escape(text))
 
 
 def print_machine(report: dict) -> None:
     m = report["machine"]
-    console.print(f"machine: {m['cores']} cores, {m['memory_gb']} GB, load average {m['load_average']}")
+    say(f"machine: {m['cores']} cores, {m['memory_gb']} GB, load average {m['load_average']}")
 
 
 def _cell(value: object) -> str:

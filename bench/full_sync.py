@@ -227,7 +227,7 @@ def _profile(bench: Bench, size: int) -> None:
     _env.RESULTS.mkdir(parents=True, exist_ok=True)
     out = _env.RESULTS / f"full_sync-profile-{size}.txt"
     out.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
-    _env.console.print(f"profile: {out}")
+    _env.say(f"profile: {out}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes, runs, latency = [int(s) for s in args.sizes.split(",")], max(5, args.runs), args.latency_ms
     report = run(sizes, runs, latency, smoke=args.smoke, profile=args.profile)
     _env.print_machine(report)
-    _env.console.print(f"simulator latency {latency} ms, parallelBatchSize {OPTIONS['parallelBatchSize']}, "
+    _env.say(f"simulator latency {latency} ms, parallelBatchSize {OPTIONS['parallelBatchSize']}, "
                        f"Chromium launch {report['chromium_launch_s']} s, {runs} runs each (median [min–max])")
     rows = []
     for r in report["results"]:
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                      ["appts", "found", "details", "round trips", "bound s", "warm s", "warm/bound", "cold s",
                       "login s", "goals"], rows)
     for r in report["results"]:
-        _env.console.print(f"{r['size']}: requests {r['requests_warm']} (cold adds {r['logins_cold'][0]} login)")
+        _env.say(f"{r['size']}: requests {r['requests_warm']} (cold adds {r['logins_cold'][0]} login)")
     _env.write_results("full_sync", report)
     return 0
 

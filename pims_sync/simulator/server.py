@@ -7,6 +7,7 @@ client, not the simulator.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import subprocess
@@ -98,13 +99,26 @@ class SimulatorProcess:
         root = Path(__file__).resolve().parents[2]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        # the child logs every request: drain the pipe, or the child blocks once it holds 64 KB
+        self._tail: collections.deque[bytes] = collections.deque(maxlen=200)
+        self._drain = threading.Thread(target=self._read_output, name="simulator-output", daemon=True)
+        self._drain.start()
         self.clinics = self._wait_ready(startup_timeout_s)
+
+    def _read_output(self) -> None:
+        for line in iter(self.process.stdout.readline, b""):
+            self._tail.append(line)
+
+    def output(self) -> str:
+        """The last lines the child printed (for error messages)."""
+        return b"".join(self._tail).decode(errors="replace")
 
     def _wait_ready(self, timeout_s: float) -> list[dict]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                output = self.process.stdout.read().decode(errors="replace") if self.process.stdout else ""
+                self._drain.join(timeout=2)
+                output = self.output()
                 raise RuntimeError(f"the simulator exited with {self.process.returncode}: {output[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{self.url}/__sim/clinics", timeout=1) as response:
@@ -122,5 +136,6 @@ class SimulatorProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._drain.join(timeout=2)
         if self.process.stdout:
             self.process.stdout.close()
