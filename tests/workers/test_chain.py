@@ -76,3 +76,22 @@ def test_a_failed_phase_stops_the_chain_and_marks_the_rest_not_run(workers, simu
     assert phases["reconcile"]["status"] == "not_run"
     # nothing ever picked the later phases up
     assert all(store.get_audit(phases[p]["auditId"]).task_id is None for p in ("cases", "reconcile"))
+
+
+def test_legacy_schedule_task_saves_a_snapshot(workers, simulator, store, worker_redis):
+    from datetime import date
+
+    from workers.pipelines import InFlight, enqueue_legacy
+
+    sim_clinic = simulator.clinic(0)
+    simulator.set_appointments_per_day(sim_clinic["id"], 3)
+    clinic = clinic_from_sim(store, workers.cipher, sim_clinic)
+    workers.start("legacy")
+    day = sim_clinic.get("today") or date.today().isoformat()
+    enq = enqueue_legacy(workers.app, store, InFlight(worker_redis), clinic_id=clinic.id, kind="schedule",
+                         day=day, trigger="api", ttl_s=600)
+    status = wait_done(store, enq.sync_id, clinic.id)
+    assert status["status"] == "completed", status["errors"]
+    snapshot = store.get_schedule_snapshot(clinic.id, day)
+    assert snapshot and snapshot["date"] == day and "freeSlots" in snapshot
+    assert InFlight(worker_redis).current(clinic.id) is None
