@@ -1,0 +1,29 @@
+# pims-sync: one image for the API, workers, beat, Flower and the simulator.
+# Chromium comes from Debian (Playwright drives the system browser; it downloads nothing),
+# tini is PID 1 so a stopped container reaps Chromium's processes instead of leaving zombies.
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    CHROMIUM_PATH=/usr/bin/chromium
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium tini fonts-liberation ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md celeryconfig.py ./
+COPY supabase ./supabase
+COPY pims_sync ./pims_sync
+COPY workers ./workers
+COPY api ./api
+COPY bench ./bench
+RUN pip install . \
+    && useradd --create-home --uid 10001 app \
+    && mkdir -p /data && chown app:app /data
+
+USER app
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["pims-sync", "--help"]
