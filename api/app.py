@@ -17,6 +17,7 @@ import redis
 from flask import Flask, current_app
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from pims_sync.config import Settings, get_settings
 from pims_sync.store import open_store
@@ -92,13 +93,21 @@ def create_app(
     auth_max_failures: int = 10,
     auth_window_s: int = 60,
     last_used_interval_s: float = 5.0,
+    proxy_hops: int = 0,
 ) -> Flask:
-    """Build the API. ``auth_*`` tune the failed-key rate limit (per client address, in Redis)."""
+    """Build the API. ``auth_*`` tune the failed-key rate limit (per client address, in Redis).
+
+    ``proxy_hops``: how many trusted reverse proxies set X-Forwarded-For in front of the API; the
+    rate limit then counts the real client address, not the proxy's. Leave 0 when clients connect
+    directly (a client could otherwise forge the header to dodge the limit).
+    """
     settings = settings or get_settings()
     store = store if store is not None else open_store(settings)
     if redis_client is None:
         redis_client = redis_for_api(settings.broker_url)
     app = Flask(__name__)
+    if proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxy_hops)
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     for module in ROUTE_MODULES:

@@ -128,3 +128,18 @@ def test_last_used_at_is_recorded_in_the_background(client, store, key, clinic):
         assert time.monotonic() < deadline, "last_used_at was never written"
         time.sleep(0.1)
     assert datetime.now(UTC) - record.last_used_at < timedelta(minutes=1)
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_limit(api_settings, store, broker_app, api_redis, key):
+    from api.app import create_app
+
+    app = create_app(api_settings, store=store, celery_app=broker_app, redis_client=api_redis,
+                     auth_max_failures=2, auth_window_s=30, proxy_hops=1)
+    c = app.test_client()
+    bad = {"X-API-Key": "pims_test_00000000_wrong", "X-Forwarded-For": "203.0.113.7"}
+    for _ in range(2):
+        c.get("/api/sync/history", headers=bad)
+    assert c.get("/api/sync/history", headers=bad).status_code == 429
+    other_client = {**key.headers, "X-Forwarded-For": "198.51.100.9"}
+    assert c.get("/api/sync/history", headers=other_client).status_code == 200
+    app.extensions["pims_sync"].close()
