@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from api.app import all_operations
+from api.app import all_operations, create_app
 from api.openapi import build_document
 
 
@@ -19,6 +19,15 @@ from api.openapi import build_document
 def api_settings(base_settings, api_redis_url):
     """Wait mode returns within 0.3 s here: the generated ?wait values must not slow the run."""
     return base_settings.replace(redis_url=api_redis_url, sync_timeout_ms=300)
+
+
+@pytest.fixture
+def app(api_settings, store, broker_app, api_redis):
+    """Schemathesis sends many deliberately bad keys (its auth checks): no failed-key limit here."""
+    app = create_app(api_settings, store=store, celery_app=broker_app, redis_client=api_redis,
+                     auth_max_failures=1_000_000, auth_window_s=2, last_used_interval_s=0.2)
+    yield app
+    app.extensions["pims_sync"].close()
 
 
 # the document the app serves is built from the same operations (test_probes checks it covers every route)
