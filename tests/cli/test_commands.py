@@ -119,3 +119,9 @@ def test_unreachable_redis_names_the_service_and_url(env, clinic):
     result = run({**env, "REDIS_URL": "redis://127.0.0.1:1/0"}, "sync", "full", "--clinic", clinic.id)
     assert result.exit_code == 1
     assert "Redis is unreachable at redis://127.0.0.1:1/0" in result.output
+
+
+def test_flower_refuses_to_start_open_in_production(env, tmp_path):
+    result = run({**env, "APP_ENV": "production", "FLOWER_BASIC_AUTH": ""}, "flower", "--data-dir", str(tmp_path))
+    assert result.exit_code == 1
+    assert "FLOWER_BASIC_AUTH must be set" in result.output

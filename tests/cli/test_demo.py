@@ -113,3 +113,40 @@ def test_demo_once_embedded_syncs_three_clinics_and_leaves_nothing_running(tmp_p
     assert any("chrom" in name for _, name in watcher.seen.values()), "no Chromium was ever started"
     assert watcher.survivors() == []
     assert processes_using(data_dir) == []
+
+
+def test_demo_ctrl_c_stops_every_child(tmp_path):
+    """Without --once the demo keeps running; SIGINT (Ctrl-C) must stop all of it."""
+    import signal
+
+    data_dir = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "IDEXX_ENCRYPTION_KEY")}
+    argv = [sys.executable, "-m", "pims_sync.cli.main", "demo", "--data-dir", str(data_dir), "--clinics", "1",
+            "--port", "0", "--flower-port", "0", "--simulator-port", "0", "--redis-port", "0", "--timeout", "180"]
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watcher = TreeWatcher(proc.pid)
+    lines: list[str] = []
+    running = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if "Press Ctrl-C to stop" in line:
+                running.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert running.wait(timeout=300), "".join(lines)[-4000:]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, "".join(lines)[-4000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        watcher.stop()
+        reader.join(timeout=5)
+    out = "".join(lines)
+    assert "Interrupted" in out and "no demo process is left running" in out
+    assert any("chrom" in name for _, name in watcher.seen.values())
+    assert watcher.survivors() == []
+    assert processes_using(data_dir) == []
