@@ -126,6 +126,22 @@ def test_fail_stale_audits_only_touches_old_unfinished_rows(database_url, store,
     assert store.fail_stale_audits(datetime.now(UTC) - timedelta(days=1)) == 0
 
 
+def test_fail_stale_audits_spares_a_queue_backlog_but_not_orphans(database_url, store, clinic):
+    waiting = store.create_audit(clinic_id=clinic.id, sync_type="inbound", trigger="api")
+    parent = store.create_audit(clinic_id=clinic.id, sync_type="full", trigger="api")
+    orphan = store.create_audit(clinic_id=clinic.id, sync_type="cases", trigger="api", parent_id=parent.id)
+    store.finish_audit(parent.id, status="failed", error="inbound failed")
+    with psycopg.connect(database_url) as conn:
+        conn.execute("set local session_replication_role = replica")
+        conn.execute(
+            "update case_sync_audits set updated_at = now() - interval '2 hours' where id = any(%s::uuid[])",
+            ([waiting.id, orphan.id],),
+        )
+    assert store.fail_stale_audits(datetime.now(UTC) - timedelta(hours=1)) == 1
+    assert store.get_audit(waiting.id).status == "queued", "a sync waiting in the queue is not lost"
+    assert store.get_audit(orphan.id).status == "failed", "a phase whose sync has ended will never run"
+
+
 def test_unreachable_database_error_hides_the_password():
     store = PostgresStore("postgresql://pims:s3cret-pw@127.0.0.1:1/none", timeout_s=1)
     try:
