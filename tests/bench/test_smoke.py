@@ -29,9 +29,9 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
                   "logins_per_clinic", "repetitions"),
     "memory": ("machine", "idle", "chromium_up", "after_idle_close", "curve"),
     "scheduler": None,  # the beat engineer's benchmark prints only, in smoke mode
-    "api_enqueue": None,  # the API engineer's benchmark: exit status only
+    "api_enqueue": ("machine", "config", "result"),
 }
-REDIS_DB = {"scale_out": 1, "memory": 2}
+REDIS_DB = {"scale_out": 1, "memory": 2, "api_enqueue": 3, "scheduler": 4}  # each flushes its own
 PRESENT = [name for name in EXPECTED if (REPO / "bench" / f"{name}.py").exists()]
 
 

@@ -426,11 +426,16 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
+_WALL_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+
+
 def _wall(value: Any, tz: ZoneInfo, what: str, endpoint: str) -> datetime:
     if not isinstance(value, str):
         raise PimsProtocolError(f"{what} is missing or not text", endpoint=endpoint)
+    text = value.strip()
     try:
-        naive = datetime.strptime(value.strip(), CALENDAR_FORMAT)
+        # fromisoformat is ~50x faster than strptime; the regex keeps the format exactly as strict
+        naive = datetime.fromisoformat(text) if _WALL_SHAPE.fullmatch(text) else datetime.strptime(text, CALENDAR_FORMAT)
     except ValueError:
         raise PimsProtocolError(f"{what} is not YYYY-MM-DD HH:MM:SS: {value[:30]!r}", endpoint=endpoint) from None
     return wall_to_utc(naive, tz)
