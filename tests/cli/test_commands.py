@@ -6,6 +6,10 @@ The commands read their settings from the environment, which CliRunner sets for 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -31,6 +35,13 @@ def env(database_url, redis_url, chromium_path):
 
 def run(env, *args, input=None):
     return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def run_process(env, *args):
+    """In a subprocess: Playwright's sync API cannot start in a test process that already runs it."""
+    proc = subprocess.run([sys.executable, "-m", "pims_sync.cli.main", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+    return SimpleNamespace(exit_code=proc.returncode, output=proc.stdout + proc.stderr, stdout=proc.stdout)
 
 
 def test_keys_create_prints_the_key_once_list_never_shows_it_revoke_disables(env, clinic):
@@ -68,14 +79,14 @@ def test_credentials_set_encrypts_and_test_logs_in_once(env, clinic, store, simu
     cipher = CredentialCipher.from_settings(Settings.from_env(env))
     assert cipher.decrypt_credentials(row).password == sim["password"]
 
-    ok = run(env, "credentials", "test", "--clinic", clinic.id, "--json")
+    ok = run_process(env, "credentials", "test", "--clinic", clinic.id, "--json")
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.output)["ok"] is True
+    assert json.loads(ok.stdout)["ok"] is True
     assert store.get_credentials(clinic.id).validation_status == "valid"
 
     run(env, "credentials", "set", "--clinic", clinic.id, "--username", sim["username"], "--password-stdin",
         "--company-id", sim["company_id"], input="wrong-password\n")
-    bad = run(env, "credentials", "test", "--clinic", clinic.id)
+    bad = run_process(env, "credentials", "test", "--clinic", clinic.id)
     assert bad.exit_code == 1
     assert "login failed" in bad.output and "wrong-password" not in bad.output
     assert store.get_credentials(clinic.id).validation_status == "invalid"
