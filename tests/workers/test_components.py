@@ -77,6 +77,25 @@ def test_delivery_counter_caps_per_message(worker_redis):
 
 
 def test_browser_pool_launches_lazily_relaunches_and_gives_memory_back():
+    # its own thread: Playwright's sync API refuses to start on a thread that already runs it
+    # (the session's `playwright_browser` fixture owns the main thread's event loop)
+    errors: list[BaseException] = []
+
+    def body():
+        try:
+            _browser_pool_scenario()
+        except BaseException as e:  # re-raised on the test thread
+            errors.append(e)
+
+    thread = threading.Thread(target=body, name="pool-test")
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), "the browser pool scenario hung"
+    if errors:
+        raise errors[0]
+
+
+def _browser_pool_scenario():
     from tests.fixtures.workers import chromium_path
 
     others = {p.pid for p in browser_processes(os.getpid())}  # e.g. another fixture's browser
