@@ -22,16 +22,10 @@ from typing import Any
 
 import psutil
 
+from pims_sync.providers.idexx.chromium import CHROMIUM_ARGS
+
 log = logging.getLogger(__name__)
 
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 _BROWSER_NAMES = ("chrom", "headless_shell")
 
 

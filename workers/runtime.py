@@ -145,7 +145,7 @@ class LoginLock:
 
 
 def _default_chromium() -> str | None:
-    from pims_sync.providers.idexx.auth import DEFAULT_CHROMIUM
+    from pims_sync.providers.idexx.chromium import DEFAULT_CHROMIUM
 
     return DEFAULT_CHROMIUM if os.path.exists(DEFAULT_CHROMIUM) else None
 

@@ -26,18 +26,10 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ...errors import AuthenticationFailed, PimsUnavailable
 from ...models import Credentials
+from .chromium import CHROMIUM_ARGS, DEFAULT_CHROMIUM
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 FIELDS = ("username", "password", "company_id")
 SUBMIT = 'button[type="submit"], input[type="submit"]'
 
