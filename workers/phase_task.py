@@ -25,7 +25,7 @@ from pims_sync.sync.results import PhaseResult
 
 from .deliveries import delivery_id
 from .locks import TokenLock, clinic_lock
-from .pipelines import PHASE_OF_AUDIT_TYPE, TERMINAL, InFlight, sync_result
+from .pipelines import PHASE_OF_AUDIT_TYPE, TERMINAL, InFlight, phase_results, sync_result
 from .runtime import WorkerRuntime, runtime
 
 log = logging.getLogger(__name__)
@@ -172,18 +172,7 @@ def end_sync(rt: WorkerRuntime, ref: SyncRef) -> dict[str, Any]:
     store = rt.store
     try:
         if ref.has_parent:
-            children = store.child_audits(ref.sync_id)
-            results = {
-                PHASE_OF_AUDIT_TYPE.get(a.sync_type, a.sync_type): PhaseResult(
-                    phase=PHASE_OF_AUDIT_TYPE.get(a.sync_type, a.sync_type),
-                    status=a.status,
-                    stats=dict(a.stats or {}),
-                    error=a.error_message if a.status != "completed" else None,
-                    audit_id=a.id,
-                )
-                for a in children
-            }
-            finish_parent(store, ref.sync_id, results)
+            finish_parent(store, ref.sync_id, phase_results(store.child_audits(ref.sync_id)))
         root = store.get_audit(ref.sync_id)
         return sync_result(store, root)
     finally:

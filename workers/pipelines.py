@@ -200,22 +200,26 @@ def sync_status(store: Store, sync_id: str, *, clinic_id: str) -> dict[str, Any]
 def sync_result(store: Store, root: Audit, children: list[Audit] | None = None) -> dict[str, Any]:
     """The seed's response shape, rebuilt from the audit rows."""
     rows = children if children is not None else (store.child_audits(root.id) if root.sync_type == "full" else [])
-    rows = rows or [root]
+    results = phase_results(rows or [root])
+    body = full_sync_response(root.id, results, duration_ms=root.duration_ms or 0, clinic_id=root.clinic_id)
+    body["status"] = root.status if root.sync_type == "full" else overall_status(results)
+    return body
+
+
+def phase_results(audits: list[Audit]) -> dict[str, PhaseResult]:
+    """Phase audit rows as PhaseResults, keyed by phase."""
     results = {}
-    for a in rows:
+    for a in audits:
         phase = PHASE_OF_AUDIT_TYPE.get(a.sync_type, a.sync_type)
         results[phase] = PhaseResult(
             phase=phase,
             status=a.status,
             stats=dict(a.stats or {}),
             error=a.error_message if a.status != "completed" else None,
-            error_code=None,
             audit_id=a.id,
             duration_ms=a.duration_ms,
         )
-    body = full_sync_response(root.id, results, duration_ms=root.duration_ms or 0, clinic_id=root.clinic_id)
-    body["status"] = root.status if root.sync_type == "full" else overall_status(results)
-    return body
+    return results
 
 
 def wait_for_sync(
