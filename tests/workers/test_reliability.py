@@ -110,3 +110,25 @@ def test_lock_of_a_dead_holder_frees_itself(worker_redis, ttl_s):
     assert not dead.release(), "a stale holder must not free someone else's lock"
     assert live.release() and running_sync(worker_redis, "c1") is None
     assert isinstance(worker_redis, redis.Redis)
+
+
+def test_housekeeping_fails_audits_a_lost_worker_left_in_progress(workers, simulator, store, database_url):
+    import psycopg
+
+    from celeryconfig import HOUSEKEEPING_TASK
+
+    clinic = clinic_from_sim(store, workers.cipher, simulator.clinic(0))
+    lost = create_sync_audits(store, clinic_id=clinic.id, sync_type="inbound", trigger="api")
+    store.start_audit(lost.sync_id)
+    live = create_sync_audits(store, clinic_id=clinic.id, sync_type="cases", trigger="api")
+    store.start_audit(live.sync_id)
+    with psycopg.connect(database_url) as conn:  # age one row past the hard limit, bypassing the trigger
+        conn.execute("set local session_replication_role = replica")
+        conn.execute("update case_sync_audits set updated_at = now() - interval '2 hours' where id = %s",
+                     (lost.sync_id,))
+    workers.start("housekeeper")
+    result = workers.app.send_task(HOUSEKEEPING_TASK, queue="default").get(timeout=30)
+    assert result["failed"] >= 1
+    audit = store.get_audit(lost.sync_id)
+    assert audit.status == "failed" and audit.error_message == "worker lost"
+    assert store.get_audit(live.sync_id).status == "in_progress", "a sync still reporting is left alone"
