@@ -22,6 +22,7 @@ import argparse
 import sys
 import time
 
+import psutil
 import requests
 
 from pims_sync.simulator.server import SimulatorProcess
@@ -42,6 +43,7 @@ def measure(cluster: _workers.Cluster, sim: SimulatorProcess, *, workers: int, c
         statuses = cluster.wait_all(sync_ids, timeout_s=60 + 30 * len(clinics))
         elapsed = time.perf_counter() - started
         after = requests.get(f"{sim.url}/__sim/stats", timeout=30).json()
+        cpu_s = sum(_cpu_seconds(w) for w in started_workers)
     finally:
         for w in started_workers:
             w.stop()
@@ -55,9 +57,24 @@ def measure(cluster: _workers.Cluster, sim: SimulatorProcess, *, workers: int, c
         "elapsed_s": round(elapsed, 3),
         "clinics_per_minute": round(len(clinics) / elapsed * 60, 2),
         "not_completed": len(failed),
+        # CPU the worker trees (Python, Playwright driver, Chromium) burnt: with C cores, the
+        # CPU-bound ceiling is C / cpu_s_per_clinic clinics per second, whatever the latency
+        "worker_cpu_s": round(cpu_s, 2),
+        "worker_cpu_s_per_clinic": round(cpu_s / len(clinics), 3),
         "logins_per_clinic": {"min": min(logins.values()), "max": max(logins.values()),
                               "total": sum(logins.values())},
     }
+
+
+def _cpu_seconds(worker: _workers.Worker) -> float:
+    total = 0.0
+    for p in worker.tree():
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
 
 
 def run(clinics: int, runs: int, concurrency: int, latency_ms: float, per_day: int, *, smoke: bool) -> dict:
@@ -87,12 +104,14 @@ def run(clinics: int, runs: int, concurrency: int, latency_ms: float, per_day: i
     two_cpm = _env.summary([r["two"]["clinics_per_minute"] for r in reps], 2)
     ratio = _env.summary([r["ratio"] for r in reps], 3)
     logins = [r[k]["logins_per_clinic"] for r in reps for k in ("one", "two")]
+    cpu = _env.summary([r[k]["worker_cpu_s_per_clinic"] for r in reps for k in ("one", "two")], 3)
     return _env.envelope(
         "scale_out", smoke=smoke, clinics=clinics, concurrency=concurrency, latency_ms=latency_ms,
         appointments_per_day=per_day, options=OPTIONS, runs=runs,
         one_worker_clinics_per_minute=one_cpm, two_workers_clinics_per_minute=two_cpm, scaling_ratio=ratio,
         logins_per_clinic={"min": min(x["min"] for x in logins), "max": max(x["max"] for x in logins)},
         not_completed=sum(r[k]["not_completed"] for r in reps for k in ("one", "two")),
+        worker_cpu_s_per_clinic=cpu,
         goal_ratio=ratio["median"] >= 1.8,
         goal_one_login=all(x["min"] == 1 and x["max"] == 1 for x in logins),
         repetitions=reps,
@@ -131,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
              f"{report['logins_per_clinic']['min']}–{report['logins_per_clinic']['max']}"],
         ],
     )
+    _env.say(f"worker CPU per clinic {report['worker_cpu_s_per_clinic']['median']:.2f} s (median): on "
+             f"{report['machine']['cores']} cores the CPU-bound ceiling is "
+             f"{report['machine']['cores'] / report['worker_cpu_s_per_clinic']['median'] * 60:.0f} clinics/min "
+             f"with the machine to ourselves; load average during the runs "
+             f"{[r['load_average'][0] for r in report['repetitions']]}")
     _env.say(f"goals: ratio ≥ 1.8 {'met' if report['goal_ratio'] else 'NOT met'}; "
              f"exactly one login per clinic {'met' if report['goal_one_login'] else 'NOT met'}; "
              f"{report['not_completed']} syncs not completed")
