@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 
 from ..errors import AuthenticationFailed, CredentialError, PimsSyncError, ProviderError
@@ -45,43 +44,41 @@ class CaseEnrichment:
         ]
         stats = {"casesFound": len(refs), "casesEnriched": 0, "casesSkipped": 0, "failed": 0}
         errors: list[str] = []
-        lock = threading.Lock()
-        done = 0
         if on_progress:
             on_progress(0, len(refs), dict(stats))
+        if not refs:
+            return stats
 
-        def enrich(ref: CaseRef) -> None:
-            nonlocal done
-            outcome = "failed"
+        # The pool only fetches; this thread writes each result as it arrives. A write on the
+        # fetch threads would sit on every detail round's critical path (bench/full_sync.py:
+        # a quarter of the threads' time went to the store), while here it overlaps the fetches.
+        def fetch(ref: CaseRef) -> dict:
+            return self.provider.consultation(ref.consultation_external_id).to_metadata()
+
+        workers = max(1, min(parallel_batch_size, len(refs)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrich") as pool:
+            futures = {pool.submit(fetch, r): r for r in refs}
             try:
-                consultation = self.provider.consultation(ref.consultation_external_id)
-                changed = self.store.save_enrichment(self.clinic.id, ref.id, consultation.to_metadata())
-                outcome = "casesEnriched" if changed else "casesSkipped"
-            except _FATAL:
+                for done, future in enumerate(as_completed(futures), start=1):
+                    ref = futures[future]
+                    outcome = "failed"
+                    try:
+                        changed = self.store.save_enrichment(self.clinic.id, ref.id, future.result())
+                        outcome = "casesEnriched" if changed else "casesSkipped"
+                    except _FATAL:
+                        raise
+                    except (ProviderError, PimsSyncError) as e:  # one bad consultation does not sink the batch
+                        if len(errors) < MAX_ERRORS_KEPT:
+                            errors.append(f"consultation {ref.consultation_external_id}: {e}")
+                        log.warning("enrichment failed for case %s: %s", ref.id, e.__class__.__name__)
+                    finally:
+                        stats[outcome] += 1
+                        if on_progress:
+                            on_progress(done, len(refs), dict(stats))
+            except BaseException:  # a fatal error (or a bug): stop fetching, let the caller know
+                for f in futures:
+                    f.cancel()
                 raise
-            except (ProviderError, PimsSyncError) as e:  # one bad consultation does not sink the batch
-                with lock:
-                    if len(errors) < MAX_ERRORS_KEPT:
-                        errors.append(f"consultation {ref.consultation_external_id}: {e}")
-                log.warning("enrichment failed for case %s: %s", ref.id, e.__class__.__name__)
-            finally:
-                with lock:
-                    stats[outcome] += 1
-                    done += 1
-                    snapshot = dict(stats), done
-                if on_progress:
-                    on_progress(snapshot[1], len(refs), snapshot[0])
-
-        if refs:
-            workers = max(1, min(parallel_batch_size, len(refs)))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrich") as pool:
-                futures = [pool.submit(enrich, r) for r in refs]
-                finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                fatal = next((f.exception() for f in finished if f.exception()), None)
-                if fatal is not None:
-                    for f in futures:
-                        f.cancel()
-                    raise fatal
         if errors:
             stats["errors"] = errors
         return stats
