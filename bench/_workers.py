@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,9 +137,11 @@ class Cluster:
         return worker
 
     def stop_all(self) -> None:
+        """Stop every worker and drop their logs (a failure quotes the log's tail in its error)."""
         for worker in self.workers:
             worker.stop()
         self.workers.clear()
+        shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def add_clinic(self, sim_clinic: dict, label: str):
         """A store clinic whose encrypted credentials log into this simulator clinic."""
