@@ -93,15 +93,18 @@ def create_app(
     auth_max_failures: int = 10,
     auth_window_s: int = 60,
     last_used_interval_s: float = 5.0,
-    proxy_hops: int = 0,
+    proxy_hops: int | None = None,
 ) -> Flask:
     """Build the API. ``auth_*`` tune the failed-key rate limit (per client address, in Redis).
 
     ``proxy_hops``: how many trusted reverse proxies set X-Forwarded-For in front of the API; the
     rate limit then counts the real client address, not the proxy's. Leave 0 when clients connect
-    directly (a client could otherwise forge the header to dodge the limit).
+    directly (a client could otherwise forge the header to dodge the limit). Default:
+    ``TRUST_PROXY_HOPS``.
     """
     settings = settings or get_settings()
+    if proxy_hops is None:
+        proxy_hops = settings.trust_proxy_hops
     store = store if store is not None else open_store(settings)
     if redis_client is None:
         redis_client = redis_for_api(settings.broker_url)

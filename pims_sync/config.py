@@ -80,6 +80,8 @@ class Settings:
     schedule_poll_seconds: int = 300
     schedule_grace_seconds: int = 3600  # a missed slot younger than this runs once after downtime
     beat_lock_ttl_s: int = 30  # a standby beat takes over within this after the active one dies
+    # trusted reverse proxies in front of the API that set X-Forwarded-For (0 = clients connect directly)
+    trust_proxy_hops: int = 0
     log_level: str = "INFO"
     flower_basic_auth: str | None = field(default=None, repr=False)
     flower_cookie_secret: str | None = field(default=None, repr=False)
@@ -134,6 +136,7 @@ class Settings:
             schedule_poll_seconds=_int(env, "SCHEDULE_POLL_SECONDS", 300, lo=1, hi=86_400),
             schedule_grace_seconds=_int(env, "SCHEDULE_GRACE_SECONDS", 3600, lo=0, hi=7 * 86_400),
             beat_lock_ttl_s=_int(env, "BEAT_LOCK_TTL_S", 30, lo=2, hi=3_600),
+            trust_proxy_hops=_int(env, "TRUST_PROXY_HOPS", 0, lo=0, hi=5),
             log_level=level,
             flower_basic_auth=basic_auth,
             flower_cookie_secret=env.get("FLOWER_COOKIE_SECRET") or None,

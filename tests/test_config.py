@@ -270,3 +270,10 @@ def test_replace_returns_a_new_frozen_settings():
     assert (s.port, t.port) == (5050, 6000)
     with pytest.raises(AttributeError):
         s.port = 1  # type: ignore[misc]
+
+
+def test_trust_proxy_hops_is_a_small_integer():
+    assert Settings.from_env({}).trust_proxy_hops == 0
+    assert Settings.from_env({"TRUST_PROXY_HOPS": "2"}).trust_proxy_hops == 2
+    with pytest.raises(ConfigError, match="TRUST_PROXY_HOPS"):
+        Settings.from_env({"TRUST_PROXY_HOPS": "9"})

@@ -143,3 +143,20 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_limit(api_settings, stor
     other_client = {**key.headers, "X-Forwarded-For": "198.51.100.9"}
     assert c.get("/api/sync/history", headers=other_client).status_code == 200
     app.extensions["pims_sync"].close()
+
+
+def test_trusted_proxy_hops_come_from_the_setting(api_settings, store, broker_app, api_redis):
+    from api.app import create_app
+
+    bad = {"X-API-Key": "pims_test_00000000_wrong", "X-Forwarded-For": "203.0.113.8"}
+    for hops, forged_header_dodges_limit in ((1, True), (0, False)):
+        api_redis.flushdb()
+        settings = api_settings.replace(trust_proxy_hops=hops)
+        app = create_app(settings, store=store, celery_app=broker_app, redis_client=api_redis,
+                         auth_max_failures=1, auth_window_s=30)
+        c = app.test_client()
+        c.get("/api/sync/history", headers=bad)
+        # a new forwarded address: a fresh client only when the proxy header is trusted
+        again = c.get("/api/sync/history", headers={**bad, "X-Forwarded-For": "203.0.113.99"})
+        assert (again.status_code == 401) is forged_header_dodges_limit, (hops, again.status_code)
+        app.extensions["pims_sync"].close()
