@@ -27,7 +27,7 @@ SYNC_TYPES = ("full", "inbound", "cases", "reconcile")
 @click.option("--lookback-days", type=click.IntRange(1, 90), default=None, help="Cases/reconcile: days back.")
 @click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD (clinic-local).")
 @click.option("--end-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD (clinic-local).")
-@click.option("--force", is_flag=True, help="Re-enrich cases that already have consultation data.")
+@click.option("--force", is_flag=True, help="Reconcile even when the deletion guard refuses (full, reconcile).")
 @click.option("--via", type=click.Choice(["worker", "api", "local"]), default="worker", show_default=True,
               help="worker: enqueue for the Celery workers; api: POST to the REST API; local: run in this process.")
 @click.option("--local", "local_flag", is_flag=True, help="Same as --via local.")
@@ -173,7 +173,7 @@ def _via_api(settings, sync_type, clinic_id, options, api_url, api_key, no_wait,
     if not api_key:
         api_key = click.prompt("X-API-Key", hide_input=True)
     headers = {"X-API-Key": api_key}
-    body = {k: v for k, v in _camel(options).items() if v is not None}
+    body = _api_body(options, sync_type)
     try:
         resp = requests.post(f"{api_url}/api/sync/{sync_type}", headers=headers, json=body, timeout=15)
     except requests.RequestException as e:
@@ -197,12 +197,18 @@ def _via_api(settings, sync_type, clinic_id, options, api_url, api_key, no_wait,
     return _watch(fetch, PHASES_FOR[sync_type], clinic_id[:8], timeout_s, as_json)
 
 
-def _camel(options: SyncOptions) -> dict:
-    d = options.to_dict()
-    out = {"daysAhead": d["days_ahead"], "lookbackDays": d["lookback_days"], "force": d["force"] or None}
-    if d["start_date"]:
-        out["startDate"] = d["start_date"]
-    if d["end_date"]:
-        out["endDate"] = d["end_date"]
-    return out
+def _api_body(options: SyncOptions, sync_type: str) -> dict:
+    """The options as the endpoint's camelCase body, limited to the fields it accepts."""
+    from api.schemas import SYNC_BODIES
 
+    d = options.to_dict()
+    values = {
+        "daysAhead": d["days_ahead"],
+        "lookbackDays": d["lookback_days"],
+        "startDate": d["start_date"],
+        "endDate": d["end_date"],
+        "parallelBatchSize": d["parallel_batch_size"],
+        "force": d["force"] or None,
+    }
+    accepted = {f.name for f in SYNC_BODIES[sync_type].fields}
+    return {k: v for k, v in values.items() if k in accepted and v is not None}

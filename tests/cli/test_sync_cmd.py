@@ -52,3 +52,40 @@ def test_sync_local_runs_in_process(store, simulator, workers, seeded_clinic):
     assert body["status"] == "completed"
     assert body["inboundResult"]["stats"]["appointmentsFound"] > 0
     assert len(store.list_cases(seeded_clinic.id)) == body["inboundResult"]["stats"]["casesCreated"]
+
+
+def test_sync_through_the_rest_api_with_a_clinic_key(workers, seeded_clinic, store):
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from api.app import create_app
+    from pims_sync.apikeys import generate_api_key
+
+    workers.start("cli-api")
+    key = generate_api_key()
+    store.create_api_key(clinic_id=seeded_clinic.id, name="cli", key_prefix=key.key_prefix, key_hash=key.key_hash)
+    app = create_app(workers.settings, store=store, celery_app=workers.app)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        for sync_type in ("inbound", "full"):
+            result = CliRunner().invoke(
+                cli, ["sync", sync_type, "--clinic", seeded_clinic.id, "--via", "api", "--api-url", url,
+                      "--api-key", key.key, "--days-ahead", "1", "--json"],
+                env=workers.environment(), catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+            body = json.loads(result.stdout)
+            assert body["status"] == "completed", body
+        audits = store.sync_history(seeded_clinic.id, limit=5).audits
+        assert [a.trigger for a in audits] == ["api", "api"], "both syncs went through the REST API"
+
+        wrong = CliRunner().invoke(cli, ["sync", "inbound", "--clinic", seeded_clinic.id, "--via", "api",
+                                         "--api-url", url, "--api-key", "pims_live_nope_nope"],
+                                   env=workers.environment())
+        assert wrong.exit_code == 1 and "401" in wrong.output
+    finally:
+        server.shutdown()
+        app.extensions["pims_sync"].close()
