@@ -43,7 +43,11 @@ def measure(cluster: _workers.Cluster, sim: SimulatorProcess, *, workers: int, c
         statuses = cluster.wait_all(sync_ids, timeout_s=60 + 30 * len(clinics))
         elapsed = time.perf_counter() - started
         after = requests.get(f"{sim.url}/__sim/stats", timeout=30).json()
-        cpu_s = sum(_cpu_seconds(w) for w in started_workers)
+        by_kind: dict[str, float] = {}
+        for w in started_workers:
+            for kind, seconds in _cpu_by_kind(w).items():
+                by_kind[kind] = by_kind.get(kind, 0.0) + seconds
+        cpu_s = sum(by_kind.values())
     finally:
         for w in started_workers:
             w.stop()
@@ -61,20 +65,25 @@ def measure(cluster: _workers.Cluster, sim: SimulatorProcess, *, workers: int, c
         # CPU-bound ceiling is C / cpu_s_per_clinic clinics per second, whatever the latency
         "worker_cpu_s": round(cpu_s, 2),
         "worker_cpu_s_per_clinic": round(cpu_s / len(clinics), 3),
+        # where that CPU went, per process kind: the profile of a CPU-bound run
+        "worker_cpu_s_per_clinic_by_kind": {k: round(v / len(clinics), 3) for k, v in sorted(by_kind.items())},
         "logins_per_clinic": {"min": min(logins.values()), "max": max(logins.values()),
                               "total": sum(logins.values())},
     }
 
 
-def _cpu_seconds(worker: _workers.Worker) -> float:
-    total = 0.0
+def _cpu_by_kind(worker: _workers.Worker) -> dict[str, float]:
+    """CPU seconds of the worker's process tree, by kind: celery (Python), playwright driver, chromium."""
+    totals: dict[str, float] = {}
     for p in worker.tree():
         try:
             t = p.cpu_times()
+            name = " ".join(p.cmdline()[:2]).lower() or p.name().lower()
         except psutil.Error:
             continue
-        total += t.user + t.system + t.children_user + t.children_system
-    return total
+        kind = "chromium" if "chrom" in name else "playwright driver" if "node" in name else "celery (python)"
+        totals[kind] = totals.get(kind, 0.0) + t.user + t.system + t.children_user + t.children_system
+    return totals
 
 
 def run(clinics: int, runs: int, concurrency: int, latency_ms: float, per_day: int, *, smoke: bool) -> dict:
@@ -112,6 +121,12 @@ def run(clinics: int, runs: int, concurrency: int, latency_ms: float, per_day: i
         logins_per_clinic={"min": min(x["min"] for x in logins), "max": max(x["max"] for x in logins)},
         not_completed=sum(r[k]["not_completed"] for r in reps for k in ("one", "two")),
         worker_cpu_s_per_clinic=cpu,
+        worker_cpu_s_per_clinic_by_kind={
+            kind: _env.summary([r[k]["worker_cpu_s_per_clinic_by_kind"].get(kind, 0.0)
+                                for r in reps for k in ("one", "two")], 3)
+            for kind in sorted({kd for r in reps for k in ("one", "two")
+                                for kd in r[k]["worker_cpu_s_per_clinic_by_kind"]})
+        },
         goal_ratio=ratio["median"] >= 1.8,
         goal_one_login=all(x["min"] == 1 and x["max"] == 1 for x in logins),
         repetitions=reps,
@@ -155,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
              f"{report['machine']['cores'] / report['worker_cpu_s_per_clinic']['median'] * 60:.0f} clinics/min "
              f"with the machine to ourselves; load average during the runs "
              f"{[r['load_average'][0] for r in report['repetitions']]}")
+    _env.say("worker CPU per clinic by process kind (median s): " + ", ".join(
+        f"{kind} {v['median']:.2f}" for kind, v in report["worker_cpu_s_per_clinic_by_kind"].items()))
     _env.say(f"goals: ratio ≥ 1.8 {'met' if report['goal_ratio'] else 'NOT met'}; "
              f"exactly one login per clinic {'met' if report['goal_one_login'] else 'NOT met'}; "
              f"{report['not_completed']} syncs not completed")
