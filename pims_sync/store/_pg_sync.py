@@ -54,6 +54,20 @@ def _choice(value: str, allowed: Sequence[str], name: str) -> str:
     return value
 
 
+def new_audit_row(
+    *, clinic_id: str, sync_type: str, trigger: str, status: str, audit_id: str | None, parent_id: str | None
+) -> tuple[str | None, dict]:
+    """(audit id or None, the validated columns of a new case_sync_audits row) — both stores."""
+    row = {
+        "clinic_id": rows.parse_uuid(clinic_id, "clinic"),
+        "sync_type": _choice(sync_type, SYNC_TYPES, "sync_type"),
+        "trigger": _choice(trigger, TRIGGERS, "trigger"),
+        "parent_id": None if parent_id is None else rows.parse_uuid(parent_id, "parent sync"),
+        "status": _choice(status, AUDIT_STATUSES, "status"),
+    }
+    return (None if audit_id is None else rows.parse_uuid(audit_id, "sync")), row
+
+
 class SyncDataQueries:
     # --- cases -------------------------------------------------------------------------------
 
@@ -159,12 +173,8 @@ class SyncDataQueries:
         status: str = "queued",
     ) -> Audit:
         """Idempotent on audit_id: creating an existing sync returns it (a retried enqueue)."""
-        cid = rows.parse_uuid(clinic_id, "clinic")
-        _choice(sync_type, SYNC_TYPES, "sync_type")
-        _choice(trigger, TRIGGERS, "trigger")
-        _choice(status, AUDIT_STATUSES, "status")
-        aid = None if audit_id is None else rows.parse_uuid(audit_id, "sync")
-        pid = None if parent_id is None else rows.parse_uuid(parent_id, "parent sync")
+        aid, new = new_audit_row(clinic_id=clinic_id, sync_type=sync_type, trigger=trigger, status=status,
+                                 audit_id=audit_id, parent_id=parent_id)
         row = self._one(
             "create sync audit",
             """
@@ -173,10 +183,10 @@ class SyncDataQueries:
             on conflict (id) do nothing
             returning *
             """,
-            (aid, cid, sync_type, trigger, pid, status),
+            (aid, new["clinic_id"], new["sync_type"], new["trigger"], new["parent_id"], new["status"]),
         )
         if row is None:
-            return self.get_audit(aid, clinic_id=cid)
+            return self.get_audit(aid, clinic_id=new["clinic_id"])
         return rows.audit(row)
 
     def start_audit(self, audit_id: str, *, task_id: str | None = None) -> Audit:

@@ -17,7 +17,6 @@ from ..errors import NotFound, ValidationError
 from ..models import (
     AUDIT_STATUSES,
     SYNC_TYPES,
-    TRIGGERS,
     Audit,
     CaseRecord,
     CaseRef,
@@ -25,7 +24,7 @@ from ..models import (
     UpsertResult,
 )
 from . import _rows as rows
-from ._pg_sync import _REF_COLUMNS, MAX_HISTORY_LIMIT, UPSERT_CHUNK, _choice, _ids
+from ._pg_sync import _REF_COLUMNS, MAX_HISTORY_LIMIT, UPSERT_CHUNK, _choice, _ids, new_audit_row
 
 REF_SELECT = _REF_COLUMNS.replace(" ", "")
 _CASE_TIMESTAMPS = ("scheduled_at", "ends_at", "enriched_at", "deleted_at", "created_at", "updated_at")
@@ -148,19 +147,8 @@ class SupabaseSyncData:
         status: str = "queued",
     ) -> Audit:
         """Idempotent on audit_id: creating an existing sync returns it (a retried enqueue)."""
-        cid = rows.parse_uuid(clinic_id, "clinic")
-        _choice(sync_type, SYNC_TYPES, "sync_type")
-        _choice(trigger, TRIGGERS, "trigger")
-        _choice(status, AUDIT_STATUSES, "status")
-        aid = None if audit_id is None else rows.parse_uuid(audit_id, "sync")
-        pid = None if parent_id is None else rows.parse_uuid(parent_id, "parent sync")
-        row = {
-            "clinic_id": cid,
-            "sync_type": sync_type,
-            "trigger": trigger,
-            "parent_id": pid,
-            "status": status,
-        }
+        aid, row = new_audit_row(clinic_id=clinic_id, sync_type=sync_type, trigger=trigger, status=status,
+                                 audit_id=audit_id, parent_id=parent_id)
         audits = self.table("case_sync_audits")
         if aid is None:
             query = audits.insert(row)
@@ -168,7 +156,7 @@ class SupabaseSyncData:
             query = audits.upsert({"id": aid, **row}, on_conflict="id", ignore_duplicates=True)
         made = self._read("create sync audit", "case_sync_audits", query)
         if not made:
-            return self.get_audit(aid, clinic_id=cid)
+            return self.get_audit(aid, clinic_id=row["clinic_id"])
         return rows.audit(made[0])
 
     def start_audit(self, audit_id: str, *, task_id: str | None = None) -> Audit:
