@@ -86,8 +86,8 @@ def handles_errors(func: Callable) -> Callable:
             raise
         except ValidationError as e:
             raise click.UsageError(str(e)) from None
-        except ConfigError as e:
-            fail(f"configuration: {e}", code=1)
+        except ConfigError as e:  # like a bad argument: the invocation (its environment) must change
+            fail(f"configuration: {e}", code=2)
         except PimsSyncError as e:
             fail(f"{e.code}: {e}", code=1)
 

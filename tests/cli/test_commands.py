@@ -119,6 +119,13 @@ def test_bad_argument_exits_2_with_one_error_line(env):
     assert run(env, "sync", "sideways", "--clinic", "x").exit_code == 2
 
 
+def test_a_bad_setting_exits_2_naming_the_variable(env):
+    result = run({**env, "DATABASE_URL": None, "SUPABASE_URL": None}, "history")  # None unsets
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "DATABASE_URL" in errors[0] and "SUPABASE_URL" in errors[0]
+
+
 def test_unreachable_database_names_the_service_and_url(env):
     result = run({**env, "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}, "history")
     assert result.exit_code == 1
