@@ -12,8 +12,10 @@ import os
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,13 +63,22 @@ def pick_port(preferred: int, host: str = "127.0.0.1") -> tuple[int, bool]:
 # --- Chromium ---------------------------------------------------------------------------------
 
 
-def find_chromium(configured: str | None = None) -> str:
-    """CHROMIUM_PATH, then the Debian/Ubuntu package, then Playwright's own install."""
+def find_chromium(
+    configured: str | None = None,
+    *,
+    candidates: tuple[str, ...] = CHROMIUM_CANDIDATES,
+    install: Callable[[], bool] | None = None,
+) -> str:
+    """CHROMIUM_PATH, then the Debian/Ubuntu package, then Playwright's own install.
+
+    With ``install`` (the demo passes :func:`install_playwright_chromium`), a machine with no
+    Chromium at all gets Playwright's build downloaded once before we give up and say what to run.
+    """
     if configured:
         if Path(configured).is_file() and os.access(configured, os.X_OK):
             return configured
         raise MissingDependency("CHROMIUM_PATH", f"an executable Chromium (nothing runnable at {configured})")
-    for candidate in CHROMIUM_CANDIDATES:
+    for candidate in candidates:
         if Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     for name in ("chromium", "chromium-browser"):
@@ -77,7 +88,27 @@ def find_chromium(configured: str | None = None) -> str:
     playwright_own = _playwright_chromium()
     if playwright_own:
         return playwright_own
+    if install is not None:
+        if install():
+            playwright_own = _playwright_chromium()
+            if playwright_own:
+                return playwright_own
+        raise MissingDependency(
+            "Chromium", CHROMIUM_HELP + "\n(`playwright install chromium` was tried and did not succeed here.)"
+        )
     raise MissingDependency("Chromium", CHROMIUM_HELP)
+
+
+def install_playwright_chromium(*, timeout_s: float = 900) -> bool:
+    """`python -m playwright install chromium`; True when it succeeded (it needs the internet)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "playwright", "install", "chromium"],
+            capture_output=True, text=True, timeout=timeout_s,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def _playwright_chromium() -> str | None:
