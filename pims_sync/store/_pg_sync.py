@@ -256,18 +256,7 @@ class SyncDataQueries:
             summary = conn.execute("select sync_history_summary(%s, %s) as s", (cid, sync_type)).fetchone()[
                 "s"
             ]
-        audits = tuple(rows.audit(r) for r in found[:limit])
-        next_cursor = None
-        if len(found) > limit:
-            last = audits[-1]
-            next_cursor = rows.encode_cursor(last.created_at, last.id)
-        return HistoryPage(
-            audits=audits,
-            next_cursor=next_cursor,
-            total=int(summary["total"]),
-            succeeded=int(summary["succeeded"]),
-            failed=int(summary["failed"]),
-        )
+        return rows.history_page(found, summary, limit=limit)
 
     def fail_stale_audits(self, older_than: datetime, *, reason: str = "worker lost") -> int:
         row = self._one("fail stale audits", "select fail_stale_audits(%s, %s) as n", (older_than, reason))

@@ -14,7 +14,16 @@ from datetime import date, datetime
 from typing import Any
 
 from ..errors import NotFound, ValidationError
-from ..models import ApiKeyRecord, Audit, CaseRecord, CaseRef, Clinic, EncryptedCredentials, ScheduleConfigRow
+from ..models import (
+    ApiKeyRecord,
+    Audit,
+    CaseRecord,
+    CaseRef,
+    Clinic,
+    EncryptedCredentials,
+    HistoryPage,
+    ScheduleConfigRow,
+)
 
 CASE_DATA_COLUMNS = (
     "source",
@@ -197,3 +206,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return created_at, str(uuid.UUID(audit_id))
     except (ValueError, UnicodeDecodeError) as e:
         raise ValidationError("invalid history cursor", details={"cursor": cursor}) from e
+
+
+def history_page(found: list, summary: dict, *, limit: int) -> HistoryPage:
+    """A history page from `limit + 1` rows of sync_history_page and sync_history_summary."""
+    audits = tuple(audit(r) for r in found[:limit])
+    next_cursor = None
+    if len(found) > limit:  # the extra row says another page exists
+        next_cursor = encode_cursor(audits[-1].created_at, audits[-1].id)
+    return HistoryPage(
+        audits=audits,
+        next_cursor=next_cursor,
+        total=int(summary["total"]),
+        succeeded=int(summary["succeeded"]),
+        failed=int(summary["failed"]),
+    )

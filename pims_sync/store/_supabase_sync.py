@@ -234,18 +234,7 @@ class SupabaseSyncData:
         summary = self._call(
             "read sync history", "sync_history_summary", {"p_clinic_id": cid, "p_sync_type": sync_type}
         )
-        audits = tuple(rows.audit(r) for r in found[:limit])
-        next_cursor = None
-        if len(found) > limit:
-            last = audits[-1]
-            next_cursor = rows.encode_cursor(last.created_at, last.id)
-        return HistoryPage(
-            audits=audits,
-            next_cursor=next_cursor,
-            total=int(summary["total"]),
-            succeeded=int(summary["succeeded"]),
-            failed=int(summary["failed"]),
-        )
+        return rows.history_page(found, summary, limit=limit)
 
     def fail_stale_audits(self, older_than: datetime, *, reason: str = "worker lost") -> int:
         args = {"p_older_than": _iso(older_than), "p_reason": reason}
