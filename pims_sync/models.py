@@ -12,16 +12,41 @@ from typing import Any
 
 CASE_SOURCE_IDEXX = "pims:idexx-neo"
 
-# cases.status — what the appointment is doing
-CASE_STATUSES = (
+# The status chain (docs/IDEXX_API_ENDPOINTS.md has the full table):
+#   the PIMS's own string -> a PIMS_STATUSES value (the provider's transforms)
+#   -> a CASE_STATUSES value, the product's vocabulary (case_status_for, here and nowhere else).
+# What the appointment is doing, normalised across PIMS; kept beside the case as cases.pims_status.
+PIMS_STATUSES = (
     "scheduled",
     "confirmed",
-    "checked_in",
+    "arrived",
     "in_progress",
     "completed",
     "cancelled",
     "no_show",
 )
+# cases.status — the product's own vocabulary (its screens know these four values only)
+CASE_STATUSES = ("draft", "ongoing", "completed", "reviewed")
+_CASE_STATUS_FOR = {
+    "scheduled": "draft",
+    "confirmed": "draft",
+    "arrived": "ongoing",
+    "in_progress": "ongoing",
+    "completed": "completed",
+    "cancelled": "reviewed",
+    "no_show": "reviewed",
+}
+
+
+def case_status_for(pims_status: str | None) -> str:
+    """The product's case status for a normalised PIMS status (the old service's mapping).
+
+    scheduled/confirmed -> draft; arrived/in progress -> ongoing; completed -> completed;
+    cancelled/no-show -> reviewed; anything else -> draft.
+    """
+    return _CASE_STATUS_FOR.get(pims_status or "", "draft")
+
+
 # cases.type — what kind of visit it is
 CASE_TYPES = (
     "consultation",
@@ -86,7 +111,7 @@ class Appointment:
     id: str  # the PIMS appointment id, as a string
     start: datetime  # aware, UTC
     end: datetime  # aware, UTC
-    status: str  # one of CASE_STATUSES
+    status: str  # one of PIMS_STATUSES (normalised; case_status_for gives the product's)
     type: str  # one of CASE_TYPES
     consultation_id: str | None = None
     patient_id: str | None = None
