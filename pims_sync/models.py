@@ -75,9 +75,13 @@ class Clinic:
     id: str
     name: str
     timezone: str
-    pims_provider: str = "idexx"
+    pims_provider: str = "idexx-neo"  # a registry name; "idexx" is an accepted alias
     is_active: bool = True
     phone_region: str = "US"
+    pims_host: str | None = None  # the clinic's PIMS host (https://ca.idexxneo.com); None = the default
+    owner_user_id: str | None = None  # cases.user_id of the cases the sync creates
+    sync_owner: str = "pims-sync"  # "pims-sync" | "legacy": which service syncs this clinic (cut-over)
+    sync_enabled: bool = True  # idexx_credentials.sync_enabled (False: no scheduled or API sync)
 
 
 @dataclass(frozen=True)
@@ -238,10 +242,11 @@ class CaseRecord:
 
     clinic_id: str
     external_id: str
-    status: str
-    type: str
+    status: str  # the product's CASE_STATUSES value (case_status_for(pims_status))
+    type: str  # our CASE_TYPES value; written to cases.type only where the product's enum has it
     scheduled_at: datetime
     source: str = CASE_SOURCE_IDEXX
+    pims_status: str | None = None  # the normalised PIMS status (PIMS_STATUSES), kept beside status
     ends_at: datetime | None = None
     patient_name: str | None = None
     patient_external_id: str | None = None
@@ -280,7 +285,7 @@ class UpsertResult:
 @dataclass(frozen=True)
 class ApiKeyRecord:
     id: str
-    clinic_id: str
+    clinic_id: str | None  # None: a shared key (the product's later schema); refused unless granted clinics
     name: str
     key_prefix: str
     key_hash: str = field(repr=False)
@@ -289,6 +294,7 @@ class ApiKeyRecord:
     is_active: bool
     last_used_at: datetime | None = None
     created_at: datetime | None = None
+    granted_clinic_ids: tuple[str, ...] = ()  # clinics an operator granted a shared key (pims_sync_key_clinics)
 
 
 @dataclass(frozen=True)

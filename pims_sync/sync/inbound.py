@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..models import Appointment, CaseRecord, Clinic, DateWindow
+from ..models import Appointment, CaseRecord, Clinic, DateWindow, case_status_for
 from ..providers.base import PimsProvider
 from ..store.base import Store
 
@@ -18,7 +18,8 @@ def appointment_to_case(clinic_id: str, appt: Appointment, *, source: str, exter
         clinic_id=clinic_id,
         source=source,
         external_id=external_id,
-        status=appt.status,
+        status=case_status_for(appt.status),
+        pims_status=appt.status,
         type=appt.type,
         scheduled_at=appt.start,
         ends_at=appt.end,
