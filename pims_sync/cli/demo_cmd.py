@@ -18,9 +18,10 @@ import requests
 
 from ..config import Settings
 from ..errors import PimsSyncError
+from .chromium_setup import SystemInstaller, find_chromium, install_playwright_chromium
 from .demo_seed import DemoClinic, seed_all, simulator_clinics
 from .demo_stack import DemoStack, Ports, available_commands, celery_workers_online, child_argv, http_answers
-from .embedded import demo_secret, find_chromium, install_playwright_chromium, pick_port
+from .embedded import demo_secret, pick_port
 from .output import console, fail, handles_errors
 from .progress import TERMINAL, SyncProgress, summary_numbers, summary_table
 
@@ -95,8 +96,14 @@ def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, port
         console.print(f"[yellow]![/] {note}")
     commands = available_commands()
 
-    with console.status("Looking for Chromium (installing Playwright's build if there is none)…"):
-        chromium = find_chromium(settings.chromium_path, install=install_playwright_chromium)
+    with console.status("Looking for Chromium (installing it if there is none)…") as status:
+
+        def progress(line: str) -> None:
+            console.print(f"[yellow]![/] {line}")
+            status.update(line)
+
+        system = SystemInstaller(say=progress)
+        chromium = find_chromium(settings.chromium_path, installers=(system, install_playwright_chromium))
     _step("Chromium", chromium)
 
     with console.status("Starting PostgreSQL…" if not settings.database_url else "Connecting to PostgreSQL…"):

