@@ -1,13 +1,20 @@
 # pims-sync: one image for the API, workers, beat, Flower and the simulator.
 # Chromium comes from Debian (Playwright drives the system browser; it downloads nothing),
 # tini is PID 1 so a stopped container reaps Chromium's processes instead of leaving zombies.
+#
+# With no command the image serves the HTTP API on $PORT (3001, the port the TypeScript service's
+# `docker run -p 5050:3001 ...` line maps), in production mode. The whole system (workers, beat,
+# Redis, Postgres) needs docker-compose.yml, which runs this same image in every role.
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    CHROMIUM_PATH=/usr/bin/chromium
+    CHROMIUM_PATH=/usr/bin/chromium \
+    APP_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=3001
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends chromium tini fonts-liberation ca-certificates curl \
@@ -26,4 +33,5 @@ RUN pip install . \
 
 USER app
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["pims-sync", "--help"]
+EXPOSE 3001
+CMD ["pims-sync", "api"]

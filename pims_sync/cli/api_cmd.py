@@ -16,6 +16,11 @@ from ..config import Settings
 from ..errors import ConfigError
 
 
+def request_timeout_s(settings: Settings) -> int:
+    """gunicorn's worker timeout: above the longest wait-mode request (one phase's budget)."""
+    return settings.sync_timeout_ms // 1000 + 30
+
+
 def gunicorn_argv(*, host: str, port: int, workers: int, threads: int, timeout_s: int) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn",
@@ -52,7 +57,7 @@ def command(host: str | None, port: int | None, workers: int, threads: int, dev:
         create_app(settings).run(host=host, port=port, threaded=True, use_reloader=False)
         return
     argv = gunicorn_argv(host=host, port=port, workers=workers, threads=threads,
-                         timeout_s=settings.sync_timeout_ms // 1000 + 30)
+                         timeout_s=request_timeout_s(settings))
     click.echo(f"pims-sync API (gunicorn, {workers} x {threads} threads) on http://{host}:{port}", err=True)
     sys.stdout.flush()
     os.execv(sys.executable, argv)

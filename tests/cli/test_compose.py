@@ -39,11 +39,12 @@ def test_the_services_the_issue_asks_for():
     assert {"redis", "postgres", "simulator", "api", "worker", "beat", "flower"} <= set(SERVICES)
     assert SERVICES["worker"].get("init") is True
     assert SERVICES["beat"]["deploy"]["replicas"] == 2
-    assert "gunicorn" in SERVICES["api"]["command"]
+    assert SERVICES["api"]["command"][:2] == ["pims-sync", "api"]  # gunicorn, through our launcher
     for name in ("redis", "postgres", "api", "worker", "flower", "simulator"):
         assert "healthcheck" in SERVICES[name], name
     for name in OURS:
-        assert SERVICES[name].get("env_file") == ".env", name
+        # not .env: the local demo reads .env/.env.local and must never pick up container settings
+        assert SERVICES[name].get("env_file") == [{"path": ".env.docker", "required": False}], name
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -122,3 +123,41 @@ def test_dockerfile_uses_debian_chromium_tini_and_installs_the_package():
     for line in re.findall(r"^COPY (.+)$", text, re.M):
         for path in line.split()[:-1]:
             assert (REPO / path).exists(), f"Dockerfile copies missing {path}"
+
+
+def _compose_default(value: str) -> str:
+    """``${NAME:-default}`` -> default (what `docker compose up` uses with no env file)."""
+    match = re.fullmatch(r"\$\{[A-Z_]+:-(.*)\}", value)
+    return match.group(1) if match else value
+
+
+def test_wait_mode_survives_the_compose_api_command():
+    """The API command runs gthread workers whose timeout exceeds one phase's budget.
+
+    A sync worker with --timeout 30 killed `?wait=60` after 31 s with an HTML 500; the API is
+    now started through `pims-sync api`, which derives both from the settings compose passes.
+    """
+    from pims_sync.cli.api_cmd import gunicorn_argv, request_timeout_s
+    from pims_sync.config import Settings
+
+    api = SERVICES["api"]
+    assert api["command"][:2] == ["pims-sync", "api"], "the API must start through `pims-sync api`"
+    env = {k: _compose_default(str(v)) for k, v in api["environment"].items()}
+    settings = Settings.from_env(env)
+    argv = gunicorn_argv(host="0.0.0.0", port=5050, workers=4, threads=8, timeout_s=request_timeout_s(settings))
+    assert argv[argv.index("--worker-class") + 1] == "gthread"
+    assert int(argv[argv.index("--timeout") + 1]) > settings.sync_timeout_ms / 1000 >= 60
+
+
+def test_compose_runs_with_no_env_file_and_not_as_production():
+    env = {k: _compose_default(str(v)) for k, v in SERVICES["api"]["environment"].items()}
+    assert env["APP_ENV"] == "development"
+    assert len(env["IDEXX_ENCRYPTION_KEY"]) >= 32
+    assert env["IDEXX_BASE_URL"] == "http://simulator:5080"
+
+
+def test_the_image_serves_the_api_on_3001_in_production_by_default():
+    text = (REPO / "Dockerfile").read_text()
+    assert re.search(r'^CMD \["pims-sync", "api"\]$', text, re.M)
+    env = dict(re.findall(r"\b([A-Z_]+)=(\S+?)(?:\s*\\)?$", text, re.M))
+    assert env["PORT"] == "3001" and env["APP_ENV"] == "production" and env["HOST"] == "0.0.0.0"
