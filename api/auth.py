@@ -1,7 +1,9 @@
 """X-API-Key authentication: lookup by sha256, constant-time check, tenancy, rate limiting.
 
-The key decides the clinic: handlers read ``g.api_key.clinic_id`` and never a clinic from the
-request. Failed keys are counted per client address in Redis, so every API process shares one
+A key bound to a clinic decides the clinic: a ``clinicId`` in the request may only repeat it.
+A shared key (``clinic_id`` NULL, as the product's later migration left its keys) names the
+clinic in the request, and is refused outright until an operator binds it to a clinic or grants
+it clinics; it then reaches only those clinics (:func:`clinic_for`). Failed keys are counted per client address in Redis, so every API process shares one
 limit; ``last_used_at`` is written by a background thread in batches, so a request never
 waits for that write.
 """
@@ -18,7 +20,7 @@ import redis
 from flask import current_app, g, request
 
 from pims_sync.apikeys import display_prefix, has_permissions, hash_api_key, verify_api_key
-from pims_sync.errors import PimsSyncError
+from pims_sync.errors import PimsSyncError, ValidationError
 from pims_sync.models import ApiKeyRecord
 from pims_sync.store.base import Store
 
@@ -160,10 +162,61 @@ def permissions_for(needed: tuple[str, ...], record: ApiKeyRecord) -> None:
         )
 
 
+def _how_to_allow(key_id: str) -> str:
+    return (f"an operator allows it by binding it to one clinic (`pims-sync keys bind {key_id} --clinic CLINIC_ID`) "
+            f"or by granting it clinics (`pims-sync keys grant {key_id} --clinic CLINIC_ID [--clinic ...]`)")
+
+
+def shared_key_allowed(record: ApiKeyRecord) -> None:
+    """Refuse a shared key (no clinic) that no operator has granted any clinic: 403 saying how to allow it."""
+    if record.clinic_id is None and not record.granted_clinic_ids:
+        raise Forbidden(
+            f"this API key is shared (it has no clinic) and shared keys are refused by default; "
+            f"{_how_to_allow(record.id)}",
+            details={"keyId": record.id, "keyPrefix": record.key_prefix, "reason": "shared_key_not_allowed"},
+        )
+
+
+def clinic_for(record: ApiKeyRecord, requested: str | None) -> str:
+    """The clinic a request acts on. Nothing here lets a key reach a clinic it was not given.
+
+    A bound key: its own clinic (``requested`` may only repeat it: 403 otherwise). A shared key:
+    ``requested``, which it must name (400) and which must be among its granted clinics (403).
+    """
+    if record.clinic_id is not None:
+        if requested is not None and requested != record.clinic_id:
+            raise Forbidden(
+                "clinicId is not this API key's clinic; a key can only act for its own clinic",
+                details={"field": "clinicId"},
+            )
+        return record.clinic_id
+    if requested is None:
+        raise ValidationError(
+            "this API key is shared: name the clinic with clinicId (in the JSON body, or ?clinicId= on a GET)",
+            details={"errors": [{"field": "clinicId", "message": "is required with a shared API key"}]},
+        )
+    if requested not in record.granted_clinic_ids:
+        raise Forbidden(
+            f"this shared API key was not granted clinic {requested}; an operator grants it with "
+            f"`pims-sync keys grant {record.id} --clinic {requested}`",
+            details={"field": "clinicId", "reason": "clinic_not_granted"},
+        )
+    return requested
+
+
+def allowed_clinics(record: ApiKeyRecord) -> tuple[str, ...]:
+    """Every clinic the key may act on."""
+    return (record.clinic_id,) if record.clinic_id is not None else tuple(record.granted_clinic_ids)
+
+
 def authenticate_request(needed: tuple[str, ...] = ()) -> ApiKeyRecord:
-    """Authenticate this request's X-API-Key and check ``needed``; sets and returns ``g.api_key``."""
+    """Authenticate this request's X-API-Key and check ``needed``; sets and returns ``g.api_key``.
+
+    A shared key nobody allowed is refused here, before validation, like a key without permission.
+    """
     auth: Authenticator = current_app.extensions["pims_sync"].authenticator
     record = auth.authenticate(request.headers.get(HEADER), request.remote_addr or "unknown")
+    shared_key_allowed(record)
     permissions_for(needed, record)
     g.api_key = record
     return record

@@ -63,6 +63,7 @@ _DOMAIN_STATUS: tuple[tuple[type[E.PimsSyncError], int], ...] = (
     (E.NotFound, 404),
     (E.SyncInProgress, 409),
     (E.SyncAborted, 409),
+    (E.SyncDisabled, 409),
     (E.CredentialsMissing, 422),
     (E.CredentialError, 422),
     (E.RateLimited, 503),
@@ -109,6 +110,8 @@ def _domain(e: E.PimsSyncError) -> tuple[dict, int, dict]:
         log.error("%s: %s", type(e).__name__, e)
         message = next(m for cls, m in _GENERIC.items() if isinstance(e, cls))
     headers: dict[str, str] = {}
+    if isinstance(e, E.SyncDisabled):  # which cut-over flag said no; the message says how to change it
+        details = {"clinicId": e.clinic_id, "flag": e.flag, "value": e.value}
     if isinstance(e, E.SyncInProgress):
         details = {"syncId": e.sync_id, "statusUrl": f"/api/sync/{e.sync_id}" if e.sync_id else None}
     if isinstance(e, E.RateLimited) and e.retry_after_s:

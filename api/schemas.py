@@ -225,14 +225,19 @@ FORCE = Field("force", "boolean", "Reconcile even when the deletion guard would 
 WAIT = Field("wait", "boolean", "Wait for the result (up to SYNC_TIMEOUT_MS) instead of answering 202.",
              default=False)
 
+CLINIC_ID = Field("clinicId", "uuid", "The clinic to act on. Required with a shared API key (one with no clinic), "
+                  "which reaches only the clinics an operator granted it; with a clinic's own key it may be "
+                  "omitted, and must be that clinic (403 otherwise).")
+
 SYNC_BODIES = {
     "full": Model("FullSyncRequest", "Full sync: inbound, then cases, then reconciliation. " + _RANGES,
-                  (DAYS_AHEAD, LOOKBACK, START, END, BATCH, FORCE, WAIT)),
-    "inbound": Model("InboundSyncRequest", "Appointments to cases. " + _RANGES, (DAYS_AHEAD, START, END, WAIT)),
+                  (DAYS_AHEAD, LOOKBACK, START, END, BATCH, FORCE, WAIT, CLINIC_ID)),
+    "inbound": Model("InboundSyncRequest", "Appointments to cases. " + _RANGES,
+                     (DAYS_AHEAD, START, END, WAIT, CLINIC_ID)),
     "cases": Model("CasesSyncRequest", "Consultation data onto cases. " + _RANGES,
-                   (LOOKBACK, START, END, BATCH, WAIT)),
+                   (LOOKBACK, START, END, BATCH, WAIT, CLINIC_ID)),
     "reconcile": Model("ReconcileSyncRequest", "Soft-delete cases whose appointment vanished. " + _RANGES,
-                       (LOOKBACK, START, END, FORCE, WAIT)),
+                       (LOOKBACK, START, END, FORCE, WAIT, CLINIC_ID)),
 }
 WAIT_QUERY = Model("SyncWaitQuery", "Wait mode", (
     Field("wait", "integer", "Seconds to wait for the result (capped at SYNC_TIMEOUT_MS); 0 = do not wait.",
@@ -243,13 +248,15 @@ HISTORY_QUERY = Model("HistoryQuery", "Sync history filters", (
     Field("limit", "integer", "Rows per page.", minimum=1, maximum=100, default=20),
     Field("cursor", "string", "The nextCursor of the previous page.", max_length=200),
     Field("type", "string", "Only syncs of this type.", enum=HISTORY_TYPES),
+    CLINIC_ID,
 ))
+SYNC_STATUS_QUERY = Model("SyncStatusQuery", "Which clinic's sync (optional: the syncId is enough)", (CLINIC_ID,))
 EMPTY_QUERY = Model("NoQuery", "No query parameters", ())
 SCRAPE_BODY = Model("ScrapeRequest", "Legacy IDEXX sync of one day's schedule or consultations.", (
     Field("type", "string", "What to sync.", required=True, enum=("schedule", "consultation")),
-    Field("clinicId", "uuid", "Must be the API key's clinic.", required=True),
+    Field("clinicId", "uuid", "The API key's clinic, or one granted to a shared key.", required=True),
     Field("date", "date", "Clinic-local day (default today)."),
 ))
 STATUS_QUERY = Model("LegacyStatusQuery", "Legacy status", (
-    Field("clinicId", "uuid", "Must be the API key's clinic.", required=True),
+    Field("clinicId", "uuid", "The API key's clinic, or one granted to a shared key.", required=True),
 ))

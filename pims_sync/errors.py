@@ -18,7 +18,8 @@
     │   └── NotFound                a row the caller named does not exist
     ├── QueueUnavailable            the broker (Redis) could not take or report work
     ├── SyncAborted                 a phase refused to act (e.g. the reconciliation guard)
-    └── SyncInProgress              the clinic already has a sync running (carries sync_id)
+    ├── SyncInProgress              the clinic already has a sync running (carries sync_id)
+    └── SyncDisabled                the clinic is not ours to sync now (inactive, legacy-owned, disabled)
 
 Adapters raise these with ``raise ... from e`` so the cause survives; the API maps them to
 HTTP statuses in one error handler, the CLI to exit codes.
@@ -129,3 +130,15 @@ class SyncInProgress(PimsSyncError):
     def __init__(self, message: str, *, sync_id: str | None = None):
         super().__init__(message)
         self.sync_id = sync_id
+
+
+class SyncDisabled(PimsSyncError):
+    """A cut-over flag says this clinic is not synced by pims-sync now; ``flag`` names which one."""
+
+    code = "sync_disabled"
+
+    def __init__(self, message: str, *, clinic_id: str, flag: str, value: object = None):
+        super().__init__(message)
+        self.clinic_id = clinic_id
+        self.flag = flag
+        self.value = value

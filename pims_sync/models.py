@@ -63,7 +63,14 @@ SYNC_TYPES = ("inbound", "cases", "reconciliation", "full", "schedule", "consult
 AUDIT_STATUSES = ("queued", "in_progress", "completed", "failed", "partial", "skipped", "aborted", "not_run")
 TRIGGERS = ("api", "schedule", "cli")
 PERMISSIONS = ("sync:inbound", "sync:cases", "sync:reconcile")
-PERMISSION_ALIASES = {"sync:reconciliation": "sync:reconcile"}
+# the product's own spellings (its keys carry bare phase names) mean the same permissions
+PERMISSION_ALIASES = {
+    "sync:reconciliation": "sync:reconcile",
+    "inbound": "sync:inbound",
+    "cases": "sync:cases",
+    "reconciliation": "sync:reconcile",
+    "reconcile": "sync:reconcile",
+}
 
 
 def external_id_for(appointment_id: str, provider_slug: str = "idexx-neo") -> str:

@@ -40,7 +40,7 @@ from .beat_heap import LazyHeapMixin
 from .beat_listen import ConfigListener
 from .beat_lock import BeatLock
 from .beat_schedule import ClinicCronSchedule
-from .pipelines import InFlight
+from .pipelines import InFlight, sync_refusal
 
 __all__ = ["ClinicScheduler", "ClinicCronSchedule"]
 
@@ -349,6 +349,9 @@ class ClinicScheduler(LazyHeapMixin, Scheduler):
         if spec is None or slot is None:
             return None
         try:
+            if self._refused(entry.name, spec.clinic_id, slot):
+                self.redis.hset(LAST_RUN_KEY, entry.name, self.now().isoformat())
+                return None
             dispatch_slot(
                 self.app,
                 self.store,
@@ -366,6 +369,21 @@ class ClinicScheduler(LazyHeapMixin, Scheduler):
                 "beat: %s slot %s not dispatched: Redis error %s", entry.name, slot, e.__class__.__name__
             )
         return None
+
+    def _refused(self, name: str, clinic_id: str, slot: datetime) -> bool:
+        """The cut-over gate: a clinic that is inactive, legacy-owned or disabled is skipped, in one log line."""
+        try:
+            refusal = sync_refusal(self.store.get_clinic(clinic_id))
+        except NotFound:
+            log.warning("beat: %s slot %s skipped: clinic %s does not exist", name, slot.isoformat(), clinic_id)
+            return True
+        except PimsSyncError as e:  # the database hiccuped: let the enqueue path decide and report
+            log.warning("beat: %s: could not read clinic %s (%s); dispatching anyway", name, clinic_id, e)
+            return False
+        if refusal is None:
+            return False
+        log.info("beat: %s slot %s skipped: %s", name, slot.isoformat(), refusal)
+        return True
 
     def sync(self) -> None:
         """Nothing to flush: last runs are written to Redis as they happen."""

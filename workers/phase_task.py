@@ -142,6 +142,22 @@ def after_phase(task, rt: WorkerRuntime, ref: SyncRef, result: PhaseResult) -> d
     return _ids(ref) | result.to_dict()
 
 
+def skip_refused(task, rt: WorkerRuntime, ref: SyncRef, reason: str) -> dict[str, Any]:
+    """The cut-over gate said no after the enqueue (a flag flipped): run nothing, end the sync.
+
+    This phase and the later ones are marked skipped with the reason (never started, so the
+    product's audit screen is not shown a run that did not happen).
+    """
+    store = rt.store
+    log.warning("phase %s of sync %s skipped: %s", ref.phase, ref.sync_id, reason)
+    for audit_id in [ref.audit_id, *(aid for _, aid in remaining_phases(store, ref))]:
+        store.finish_audit(audit_id, status="skipped", error=reason)
+    task.request.chain = None
+    result = PhaseResult(phase=ref.phase, status="skipped", error=reason, error_code="sync_disabled",
+                         audit_id=ref.audit_id)
+    return end_sync(rt, ref) | {"phase": ref.phase, "phaseResult": result.to_dict()}
+
+
 def remaining_phases(store: Store, ref: SyncRef) -> list[tuple[str, str]]:
     """(phase, audit id) of this sync's phases after ``ref.phase``."""
     if not ref.has_parent:

@@ -14,8 +14,8 @@ from typing import Any
 import redis
 from celery import Celery, chain
 
-from pims_sync.errors import NotFound, QueueUnavailable, SyncInProgress
-from pims_sync.models import Audit
+from pims_sync.errors import NotFound, QueueUnavailable, SyncDisabled, SyncInProgress
+from pims_sync.models import Audit, Clinic
 from pims_sync.store.base import Store
 from pims_sync.sync.options import PHASES_FOR, SyncOptions, for_sync_type
 from pims_sync.sync.results import PhaseResult, full_sync_response, overall_status
@@ -64,6 +64,45 @@ class InFlight:
         return held.decode() if isinstance(held, bytes) else held
 
 
+def sync_refusal(clinic: Clinic) -> SyncDisabled | None:
+    """Why pims-sync must not sync this clinic now, or None: the cut-over gate.
+
+    A clinic is ours to sync only when it is active, owned by pims-sync (not the legacy
+    service) and its credentials allow syncing. The API (409), beat (a skip) and the worker
+    (defence in depth, for a flag flipped after the enqueue) all ask this one function, so they
+    cannot disagree. The message names the flag and the command that changes it.
+    """
+    cid = clinic.id
+    if not clinic.is_active:
+        return SyncDisabled(
+            f"clinic {cid} is inactive (clinics.is_active = false); "
+            f"activate it with `pims-sync clinics set {cid} --active`",
+            clinic_id=cid, flag="is_active", value=False,
+        )
+    if clinic.sync_owner != "pims-sync":
+        return SyncDisabled(
+            f"clinic {cid} is synced by the other service (clinics.sync_owner = '{clinic.sync_owner}'); "
+            f"hand it to pims-sync with `pims-sync clinics set {cid} --sync-owner pims-sync`",
+            clinic_id=cid, flag="sync_owner", value=clinic.sync_owner,
+        )
+    if not clinic.sync_enabled:
+        return SyncDisabled(
+            f"syncing is disabled for clinic {cid} (idexx_credentials.sync_enabled = false); "
+            f"enable it with `pims-sync clinics set {cid} --sync-enabled`",
+            clinic_id=cid, flag="sync_enabled", value=False,
+        )
+    return None
+
+
+def ensure_sync_allowed(store: Store, clinic_id: str) -> Clinic:
+    """The clinic, or SyncDisabled (NotFound when there is no such clinic)."""
+    clinic = store.get_clinic(clinic_id)
+    refusal = sync_refusal(clinic)
+    if refusal is not None:
+        raise refusal
+    return clinic
+
+
 @dataclass(frozen=True)
 class Enqueued:
     sync_id: str
@@ -92,9 +131,13 @@ def enqueue_sync(
     trigger: str,
     ttl_s: int,
 ) -> Enqueued:
-    """Claim the clinic, write queued audit rows, send the phase chain. Raises SyncInProgress."""
+    """Check the gate, claim the clinic, write queued audit rows, send the phase chain.
+
+    Raises SyncDisabled (the cut-over flags say no) or SyncInProgress.
+    """
     from pims_sync.sync.pipeline import create_sync_audits, mark_not_run
 
+    ensure_sync_allowed(store, clinic_id)
     phases = PHASES_FOR[sync_type]
     options = for_sync_type(options, sync_type)
     sync_id = str(uuid.uuid4())
@@ -248,6 +291,7 @@ def enqueue_legacy(
     """Claim the clinic, write a queued `schedule`/`consultation` audit, send the legacy task."""
     if kind not in LEGACY_TASK_NAMES:
         raise ValueError(f"unknown legacy sync {kind!r}; use one of {sorted(LEGACY_TASK_NAMES)}")
+    ensure_sync_allowed(store, clinic_id)
     options = SyncOptions.from_dict({"start_date": day} if day else {})
     sync_id = str(uuid.uuid4())
     held = _claim(store, inflight, clinic_id, sync_id, ttl_s)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from celery import shared_task
 
 from celeryconfig import HOUSEKEEPING_TASK
-from pims_sync.errors import PimsSyncError
+from pims_sync.errors import PimsSyncError, SyncDisabled
 from pims_sync.sync.legacy import consultation_sync, schedule_sync
 from pims_sync.sync.options import SyncOptions
 from pims_sync.sync.pipeline import PhaseRunner
@@ -29,8 +29,9 @@ from .phase_task import (
     load_clinic,
     mark_parent_running,
     run_delivery,
+    skip_refused,
 )
-from .pipelines import LEGACY_TASK_NAMES, TASK_NAMES
+from .pipelines import LEGACY_TASK_NAMES, TASK_NAMES, sync_refusal
 from .runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ def _run_phase(task, phase: str, clinic_id: str, sync_id: str, audit_id: str, op
             store.finish_audit(audit_id, status="failed", error=str(e))
             result = PhaseResult(phase=phase, status="failed", error=str(e), error_code=e.code, audit_id=audit_id)
             return after_phase(task, rt, ref, result)
+        refusal = sync_refusal(clinic)  # defence in depth: a cut-over flag may flip after the enqueue
+        if refusal is not None:
+            return skip_refused(task, rt, ref, str(refusal))
         provider = rt.provider_for(clinic)
         try:
             result = PhaseRunner(store, provider, clinic).run(
@@ -110,6 +114,9 @@ def _run_legacy(task, kind: str, clinic_id: str, sync_id: str, audit_id: str, op
         try:
             opts = SyncOptions.from_dict(options)
             clinic = load_clinic(rt, ref)
+            refusal = sync_refusal(clinic)
+            if refusal is not None:
+                raise refusal
             day = opts.start_date or datetime.now(UTC).astimezone(ZoneInfo(clinic.timezone)).date()
             provider = rt.provider_for(clinic)
             try:
@@ -117,6 +124,9 @@ def _run_legacy(task, kind: str, clinic_id: str, sync_id: str, audit_id: str, op
             finally:
                 provider.close()
             status = "completed"
+        except SyncDisabled as e:
+            status, error = "skipped", str(e)
+            log.warning("legacy %s sync %s skipped: %s", kind, sync_id, e)
         except PimsSyncError as e:
             error = str(e)
         except Exception as e:  # a bug: the trace stays in the worker log

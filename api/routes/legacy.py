@@ -1,7 +1,8 @@
 """The original service's IDEXX endpoints: POST /api/idexx/scrape, GET /api/idexx/status.
 
 They keep their paths and bodies, but now require an API key, and the ``clinicId`` they carry
-must be the key's clinic: a body can never choose another clinic (403).
+must be the key's clinic (or, for a shared key, one an operator granted it): a body can never
+choose another clinic (403).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from flask import Blueprint, g
 
 from workers.pipelines import enqueue_legacy
 
-from ..auth import permissions_for
-from ..errors import Forbidden
+from ..auth import clinic_for, permissions_for
 from ..openapi import ERROR, Operation, route
 from ..schemas import SCRAPE_BODY, STATUS_QUERY
 from .sync import _accepted
@@ -32,22 +32,14 @@ def _services():
     return services()
 
 
-def _own_clinic(clinic_id: str) -> str:
-    if clinic_id != g.api_key.clinic_id:
-        raise Forbidden(
-            "clinicId is not this API key's clinic; a key can only act for its own clinic",
-            details={"field": "clinicId"},
-        )
-    return clinic_id
-
-
 @route(bp, Operation(
     "post", "/api/idexx/scrape", "Legacy: sync one day's schedule or consultations", "legacy",
     {
         202: ("Queued", "SyncAccepted"),
         403: ("clinicId is another clinic's, or the key lacks the permission", ERROR),
         404: ("The clinic does not exist", ERROR),
-        409: ("The clinic already has a sync queued or running (syncId in the body)", ERROR),
+        409: ("The clinic already has a sync queued or running (syncId in the body), or its syncing is "
+              "disabled (code sync_disabled)", ERROR),
         503: ("The queue or the database is unavailable", ERROR),
     },
     body=SCRAPE_BODY,
@@ -56,7 +48,7 @@ def _own_clinic(clinic_id: str) -> str:
     "the sync endpoints (409 while another sync is queued or running).",
 ))
 def scrape(*, body: dict[str, Any], query: dict[str, Any]):
-    clinic_id = _own_clinic(body["clinicId"])
+    clinic_id = clinic_for(g.api_key, body["clinicId"])
     kind = body["type"]
     permissions_for(PERMISSION_FOR_TYPE[kind], g.api_key)
     svc = _services()
@@ -75,7 +67,7 @@ def scrape(*, body: dict[str, Any], query: dict[str, Any]):
     query=STATUS_QUERY,
 ))
 def status(*, query: dict[str, Any]):
-    clinic_id = _own_clinic(query["clinicId"])
+    clinic_id = clinic_for(g.api_key, query["clinicId"])
     svc = _services()
     page = svc.store.sync_history(clinic_id, limit=1)
     last = page.audits[0] if page.audits else None

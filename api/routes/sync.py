@@ -18,9 +18,10 @@ from pims_sync.sync.options import SyncOptions
 from pims_sync.sync.results import RESULT_KEY, SEED_STATS_KEYS, utc_timestamp
 from workers.pipelines import TERMINAL, enqueue_sync, sync_status, wait_for_sync
 
+from ..auth import allowed_clinics, clinic_for
 from ..errors import NotFoundError
 from ..openapi import ERROR, Operation, route
-from ..schemas import HISTORY_QUERY, SYNC_BODIES, WAIT_QUERY
+from ..schemas import HISTORY_QUERY, SYNC_BODIES, SYNC_STATUS_QUERY, WAIT_QUERY
 
 bp = Blueprint("sync", __name__)
 
@@ -42,14 +43,19 @@ _ENQUEUE_DESCRIPTION = (
     "with per-phase results and errors when some phase did not complete but another made progress, "
     "502 when the sync failed outright (typically the PIMS could not be reached or refused the login), "
     "202 with the current status when the time ran out. Single-flight: a clinic has at most one sync "
-    "queued or running; another request answers 409 with that syncId."
+    "queued or running; another request answers 409 with that syncId. A clinic that is inactive, owned by "
+    "the legacy service (clinics.sync_owner) or has syncing disabled (idexx_credentials.sync_enabled) "
+    "answers 409 with error code sync_disabled, naming the flag and how to change it."
 )
 _ENQUEUE_RESPONSES = {
     200: ("Done (wait mode): the original service's shape", "SyncResult"),
     202: ("Queued, or still running when the wait ended", "SyncAccepted"),
     207: ("Done (wait mode), some phase failed, was aborted or partial", "SyncResult"),
-    403: ("The key lacks a needed permission", ERROR),
-    409: ("The clinic already has a sync queued or running (syncId in the body)", ERROR),
+    403: ("The key lacks a needed permission, names another clinic, or is a shared key not allowed that clinic",
+          ERROR),
+    404: ("The clinic does not exist", ERROR),
+    409: ("The clinic already has a sync queued or running (syncId in the body), or its syncing is disabled "
+          "(code sync_disabled)", ERROR),
     502: ("Done (wait mode), the sync failed", "SyncResult"),
     503: ("The queue or the database is unavailable", ERROR),
 }
@@ -82,8 +88,8 @@ def _enqueue_view(sync_type: str):
 def start_sync(sync_type: str, body: dict[str, Any], query: dict[str, Any]):
     svc = _services()
     wait_body = body.pop("wait", False)
+    clinic_id = clinic_for(g.api_key, body.pop("clinicId", None))
     options = SyncOptions.from_dict(body)
-    clinic_id = g.api_key.clinic_id
     enqueued = enqueue_sync(
         svc.celery_app, svc.store, svc.inflight, clinic_id=clinic_id, sync_type=sync_type, options=options,
         trigger="api", ttl_s=svc.inflight_ttl_s,
@@ -137,13 +143,15 @@ for _type in ("full", "inbound", "cases", "reconcile"):
 
 @route(bp, Operation(
     "get", "/api/sync/history", "The clinic's syncs, newest first, with a success-rate summary", "sync",
-    {200: ("A page of syncs", "SyncHistory")}, query=HISTORY_QUERY,
+    {200: ("A page of syncs", "SyncHistory"), 403: ("clinicId is a clinic this key was not given", ERROR)},
+    query=HISTORY_QUERY,
 ))
 def history(*, query: dict[str, Any]):
     svc = _services()
+    clinic_id = clinic_for(g.api_key, query.get("clinicId"))
     sync_type = {"reconcile": "reconciliation"}.get(query.get("type"), query.get("type"))
     page = svc.store.sync_history(
-        g.api_key.clinic_id, limit=query.get("limit", 20), cursor=query.get("cursor"), sync_type=sync_type
+        clinic_id, limit=query.get("limit", 20), cursor=query.get("cursor"), sync_type=sync_type
     )
     return {
         "success": True,
@@ -175,14 +183,22 @@ def _history_row(a) -> dict[str, Any]:
 
 @route(bp, Operation(
     "get", "/api/sync/{syncId}", "A sync's state, current phase, per-phase progress, stats and errors", "sync",
-    {200: ("The sync", "SyncStatus"), 404: ("No such sync for this API key's clinic", ERROR)},
-    path_params={"syncId": {"type": "string", "format": "uuid"}},
+    {200: ("The sync", "SyncStatus"), 403: ("clinicId is a clinic this key was not given", ERROR),
+     404: ("No such sync for this API key's clinic(s)", ERROR)},
+    path_params={"syncId": {"type": "string", "format": "uuid"}}, query=SYNC_STATUS_QUERY,
 ))
 def get_sync(syncId: uuid.UUID, *, query: dict[str, Any]):  # noqa: N803 - the path parameter's public name
     svc = _services()
+    key = g.api_key
     try:
-        status = sync_status(svc.store, str(syncId), clinic_id=g.api_key.clinic_id)
+        if key.clinic_id is not None or "clinicId" in query:
+            clinic_id = clinic_for(key, query.get("clinicId"))
+        else:  # a shared key may look a sync up by id alone, among the clinics it was granted
+            clinic_id = svc.store.get_audit(str(syncId)).clinic_id
+            if clinic_id not in allowed_clinics(key):
+                raise NotFound(f"sync {syncId}")
+        status = sync_status(svc.store, str(syncId), clinic_id=clinic_id)
     except NotFound:
-        raise NotFoundError(f"no sync {syncId} for this API key's clinic") from None
+        raise NotFoundError(f"no sync {syncId} for this API key's clinic(s)") from None
     return {"success": True, **status}
 
