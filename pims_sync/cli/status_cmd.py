@@ -119,7 +119,9 @@ def status(watch, interval, as_json):
 @click.command("history")
 @click.option("--clinic", "clinic_id", default=None, help="Only this clinic.")
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
-@click.option("--type", "sync_type", type=click.Choice(["full", "inbound", "cases", "reconciliation"]), default=None)
+@click.option("--type", "sync_type", type=click.Choice(["full", "inbound", "cases", "reconcile", "reconciliation"]),
+              default=None, callback=lambda _ctx, _param, value: "reconciliation" if value == "reconcile" else value,
+              help="Only syncs of this type (reconcile and reconciliation are the same).")
 @json_option
 @handles_errors
 def history(clinic_id, limit, sync_type, as_json):

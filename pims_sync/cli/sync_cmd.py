@@ -17,11 +17,12 @@ from .connect import celery_app, load_settings, local_provider, open_store, redi
 from .output import ServiceUnreachable, console, err_console, fail, handles_errors, json_option, print_json
 from .progress import TERMINAL, SyncProgress, summary_numbers, summary_table
 
-SYNC_TYPES = ("full", "inbound", "cases", "reconcile")
+SYNC_TYPES = ("full", "inbound", "cases", "reconcile", "reconciliation")  # the last two are one phase
 
 
 @click.command("sync")
-@click.argument("sync_type", type=click.Choice(SYNC_TYPES))
+@click.argument("sync_type", type=click.Choice(SYNC_TYPES),
+                callback=lambda _ctx, _param, value: "reconcile" if value == "reconciliation" else value)
 @click.option("--clinic", "clinic_id", required=True, help="Clinic id (uuid).")
 @click.option("--days-ahead", type=click.IntRange(0, 90), default=None, help="Inbound: days after today to fetch.")
 @click.option("--lookback-days", type=click.IntRange(1, 90), default=None, help="Cases/reconcile: days back.")
@@ -99,21 +100,39 @@ def _watch(fetch, phases: tuple[str, ...], label: str, timeout_s: int, as_json: 
     return status
 
 
+NO_WORKER_HINT = (
+    "no worker is consuming the '{queue}' queue, so the sync stays queued until one starts: "
+    "start one with `pims-sync worker`, or run the sync here with `--local`"
+)
+
+
+def queue_consumers(app, queue: str, *, timeout_s: float = 2.0) -> list[str]:
+    """Names of the workers answering within timeout_s that consume ``queue``."""
+    try:
+        replies = app.control.inspect(timeout=timeout_s).active_queues() or {}
+    except Exception:  # an unreachable broker was already reported when we enqueued
+        return []
+    return sorted(name for name, queues in replies.items() if any(q.get("name") == queue for q in queues or ()))
+
+
 def _via_worker(settings, sync_type, clinic_id, options, no_wait, timeout_s, as_json) -> dict:
-    from workers.pipelines import InFlight, enqueue_sync, sync_status
+    from workers.pipelines import SYNC_QUEUE, InFlight, enqueue_sync, sync_status
 
     store = open_store(settings)
     try:
         store.get_clinic(clinic_id)
         client = redis_client(settings)
+        app = celery_app(settings)
         enqueued = enqueue_sync(
-            celery_app(settings), store, InFlight(client), clinic_id=clinic_id, sync_type=sync_type,
+            app, store, InFlight(client), clinic_id=clinic_id, sync_type=sync_type,
             options=options, trigger="cli", ttl_s=sync_ttl_s(settings),
         )
         if no_wait:
             return {"syncId": enqueued.sync_id, "status": enqueued.status, "clinicId": clinic_id}
         if not as_json:
             console.print(f"sync [bold]{enqueued.sync_id}[/] queued for clinic {clinic_id}")
+        if not queue_consumers(app, SYNC_QUEUE):
+            err_console.print(f"[yellow]![/] {NO_WORKER_HINT.format(queue=SYNC_QUEUE)}")
         return _watch(lambda: sync_status(store, enqueued.sync_id, clinic_id=clinic_id),
                       PHASES_FOR[sync_type], clinic_id[:8], timeout_s, as_json)
     finally:

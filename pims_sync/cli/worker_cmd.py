@@ -50,8 +50,17 @@ def worker_argv(
               help="Recycle a worker process (and its Chromium) after this many tasks.")
 @click.option("--max-memory-per-child", "max_memory_per_child_kb", type=click.IntRange(1), default=None,
               help="Recycle a worker process after its resident memory passes this many KiB.")
-def command(concurrency, queues, loglevel, hostname, max_tasks_per_child, max_memory_per_child_kb) -> None:
+@click.option("--visible", is_flag=True,
+              help="Show Chromium's window while it logs in (HEADLESS=false); needs a display, e.g. xvfb-run.")
+def command(concurrency, queues, loglevel, hostname, max_tasks_per_child, max_memory_per_child_kb, visible) -> None:
     """Run a Celery worker for syncs (prefork pool; Playwright needs one process per task)."""
+    if visible:
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise click.UsageError(
+                "--visible needs a display and neither DISPLAY nor WAYLAND_DISPLAY is set; "
+                "on a server run it under a virtual one: xvfb-run pims-sync worker --visible"
+            )
+        os.environ["HEADLESS"] = "false"  # the settings below, and the exec'd worker, read it
     try:
         settings = get_settings()
         settings.require_database()

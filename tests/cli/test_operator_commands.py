@@ -1,0 +1,64 @@
+"""Operator conveniences of the CLI: sync type spellings, a sync with no worker, a visible worker.
+
+Real database and Redis; no worker process is started here, on purpose.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from click.testing import CliRunner
+
+from pims_sync.cli.main import cli
+
+TEST_KEY = "test-encryption-key-0123456789abcdef"
+
+
+@pytest.fixture
+def idle_redis_url(redis_url):
+    """A Redis database no worker of this test session consumes from."""
+    url = redis_url.rsplit("/", 1)[0] + "/12"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture
+def env(database_url, idle_redis_url):
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": idle_redis_url,
+        "IDEXX_ENCRYPTION_KEY": TEST_KEY,
+        "APP_ENV": "test",
+    }
+
+
+def run(env, *args):
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("spelling", ["reconcile", "reconciliation"])
+def test_history_accepts_both_spellings_of_reconciliation(env, store, spelling):
+    clinic = store.create_clinic(name="History Spelling Clinic", timezone="America/Chicago")
+    audit = store.create_audit(clinic_id=clinic.id, sync_type="reconciliation", trigger="cli")
+    store.create_audit(clinic_id=clinic.id, sync_type="inbound", trigger="cli")
+
+    result = run(env, "history", "--clinic", clinic.id, "--type", spelling, "--json")
+
+    assert result.exit_code == 0, result.output
+    assert audit.id in result.output and result.output.count('"syncId"') == 1
+
+
+def test_a_sync_with_no_worker_says_so_and_suggests_what_to_run(env, store):
+    clinic = store.create_clinic(name="No Worker Clinic", timezone="America/Chicago")
+
+    result = run(env, "sync", "reconciliation", "--clinic", clinic.id, "--timeout", "3")
+
+    assert "no worker is consuming the 'sync' queue" in result.output
+    assert "pims-sync worker" in result.output and "--local" in result.output
+    assert result.exit_code == 1  # it did not end within --timeout; the message said why
+
+
+def test_visible_worker_without_a_display_says_how_to_get_one(env):
+    result = CliRunner().invoke(cli, ["worker", "--visible"], env={**env, "DISPLAY": None, "WAYLAND_DISPLAY": None})
+    assert result.exit_code == 2
+    assert "xvfb-run pims-sync worker --visible" in result.output
