@@ -26,7 +26,7 @@ def gunicorn_argv(*, host: str, port: int, workers: int, threads: int, timeout_s
         sys.executable, "-m", "gunicorn",
         "--bind", f"{host}:{port}",
         "--workers", str(workers),
-        "--worker-class", "gthread",
+        "--worker-class", "api.gunicorn_worker.JsonErrorWorker",  # gthread, with JSON error pages
         "--threads", str(threads),
         "--timeout", str(timeout_s),
         "--graceful-timeout", "30",

@@ -145,7 +145,7 @@ def test_wait_mode_survives_the_compose_api_command():
     env = {k: _compose_default(str(v)) for k, v in api["environment"].items()}
     settings = Settings.from_env(env)
     argv = gunicorn_argv(host="0.0.0.0", port=5050, workers=4, threads=8, timeout_s=request_timeout_s(settings))
-    assert argv[argv.index("--worker-class") + 1] == "gthread"
+    assert argv[argv.index("--worker-class") + 1] == "api.gunicorn_worker.JsonErrorWorker"  # a gthread worker
     assert int(argv[argv.index("--timeout") + 1]) > settings.sync_timeout_ms / 1000 >= 60
 
 
