@@ -1,4 +1,9 @@
-"""`pims-sync keys create|list|revoke`: clinic API keys. A key's plaintext is shown once."""
+"""`pims-sync keys create|list|revoke|bind|grant|revoke-grant`: clinic API keys.
+
+A key's plaintext is shown once. A key without a clinic (the product's later migration left its
+keys so) is a shared key: the API refuses it until an operator either binds it to one clinic
+(`bind`) or grants it an explicit list of clinics (`grant`), and it never reaches any other.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,15 @@ import click
 from rich.table import Table
 
 from ..apikeys import generate_api_key, normalize_permissions
+from ..errors import ValidationError
+from .clinics_cmd import UUID
 from .connect import load_settings, open_store
 from .output import console, err_console, fail, handles_errors, json_option, print_json
 
 
 @click.group("keys")
 def command() -> None:
-    """Clinic API keys (X-API-Key): create, list, revoke."""
+    """Clinic API keys (X-API-Key): create, list, revoke; bind or grant shared keys."""
 
 
 @command.command("create")
@@ -50,33 +57,110 @@ def create(clinic_id, name, permissions, expires_days, as_json):
 
 
 @command.command("list")
-@click.option("--clinic", "clinic_id", required=True, help="Clinic id (uuid).")
+@click.option("--clinic", "clinic_id", default=None, help="Clinic id (uuid): that clinic's keys.")
+@click.option("--shared", is_flag=True, help="The shared keys (no clinic) and the clinics granted to each.")
 @json_option
 @handles_errors
-def list_(clinic_id, as_json):
-    """List a clinic's keys (prefixes only)."""
+def list_(clinic_id, shared, as_json):
+    """List a clinic's keys, or the shared keys (prefixes only)."""
+    if bool(clinic_id) == shared:
+        raise click.UsageError("give --clinic CLINIC_ID or --shared (one of them)")
     store = open_store(load_settings())
     try:
-        store.get_clinic(clinic_id)
-        records = store.list_api_keys(clinic_id)
+        if clinic_id:
+            store.get_clinic(clinic_id)
+        records = store.list_api_keys(None if shared else clinic_id)
     finally:
         store.close()
     if as_json:
-        print_json([
-            {"id": r.id, "name": r.name, "keyPrefix": r.key_prefix, "isActive": r.is_active,
-             "permissions": list(r.permissions) if r.permissions else None, "expiresAt": r.expires_at,
-             "lastUsedAt": r.last_used_at, "createdAt": r.created_at}
-            for r in records
-        ])  # fmt: skip
+        print_json([_key_view(r) for r in records])
         return
-    table = Table(title=f"API keys of clinic {clinic_id}", title_justify="left")
-    for col in ("id", "name", "prefix", "active", "permissions", "expires", "last used"):
+    title = "Shared API keys (no clinic)" if shared else f"API keys of clinic {clinic_id}"
+    table = Table(title=title, title_justify="left")
+    columns = ["id", "name", "prefix", "active", "permissions", "expires", "last used"]
+    for col in columns + (["granted clinics"] if shared else []):
         table.add_column(col)
     for r in records:
-        table.add_row(r.id, r.name, r.key_prefix, "yes" if r.is_active else "[red]revoked",
-                      ", ".join(r.permissions) if r.permissions else "all", _when(r.expires_at), _when(r.last_used_at))
+        row = [r.id, r.name or "-", r.key_prefix, "yes" if r.is_active else "[red]revoked",
+               ", ".join(r.permissions) if r.permissions else "all", _when(r.expires_at), _when(r.last_used_at)]
+        if shared:
+            row.append(", ".join(r.granted_clinic_ids) or "[yellow]none: refused by the API")
+        table.add_row(*row)
     console.print(table)
 
+
+@command.command("bind")
+@click.argument("key_id", type=UUID)
+@click.option("--clinic", "clinic_id", required=True, type=UUID, help="The clinic the key will act for.")
+@json_option
+@handles_errors
+def bind(key_id, clinic_id, as_json):
+    """Bind a shared key to one clinic: it then acts for that clinic only, like a key created for it."""
+    store = open_store(load_settings())
+    try:
+        store.get_clinic(clinic_id)
+        record = store.bind_api_key(key_id, clinic_id)
+    finally:
+        store.close()
+    if as_json:
+        print_json(_key_view(record))
+        return
+    console.print(f"[green]✓[/] key [bold]{record.key_prefix}[/] ({record.id}) is bound to clinic {clinic_id}")
+
+
+@command.command("grant")
+@click.argument("key_id", type=UUID)
+@click.option("--clinic", "clinic_ids", required=True, multiple=True, type=UUID,
+              help="A clinic the shared key may act for (repeat for several).")
+@json_option
+@handles_errors
+def grant(key_id, clinic_ids, as_json):
+    """Allow a shared key to act for these clinics (it names one per request; no others)."""
+    store = open_store(load_settings())
+    try:
+        key = store.get_api_key(key_id)
+        if key.clinic_id is not None:
+            raise ValidationError(
+                f"key {key_id} is bound to clinic {key.clinic_id}: grants are for shared keys only "
+                "(a bound key acts for its own clinic)"
+            )
+        for clinic_id in clinic_ids:
+            store.get_clinic(clinic_id)
+        record = store.grant_api_key_clinics(key_id, list(dict.fromkeys(clinic_ids)))
+    finally:
+        store.close()
+    if as_json:
+        print_json(_key_view(record))
+        return
+    console.print(f"[green]✓[/] shared key [bold]{record.key_prefix}[/] ({record.id}) may act for: "
+                  f"{', '.join(record.granted_clinic_ids)}")
+
+
+@command.command("revoke-grant")
+@click.argument("key_id", type=UUID)
+@click.option("--clinic", "clinic_id", required=True, type=UUID, help="The clinic to take away.")
+@json_option
+@handles_errors
+def revoke_grant(key_id, clinic_id, as_json):
+    """Take a clinic away from a shared key (effective on the API's next request)."""
+    store = open_store(load_settings())
+    try:
+        done = store.revoke_api_key_grant(key_id, clinic_id)
+    finally:
+        store.close()
+    if as_json:
+        print_json({"id": key_id, "clinicId": clinic_id, "revoked": bool(done)})
+    if not done:
+        fail(f"key {key_id} had no grant for clinic {clinic_id}")
+    if not as_json:
+        console.print(f"[green]✓[/] key {key_id} may no longer act for clinic {clinic_id}")
+
+
+def _key_view(r) -> dict:
+    return {"id": r.id, "clinicId": r.clinic_id, "name": r.name, "keyPrefix": r.key_prefix, "isActive": r.is_active,
+            "permissions": list(r.permissions) if r.permissions else None, "expiresAt": r.expires_at,
+            "lastUsedAt": r.last_used_at, "createdAt": r.created_at,
+            "grantedClinicIds": list(r.granted_clinic_ids)}
 
 
 

@@ -18,6 +18,7 @@ from .. import __version__
 COMMAND_MODULES = (
     "simulator_cmd",
     "db_cmd",
+    "clinics_cmd",
     "keys_cmd",
     "credentials_cmd",
     "schedules_cmd",

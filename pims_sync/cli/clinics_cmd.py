@@ -1,0 +1,268 @@
+"""`pims-sync clinics add|list|show|set`: clinics without writing SQL.
+
+Every value is checked here, at write time, before anything is stored: a time zone that is not
+an IANA name, a host that is not an http(s) URL or an id that is not a UUID exits 2 naming the
+option, because a bad value written by hand would otherwise only surface when a sync runs. The
+cut-over flags (``--active``, ``--sync-owner``, ``--sync-enabled``) are the ones the API, beat
+and the workers obey; `show` says whether the clinic is synced now, and why not.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import click
+from rich.table import Table
+
+from ..errors import CredentialsMissing
+from ..models import Clinic
+from ..schedules import validate_timezone
+from .connect import load_settings, open_store
+from .output import console, fail, handles_errors, json_option, print_json
+
+PROVIDERS = ("idexx-neo", "idexx")  # "idexx" is the product's spelling of the same provider
+PROVIDER_ALIASES = {"idexx": "idexx-neo"}
+SYNC_OWNERS = ("pims-sync", "legacy")
+
+
+class TimeZoneType(click.ParamType):
+    """An IANA time zone name zoneinfo can load (checked where it is typed, not when beat meets it)."""
+
+    name = "IANA_ZONE"
+    _MACHINE_DEPENDENT = {"localtime", "posixrules", "Factory"}
+
+    def convert(self, value, param, ctx):
+        try:
+            zone = validate_timezone(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+        if zone in self._MACHINE_DEPENDENT:
+            self.fail(f"{zone!r} is not a clinic's time zone (expected an IANA name like America/New_York)",
+                      param, ctx)
+        return zone
+
+
+class HostType(click.ParamType):
+    """The clinic's PIMS address: an http(s) URL with a host and nothing after it but '/'."""
+
+    name = "URL"
+
+    def convert(self, value, param, ctx):
+        text = (value or "").strip()
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.fail("must be an http(s) URL like https://ca.idexxneo.com", param, ctx)
+        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+            self.fail("must be the PIMS's base URL only (no path, query or user)", param, ctx)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+class UuidType(click.ParamType):
+    name = "UUID"
+
+    def convert(self, value, param, ctx):
+        return str(click.UUID.convert(value, param, ctx))
+
+
+UUID = UuidType()
+TIMEZONE = TimeZoneType()
+HOST = HostType()
+
+
+def _provider(value: str | None) -> str | None:
+    return None if value is None else PROVIDER_ALIASES.get(value, value)
+
+
+def _region(ctx, param, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) != 2 or not value.isalpha():
+        raise click.BadParameter("must be a two-letter region code like US or GB", ctx, param)
+    return value.upper()
+
+
+def clinic_view(clinic: Clinic) -> dict:
+    """A clinic as JSON, with whether pims-sync syncs it now and, if not, why (the cut-over gate)."""
+    from workers.pipelines import sync_refusal
+
+    refusal = sync_refusal(clinic)
+    return {
+        "id": clinic.id,
+        "name": clinic.name,
+        "timezone": clinic.timezone,
+        "pimsProvider": clinic.pims_provider,
+        "pimsHost": clinic.pims_host,
+        "isActive": clinic.is_active,
+        "phoneRegion": clinic.phone_region,
+        "ownerUserId": clinic.owner_user_id,
+        "syncOwner": clinic.sync_owner,
+        "syncEnabled": clinic.sync_enabled,
+        "synced": refusal is None,
+        "notSyncedBecause": None if refusal is None else str(refusal),
+    }
+
+
+@click.group("clinics")
+def command() -> None:
+    """Clinics: add, list, show, set (time zone, PIMS, owner user, cut-over flags)."""
+
+
+@command.command("add")
+@click.option("--name", required=True, help="The clinic's name.")
+@click.option("--timezone", required=True, type=TIMEZONE, help="IANA time zone, e.g. America/Los_Angeles.")
+@click.option("--pims-provider", type=click.Choice(PROVIDERS), default="idexx-neo", show_default=True,
+              help="Which PIMS the clinic uses ('idexx' is an alias of idexx-neo).")
+@click.option("--pims-host", type=HOST, default=None, help="The clinic's PIMS base URL (default: IDEXX_BASE_URL).")
+@click.option("--owner-user", "owner_user_id", type=UUID, default=None,
+              help="User id written as cases.user_id of the cases the sync creates.")
+@click.option("--phone-region", default="US", show_default=True, callback=_region,
+              help="Region for reading local phone numbers (two letters).")
+@click.option("--active/--inactive", default=True, show_default=True, help="Inactive clinics are never synced.")
+@click.option("--sync-owner", type=click.Choice(SYNC_OWNERS), default="pims-sync", show_default=True,
+              help="Which service syncs the clinic (the cut-over flag).")
+@click.option("--id", "clinic_id", type=UUID, default=None, help="Use this id (e.g. the product's) instead of a new one.")
+@json_option
+@handles_errors
+def add(name, timezone, pims_provider, pims_host, owner_user_id, phone_region, active, sync_owner, clinic_id,
+        as_json):
+    """Create a clinic."""
+    if not name.strip():
+        raise click.BadParameter("must not be empty", param_hint="'--name'")
+    store = open_store(load_settings())
+    try:
+        clinic = store.create_clinic(
+            name=name.strip(), timezone=timezone, pims_provider=_provider(pims_provider), clinic_id=clinic_id,
+            pims_host=pims_host, owner_user_id=owner_user_id, is_active=active, phone_region=phone_region,
+        )
+        if sync_owner != clinic.sync_owner:
+            clinic = store.update_clinic(clinic.id, sync_owner=sync_owner)
+    finally:
+        store.close()
+    if as_json:
+        print_json(clinic_view(clinic))
+        return
+    console.print(f"[green]✓[/] clinic [bold]{clinic.id}[/] created: {clinic.name} · {clinic.timezone} · "
+                  f"{clinic.pims_provider}")
+    _print_gate(clinic)
+
+
+@command.command("list")
+@click.option("--all", "include_inactive", is_flag=True, help="Include inactive clinics.")
+@json_option
+@handles_errors
+def list_(include_inactive, as_json):
+    """List clinics (active ones unless --all)."""
+    store = open_store(load_settings())
+    try:
+        clinics = store.list_clinics(active_only=not include_inactive)
+    finally:
+        store.close()
+    views = [clinic_view(c) for c in clinics]
+    if as_json:
+        print_json(views)
+        return
+    table = Table(title="Clinics", title_justify="left")
+    for col in ("id", "name", "time zone", "provider", "active", "sync owner", "sync enabled", "synced"):
+        table.add_column(col)
+    for v in views:
+        table.add_row(v["id"], v["name"], v["timezone"], v["pimsProvider"], _yes(v["isActive"]), v["syncOwner"],
+                      _yes(v["syncEnabled"]), "[green]yes" if v["synced"] else "[yellow]no")
+    console.print(table)
+
+
+@command.command("show")
+@click.argument("clinic_id", type=UUID)
+@json_option
+@handles_errors
+def show(clinic_id, as_json):
+    """One clinic, and whether pims-sync syncs it now."""
+    store = open_store(load_settings())
+    try:
+        clinic = store.get_clinic(clinic_id)
+    finally:
+        store.close()
+    view = clinic_view(clinic)
+    if as_json:
+        print_json(view)
+        return
+    console.print(f"clinic [bold]{clinic.id}[/]")
+    for label, key in (("name", "name"), ("time zone", "timezone"), ("PIMS provider", "pimsProvider"),
+                       ("PIMS host", "pimsHost"), ("active", "isActive"), ("phone region", "phoneRegion"),
+                       ("owner user", "ownerUserId"), ("sync owner", "syncOwner"), ("sync enabled", "syncEnabled")):
+        value = view[key]
+        shown = _yes(value) if isinstance(value, bool) else (value if value is not None else "-")
+        console.print(f"  {label + ':':<15}{shown}")
+    _print_gate(clinic)
+
+
+@command.command("set")
+@click.argument("clinic_id", type=UUID)
+@click.option("--name", default=None, help="A new name.")
+@click.option("--timezone", type=TIMEZONE, default=None, help="IANA time zone, e.g. America/Los_Angeles.")
+@click.option("--pims-provider", type=click.Choice(PROVIDERS), default=None, help="'idexx' is an alias of idexx-neo.")
+@click.option("--pims-host", type=HOST, default=None, help="The clinic's PIMS base URL.")
+@click.option("--clear-pims-host", is_flag=True, help="Use the default PIMS host (IDEXX_BASE_URL) again.")
+@click.option("--owner-user", "owner_user_id", type=UUID, default=None,
+              help="User id written as cases.user_id of the cases the sync creates.")
+@click.option("--clear-owner-user", is_flag=True, help="New cases get no user_id (where the column allows it).")
+@click.option("--phone-region", default=None, callback=_region, help="Two letters, e.g. US.")
+@click.option("--active/--inactive", default=None, help="Inactive clinics are never synced.")
+@click.option("--sync-owner", type=click.Choice(SYNC_OWNERS), default=None,
+              help="Which service syncs the clinic: the cut-over flag (legacy = the TypeScript service).")
+@click.option("--sync-enabled/--sync-disabled", default=None,
+              help="idexx_credentials.sync_enabled: disabled means no scheduled or API sync by either service.")
+@json_option
+@handles_errors
+def set_(clinic_id, name, timezone, pims_provider, pims_host, clear_pims_host, owner_user_id, clear_owner_user,
+         phone_region, active, sync_owner, sync_enabled, as_json):
+    """Change a clinic; only the options given change."""
+    if pims_host is not None and clear_pims_host:
+        raise click.UsageError("give --pims-host or --clear-pims-host, not both")
+    if owner_user_id is not None and clear_owner_user:
+        raise click.UsageError("give --owner-user or --clear-owner-user, not both")
+    if name is not None and not name.strip():
+        raise click.BadParameter("must not be empty", param_hint="'--name'")
+    changes = {k: v for k, v in {
+        "name": name.strip() if name is not None else None, "timezone": timezone,
+        "pims_provider": _provider(pims_provider), "pims_host": pims_host, "owner_user_id": owner_user_id,
+        "phone_region": phone_region, "is_active": active, "sync_owner": sync_owner,
+    }.items() if v is not None}
+    if clear_pims_host:
+        changes["pims_host"] = None
+    if clear_owner_user:
+        changes["owner_user_id"] = None
+    if not changes and sync_enabled is None:
+        raise click.UsageError(
+            "nothing to change: give at least one of --name, --timezone, --pims-provider, --pims-host, "
+            "--owner-user, --phone-region, --active/--inactive, --sync-owner, --sync-enabled/--sync-disabled"
+        )
+    store = open_store(load_settings())
+    try:
+        store.get_clinic(clinic_id)  # NotFound before anything changes
+        if sync_enabled is not None:  # first: it is the one that can fail for want of a credentials row
+            try:
+                store.set_sync_enabled(clinic_id, sync_enabled)
+            except CredentialsMissing:
+                fail(f"clinic {clinic_id} has no IDEXX credentials row, which is where sync_enabled lives; "
+                     f"save them first with `pims-sync credentials set --clinic {clinic_id}`")
+        clinic = store.update_clinic(clinic_id, **changes) if changes else store.get_clinic(clinic_id)
+    finally:
+        store.close()
+    if as_json:
+        print_json(clinic_view(clinic))
+        return
+    what = sorted(changes) + (["sync_enabled"] if sync_enabled is not None else [])
+    console.print(f"[green]✓[/] clinic [bold]{clinic.id}[/] updated: {', '.join(what)}")
+    _print_gate(clinic)
+
+
+def _print_gate(clinic: Clinic) -> None:
+    view = clinic_view(clinic)
+    if view["synced"]:
+        console.print("  synced by pims-sync: [green]yes[/]")
+    else:
+        console.print(f"  synced by pims-sync: [yellow]no[/] — {view['notSyncedBecause']}")
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
