@@ -14,6 +14,7 @@ import click
 
 from ..config import Settings
 from ..errors import ConfigError
+from .output import fail
 
 
 def request_timeout_s(settings: Settings) -> int:
@@ -46,8 +47,8 @@ def command(host: str | None, port: int | None, workers: int, threads: int, dev:
     try:
         settings = Settings.from_env()
         settings.require_database()
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    except ConfigError as e:  # like a bad argument (README: exit 2 names the variable)
+        fail(f"configuration: {e}", code=2)
     host = host or settings.host
     port = settings.port if port is None else port
     if dev:

@@ -16,6 +16,7 @@ import click
 
 from ..config import get_settings
 from ..errors import ConfigError
+from .output import fail
 
 
 def worker_argv(
@@ -65,8 +66,8 @@ def command(concurrency, queues, loglevel, hostname, max_tasks_per_child, max_me
         settings = get_settings()
         settings.require_database()
         settings.require_encryption_key()
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
+    except ConfigError as e:  # like a bad argument (README: exit 2 names the variable)
+        fail(f"configuration: {e}", code=2)
     argv = worker_argv(
         concurrency=concurrency,
         queues=queues,

@@ -62,3 +62,11 @@ def test_visible_worker_without_a_display_says_how_to_get_one(env):
     result = CliRunner().invoke(cli, ["worker", "--visible"], env={**env, "DISPLAY": None, "WAYLAND_DISPLAY": None})
     assert result.exit_code == 2
     assert "xvfb-run pims-sync worker --visible" in result.output
+
+
+@pytest.mark.parametrize("command", ["api", "worker"])
+def test_servers_without_a_database_setting_exit_2_naming_it(command):
+    result = CliRunner().invoke(cli, [command], env={"DATABASE_URL": None, "SUPABASE_URL": None,
+                                                     "IDEXX_ENCRYPTION_KEY": TEST_KEY})
+    assert result.exit_code == 2, result.output
+    assert "DATABASE_URL" in result.output and "Traceback" not in result.output
