@@ -71,6 +71,12 @@ class SyncOptions:
             raise ValidationError("force must be true or false", details={"field": "force"})
         if not isinstance(self.max_delete_ratio, int | float) or not 0 <= self.max_delete_ratio <= 1:
             raise ValidationError("maxDeleteRatio must be between 0 and 1", details={"field": "maxDeleteRatio"})
+        if self.end_date and not self.start_date:
+            # alone it would be ignored (inbound, reconcile) or make a reversed window (cases)
+            raise ValidationError(
+                "endDate needs startDate: give both, or neither (then daysAhead/lookbackDays set the window)",
+                details={"field": "endDate"},
+            )
         if self.start_date and self.end_date:
             if self.end_date < self.start_date:
                 raise ValidationError("endDate must not be before startDate", details={"field": "endDate"})

@@ -52,6 +52,7 @@ def test_every_problem_is_listed_at_once(client, key):
     [
         ({"startDate": "2026-01-20", "endDate": "2026-01-19"}, "endDate must not be before startDate"),
         ({"startDate": "2026-01-01", "endDate": "2026-04-01"}, "at most 90 days"),
+        ({"endDate": "2026-01-19"}, "endDate needs startDate"),
     ],
 )
 def test_date_ranges(client, key, payload, words):

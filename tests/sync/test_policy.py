@@ -74,6 +74,7 @@ class TestOptions:
             {"daysAhead": True},
             {"startDate": "2026-02-10", "endDate": "2026-02-01"},
             {"startDate": "2026-01-01", "endDate": "2026-06-01"},
+            {"endDate": "2026-02-01"},
             {"startDate": "17/01/2026"},
             {"startDate": "2026-1-7"},
             {"force": "yes"},
