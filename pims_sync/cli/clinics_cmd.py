@@ -43,15 +43,19 @@ class TimeZoneType(click.ParamType):
 
 
 class HostType(click.ParamType):
-    """The clinic's PIMS address: an http(s) URL with a host and nothing after it but '/'."""
+    """The clinic's PIMS address: a host (https assumed) or an http(s) URL with nothing after the host."""
 
     name = "URL"
 
     def convert(self, value, param, ctx):
         text = (value or "").strip()
-        parts = urlsplit(text)
+        parts = urlsplit(text if "://" in text else f"https://{text}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            self.fail("must be an http(s) URL like https://ca.idexxneo.com", param, ctx)
+            self.fail("must be a host or an http(s) URL like https://ca.idexxneo.com", param, ctx)
+        try:
+            _ = parts.port  # raises on a port that is not a number in range
+        except ValueError:
+            self.fail("has an invalid port", param, ctx)
         if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
             self.fail("must be the PIMS's base URL only (no path, query or user)", param, ctx)
         return f"{parts.scheme}://{parts.netloc}"

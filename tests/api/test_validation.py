@@ -29,7 +29,7 @@ def _err(resp, status: int, code: str):
         ("inbound", {"startDate": "2026-02-30"}, "startDate"),
         ("inbound", {"startDate": "2026-1-7"}, "startDate"),
         ("inbound", {"startDate": "1066-10-14"}, "startDate"),
-        ("inbound", {"clinicId": "00000000-0000-0000-0000-000000000000"}, "clinicId"),  # never from a body
+        ("inbound", {"clinicId": "not-a-uuid"}, "clinicId"),  # another clinic's id is 403: test_shared_keys
         ("inbound", {"force": True}, "force"),  # only reconciliation takes force
         ("reconcile", {"force": "yes"}, "force"),
         ("full", {"wait": "true"}, "wait"),

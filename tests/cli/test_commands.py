@@ -143,3 +143,60 @@ def test_flower_refuses_to_start_open_in_production(env, tmp_path):
     result = run({**env, "APP_ENV": "production", "FLOWER_BASIC_AUTH": ""}, "flower", "--data-dir", str(tmp_path))
     assert result.exit_code == 1
     assert "FLOWER_BASIC_AUTH must be set" in result.output
+
+
+def _shared_key(store) -> str:
+    from pims_sync.apikeys import generate_api_key
+
+    generated = generate_api_key(env="test")
+    return store.create_api_key(clinic_id=None, name=None, key_prefix=generated.key_prefix,
+                                key_hash=generated.key_hash).id
+
+
+def test_keys_grant_revoke_grant_bind_and_list_shared(env, store, clinic):
+    other = store.create_clinic(name="Other CLI Clinic", timezone="Europe/Paris")
+    key_id = _shared_key(store)
+    shared = json.loads(run(env, "keys", "list", "--shared", "--json").output)
+    [row] = [k for k in shared if k["id"] == key_id]
+    assert row["clinicId"] is None and row["grantedClinicIds"] == []
+    table = run(env, "keys", "list", "--shared")
+    assert "refused by the API" in table.output
+
+    granted = run(env, "keys", "grant", key_id, "--clinic", clinic.id, "--clinic", other.id, "--json")
+    assert granted.exit_code == 0, granted.output
+    assert sorted(json.loads(granted.output)["grantedClinicIds"]) == sorted([clinic.id, other.id])
+    assert sorted(store.get_api_key(key_id).granted_clinic_ids) == sorted([clinic.id, other.id])
+
+    assert run(env, "keys", "revoke-grant", key_id, "--clinic", other.id).exit_code == 0
+    assert store.get_api_key(key_id).granted_clinic_ids == (clinic.id,)
+    again = run(env, "keys", "revoke-grant", key_id, "--clinic", other.id)
+    assert again.exit_code == 1 and "no grant" in again.output
+
+    bound = run(env, "keys", "bind", key_id, "--clinic", clinic.id, "--json")
+    assert bound.exit_code == 0, bound.output
+    assert json.loads(bound.output)["clinicId"] == clinic.id
+    assert key_id in [k["id"] for k in json.loads(run(env, "keys", "list", "--clinic", clinic.id, "--json").output)]
+    assert key_id not in [k["id"] for k in json.loads(run(env, "keys", "list", "--shared", "--json").output)]
+    # a bound key takes no grants: they would mean nothing, and saying so beats a silent no-op
+    refused = run(env, "keys", "grant", key_id, "--clinic", other.id)
+    assert refused.exit_code == 2 and "bound to clinic" in refused.output
+
+
+def test_keys_bad_arguments_exit_2(env, clinic):
+    assert run(env, "keys", "list").exit_code == 2
+    assert run(env, "keys", "list", "--shared", "--clinic", clinic.id).exit_code == 2
+    result = run(env, "keys", "bind", "not-a-uuid", "--clinic", clinic.id)
+    assert result.exit_code == 2 and "KEY_ID" in result.output
+    result = run(env, "keys", "grant", str(clinic.id), "--clinic", "nope")
+    assert result.exit_code == 2 and "--clinic" in result.output
+
+
+def test_keys_bind_an_unknown_key_or_clinic_exits_1(env, store, clinic):
+    import uuid
+
+    missing = str(uuid.uuid4())
+    result = run(env, "keys", "bind", missing, "--clinic", clinic.id)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    key_id = _shared_key(store)
+    result = run(env, "keys", "bind", key_id, "--clinic", missing)
+    assert result.exit_code == 1 and missing in result.output
