@@ -91,6 +91,10 @@ class Settings:
     clinic_lock_ttl_s: int = 60
     max_task_deliveries: int = 3
     browser_idle_close_s: int = 600
+    # per-clinic IDEXX hosts allowed beyond IDEXX's own (origins; see providers/idexx/hosts.py)
+    idexx_extra_hosts: tuple[str, ...] = ()
+    # a folder where every IDEXX response body is saved for debugging (patient data!); None = off
+    idexx_debug_dump_dir: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -145,6 +149,8 @@ class Settings:
             clinic_lock_ttl_s=_int(env, "CLINIC_LOCK_TTL_S", 60, lo=2, hi=3_600),
             max_task_deliveries=_int(env, "MAX_TASK_DELIVERIES", 3, lo=1, hi=100),
             browser_idle_close_s=_int(env, "BROWSER_IDLE_CLOSE_S", 600, lo=1, hi=86_400),
+            idexx_extra_hosts=_extra_hosts(env),
+            idexx_debug_dump_dir=(env.get("IDEXX_DEBUG_DUMP_DIR") or "").strip() or None,
         )
 
     def replace(self, **changes) -> Settings:
@@ -214,6 +220,15 @@ def _visibility_timeout(env: Mapping[str, str], app_env: str) -> int | None:
             raw,
         )
     return value
+
+
+def _extra_hosts(env: Mapping[str, str]) -> tuple[str, ...]:
+    from .providers.idexx.hosts import HostSyntaxError, parse_extra_hosts
+
+    try:
+        return parse_extra_hosts(env.get("IDEXX_EXTRA_HOSTS"))
+    except HostSyntaxError as e:
+        raise ConfigError("IDEXX_EXTRA_HOSTS", f"comma-separated hosts or https:// origins (an entry {e})") from None
 
 
 _cached: Settings | None = None

@@ -4,6 +4,7 @@
 
     PimsSyncError
     ├── ConfigError                 a setting is missing or malformed (names the variable)
+    │   └── PimsHostRefused         a clinic's PIMS host is not one credentials may be sent to
     ├── ValidationError             bad input from a caller (API body, CLI argument, schedule entry)
     ├── CredentialError
     │   ├── CredentialsMissing      the clinic has no active credentials for the provider
@@ -13,7 +14,7 @@
     │   ├── SessionExpired          the PIMS no longer accepts our session cookies
     │   ├── RateLimited             429 that outlived our retries (carries retry_after_s)
     │   ├── PimsUnavailable         timeouts, connection errors, 5xx after retries
-    │   └── PimsProtocolError       a body that is not the JSON shape we expect
+    │   └── PimsProtocolError       a body that is not the JSON shape we expect (never quoted)
     ├── StoreError                  the database refused or could not be reached
     │   └── NotFound                a row the caller named does not exist
     ├── QueueUnavailable            the broker (Redis) could not take or report work
@@ -42,6 +43,19 @@ class ConfigError(PimsSyncError):
         self.expected = expected
         shown = "" if got is None else f" (got {got!r})"
         super().__init__(f"{variable}: expected {expected}{shown}")
+
+
+class PimsHostRefused(ConfigError):
+    """A clinic's PIMS host is outside the allow-list: no credentials or cookies go there."""
+
+    code = "pims_host_refused"
+
+    def __init__(self, clinic_id: str, why: str, *, setting: str = "IDEXX_EXTRA_HOSTS"):
+        PimsSyncError.__init__(
+            self, f"clinic {clinic_id}: its PIMS host {why}; an operator must list it in {setting} "
+            "before pims-sync sends credentials there"
+        )
+        self.variable, self.expected, self.clinic_id = setting, why, clinic_id
 
 
 class ValidationError(PimsSyncError):
@@ -93,15 +107,18 @@ class PimsUnavailable(ProviderError):
 
 
 class PimsProtocolError(ProviderError):
+    """Names the endpoint (and the caller names the field and record id), never the body.
+
+    Bodies hold patient and client data, and this message reaches audit rows, API answers and
+    CLI output; an operator who needs the raw bodies turns on ``IDEXX_DEBUG_DUMP_DIR``.
+    """
+
     code = "pims_protocol_error"
 
-    def __init__(self, message: str, *, endpoint: str = "", snippet: str = ""):
+    def __init__(self, message: str, *, endpoint: str = ""):
         detail = f"{message} [endpoint {endpoint}]" if endpoint else message
-        if snippet:
-            detail += f": {snippet[:200]!r}"
         super().__init__(detail)
         self.endpoint = endpoint
-        self.snippet = snippet[:200]
 
 
 class StoreError(PimsSyncError):

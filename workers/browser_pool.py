@@ -1,4 +1,4 @@
-"""One Chromium per worker process, launched lazily, given back when idle.
+"""One Chromium per worker process, launched lazily, driven from one thread, given back when idle.
 
 Playwright is only used to log in, and logins are rare (sessions are shared through Redis), so
 the browser is launched on the first login after the fork — never in the parent process (a
@@ -6,9 +6,12 @@ forked browser connection is unusable) and never inside ``worker_process_init`` 
 return quickly or the pool kills the child). Each login gets its own context, closed right
 after by the caller, so no cookies leak from one clinic to another.
 
-Playwright's sync API belongs to the thread that started it, so the idle timer cannot call
-``browser.close()``: it kills the Chromium processes instead, and the next ``browser()`` call,
-back on the task thread, sees the disconnected browser and launches a fresh one.
+Playwright's sync API belongs to the thread that started it, and a login may be needed on any
+thread of a sync (an enrichment thread finding the session expired). So the pool's Playwright
+and browser live on a :class:`~pims_sync.providers.idexx.chromium.BrowserThread` of their own and
+every use goes through :meth:`BrowserPool.run`, which sends the work to that thread and waits:
+one Chromium per process whatever thread asks, never a private one per helper thread. The idle
+timer closes the browser the same way; the next ``run`` launches a fresh one.
 """
 
 from __future__ import annotations
@@ -18,19 +21,21 @@ import os
 import signal
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import psutil
 
-from pims_sync.providers.idexx.chromium import CHROMIUM_ARGS
+from pims_sync.providers.idexx.chromium import CHROMIUM_ARGS, BrowserThread
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _BROWSER_NAMES = ("chrom", "headless_shell")
 
 
 class BrowserPool:
-    """The process's browser: ``pool.browser`` is the provider's ``browser_source``."""
+    """The process's browser; a ``BrowserRunner``: ``pool.run(fn)`` calls ``fn(browser)`` on its thread."""
 
     def __init__(
         self,
@@ -44,30 +49,35 @@ class BrowserPool:
         self.executable_path, self.headless = executable_path, headless
         self.launch_timeout_ms, self.idle_close_s, self.args = launch_timeout_ms, idle_close_s, args
         self._pid = os.getpid()
+        self._thread = BrowserThread(f"chromium-{self._pid}")
         self._playwright: Any = None
         self._browser: Any = None
-        self._reaped = threading.Event()
         self._timer: threading.Timer | None = None
-        self._lock = threading.Lock()
+        self._timer_lock = threading.Lock()
         self._browser_pids: set[int] = set()
         self.launches = 0
 
     def __repr__(self) -> str:
         return f"BrowserPool(pid={self._pid}, running={self._browser is not None}, launches={self.launches})"
 
-    def browser(self) -> Any:
-        """The live browser, launching (or relaunching after a crash or idle close) as needed."""
+    @property
+    def running(self) -> bool:
+        return self._browser is not None
+
+    def run(self, fn: Callable[[Any], T]) -> T:
+        """``fn(browser)`` on the pool's thread, launching (or relaunching after a crash) as needed."""
         if os.getpid() != self._pid:
             raise RuntimeError("BrowserPool used across a fork: create one per worker process")
         self._cancel_idle_timer()
-        if self._browser is not None and (self._reaped.is_set() or not self._browser.is_connected()):
-            log.info("browser disconnected or closed for idleness; relaunching")
+        return self._thread.call(lambda: fn(self._live_browser()))
+
+    def _live_browser(self) -> Any:
+        if self._browser is not None and not self._browser.is_connected():
+            log.info("browser disconnected; relaunching")
             self._close_browser()
         if self._browser is None:
             self._launch()
         return self._browser
-
-    __call__ = browser
 
     def _launch(self) -> None:
         from playwright.sync_api import sync_playwright  # only worker processes load Playwright
@@ -81,10 +91,9 @@ class BrowserPool:
         }
         if self.executable_path:
             options["executable_path"] = self.executable_path
-        self._reaped.clear()
         before = {p.pid for p in browser_processes(os.getpid())}
         self._browser = self._playwright.chromium.launch(**options)
-        # remember which Chromium is ours, so reaping never touches another browser of this process
+        # remember which Chromium is ours, so cleanup never touches another browser of this process
         self._browser_pids = {p.pid for p in browser_processes(os.getpid())} - before
         self.launches += 1
         log.info("launched Chromium for worker process %s", os.getpid())
@@ -98,38 +107,37 @@ class BrowserPool:
         self._cancel_idle_timer()
         timer = threading.Timer(self.idle_close_s, self._reap)
         timer.daemon = True
-        self._timer = timer
+        with self._timer_lock:
+            self._timer = timer
         timer.start()
 
     def _cancel_idle_timer(self) -> None:
-        timer, self._timer = self._timer, None
+        with self._timer_lock:
+            timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
 
     def _reap(self) -> None:
-        with self._lock:
-            if self._browser is None:
-                return
-            self._reaped.set()
-            n = kill_processes(self._browser_pids)
-            log.info("closed the idle browser (%d processes) to give memory back", n)
+        try:
+            self._thread.call(self._close_browser)
+        except Exception as e:
+            log.debug("idle close failed: %s", e.__class__.__name__)
+        log.info("closed the idle browser to give memory back")
 
     # --- shutdown ------------------------------------------------------------------------------
 
     def _close_browser(self) -> None:
+        """On the pool's thread: close the browser; kill whatever of it is left."""
         browser, self._browser = self._browser, None
-        if browser is None:
-            return
-        try:
-            browser.close()
-        except Exception as e:  # already dead: nothing to close
-            log.debug("browser.close failed: %s", e.__class__.__name__)
+        if browser is not None:
+            try:
+                browser.close()
+            except Exception as e:  # already dead: nothing to close
+                log.debug("browser.close failed: %s", e.__class__.__name__)
+        kill_processes(self._browser_pids)
+        self._browser_pids = set()
 
-    def close(self) -> None:
-        """Close browser and driver; kill whatever Chromium is left (worker shutdown, atexit)."""
-        if os.getpid() != self._pid:
-            return  # a forked copy: the parent's browser is not ours to close
-        self._cancel_idle_timer()
+    def _stop_playwright(self) -> None:
         self._close_browser()
         playwright, self._playwright = self._playwright, None
         if playwright is not None:
@@ -137,6 +145,13 @@ class BrowserPool:
                 playwright.stop()
             except Exception as e:
                 log.debug("playwright.stop failed: %s", e.__class__.__name__)
+
+    def close(self) -> None:
+        """Close browser and driver; kill whatever Chromium is left (worker shutdown, atexit)."""
+        if os.getpid() != self._pid:
+            return  # a forked copy: the parent's browser is not ours to close
+        self._cancel_idle_timer()
+        self._thread.stop(final=self._stop_playwright)
         kill_processes(self._browser_pids)
         self._browser_pids = set()
 

@@ -20,7 +20,8 @@ import redis
 
 from pims_sync.config import Settings, get_settings
 from pims_sync.crypto import CredentialCipher
-from pims_sync.models import Clinic, Credentials
+from pims_sync.errors import PimsHostRefused
+from pims_sync.models import CASE_SOURCE_IDEXX, Clinic, Credentials, external_id_for
 
 from .browser_pool import BrowserPool
 from .deliveries import DeliveryCounter
@@ -83,26 +84,37 @@ class WorkerRuntime:
         return load
 
     def provider_for(self, clinic: Clinic) -> Any:
+        """The clinic's IDEXX provider, on the clinic's own host when it has an allowed one.
+
+        Raises PimsHostRefused (naming the clinic and IDEXX_EXTRA_HOSTS) before anything is sent
+        when the clinic's host is not one credentials may go to. Logins from any thread of the
+        sync run on this process's browser (the pool's thread); the session cache and the login
+        lock are per clinic, so clinics on different hosts sync side by side.
+        """
         from pims_sync.providers.idexx.auth import IdexxAuthenticator
+        from pims_sync.providers.idexx.dump import client_options
+        from pims_sync.providers.idexx.hosts import base_url_for
         from pims_sync.providers.idexx.provider import IdexxProvider
 
         s = self.settings
-        auth = IdexxAuthenticator(
-            s.idexx_base_url,
-            browser_source=self.browsers,
-            timeout_ms=s.browser_timeout_ms,
-            headless=s.headless,
-            chromium_path=s.chromium_path or _default_chromium(),
-        )
+        try:
+            base_url = base_url_for(
+                clinic.id, clinic.pims_host, default_url=s.idexx_base_url, extra_hosts=s.idexx_extra_hosts
+            )
+        except PimsHostRefused as refused:
+            log.error("%s", refused)
+            return RefusedProvider(refused)
+        auth = IdexxAuthenticator(base_url, browser_source=self.browsers, timeout_ms=s.browser_timeout_ms)
         return IdexxProvider(
             clinic=clinic,
             credentials_loader=self.credentials_loader(clinic.id),
-            base_url=s.idexx_base_url,
+            base_url=base_url,
             authenticator=auth,
             session_cache=self.sessions,
             login_lock=LoginLock(self.sessions, clinic.id),
             login_timeout_ms=s.browser_timeout_ms,
             session_ttl_s=s.session_ttl_s,
+            client_options=client_options(s),
         )
 
     def close(self) -> None:
@@ -115,6 +127,39 @@ class WorkerRuntime:
                 self.store.close()
             except Exception as e:
                 log.debug("store close failed: %s", e.__class__.__name__)
+
+
+class RefusedProvider:
+    """Stands in for a provider whose clinic names a host we must not log in to.
+
+    Every fetch raises the refusal, so the phase fails through the usual path (audit row, task
+    result) with the message naming the clinic and IDEXX_EXTRA_HOSTS, and no credentials are
+    ever decrypted or sent.
+    """
+
+    source = CASE_SOURCE_IDEXX
+
+    def __init__(self, error: PimsHostRefused):
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"RefusedProvider(clinic={self.error.clinic_id!r})"
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.error
+
+    ensure_session = appointments = schedule_config = consultations = consultation = _refuse
+
+    def __getattr__(self, name: str) -> Any:  # any other fetch a phase may call
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._refuse
+
+    def external_id(self, appointment_id: str) -> str:
+        return external_id_for(appointment_id)
+
+    def close(self) -> None:
+        pass
 
 
 class LoginLock:

@@ -5,16 +5,20 @@ clinic's cookies are cached once and reused by any worker until they expire (a T
 PIMS session lifetime) or the PIMS rejects them. The cookies are encrypted with the credentials
 key (AES-GCM, :class:`~pims_sync.crypto.CredentialCipher`): Redis never holds a usable session.
 
-Two rules keep logins to one per expiry:
+Three rules keep logins to one per expiry:
 
 * ``invalidate(clinic_id, cookies)`` drops the entry only if it still holds *those* cookies, so
   a worker that saw a stale session cannot throw away the fresh one another worker just stored;
 * ``login_lock(clinic_id)`` is a short Redis lock: one worker logs in while the others wait for
-  it, then re-read the cache and reuse what it stored.
+  it, then re-read the cache and reuse what it stored;
+* ``mark_verified`` records (as the SHA-256 of the stored ciphertext, next to it) that a data
+  call worked with the stored session, so every worker can tell an expiry (a session that worked
+  is rejected: log in again once) from an outage (a fresh session is rejected: do not log in).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +60,9 @@ class RedisSessionCache:
     def key(self, clinic_id: str) -> str:
         return f"{self.prefix}{clinic_id}"
 
+    def verified_key(self, clinic_id: str) -> str:
+        return f"{self.prefix}verified:{clinic_id}"
+
     def get(self, clinic_id: str) -> Any | None:
         blob = self.client.get(self.key(clinic_id))
         if blob is None:
@@ -91,6 +98,32 @@ class RedisSessionCache:
         # atomic against a concurrent set(): delete only the exact bytes we compared
         return bool(self._delete_if_same(keys=[key], args=[blob]))
 
+    def mark_verified(self, clinic_id: str, cookies: Any) -> None:
+        blob = self._stored_blob(clinic_id, cookies)
+        if blob is None:
+            return
+        ttl_ms = self.client.pttl(self.key(clinic_id))
+        if ttl_ms and ttl_ms > 0:
+            self.client.set(self.verified_key(clinic_id), _fingerprint(blob), px=ttl_ms)
+
+    def is_verified(self, clinic_id: str, cookies: Any) -> bool:
+        blob = self._stored_blob(clinic_id, cookies)
+        if blob is None:
+            return False
+        marker = self.client.get(self.verified_key(clinic_id))
+        return marker is not None and marker.decode() == _fingerprint(blob)
+
+    def _stored_blob(self, clinic_id: str, cookies: Any) -> bytes | None:
+        """The stored ciphertext if it holds exactly these cookies, else None."""
+        blob = self.client.get(self.key(clinic_id))
+        if blob is None:
+            return None
+        try:
+            current = self.cipher.decrypt_json(blob, key_id=self.key_id)
+        except CredentialDecryptError:
+            return None
+        return blob if _normalise(current) == _normalise(cookies) else None
+
     @contextmanager
     def login_lock(self, clinic_id: str) -> Iterator[bool]:
         """Hold the clinic's login lock; yields False if the holder never finished in time.
@@ -111,6 +144,11 @@ class RedisSessionCache:
                     lock.release()
                 except redis.exceptions.RedisError:
                     pass  # expires on its own
+
+
+def _fingerprint(blob: bytes) -> str:
+    """Names a stored ciphertext (random IV: says nothing about the cookies)."""
+    return hashlib.sha256(blob).hexdigest()
 
 
 def _normalise(cookies: Any) -> Any:

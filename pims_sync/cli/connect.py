@@ -71,13 +71,19 @@ def sync_ttl_s(settings: Settings) -> int:
 def local_provider(settings: Settings, store, clinic, browser_source):
     """An IDEXX provider in this process (the CLI's --local and `credentials test`)."""
     from ..crypto import CredentialCipher
+    from ..providers.idexx.dump import client_options
+    from ..providers.idexx.hosts import base_url_for
     from ..providers.idexx.provider import IdexxProvider
 
     cipher = CredentialCipher.from_settings(settings)
+    base_url = base_url_for(  # PimsHostRefused (a ConfigError) before any credential is read
+        clinic.id, clinic.pims_host, default_url=settings.idexx_base_url, extra_hosts=settings.idexx_extra_hosts
+    )
     return IdexxProvider(
         clinic=clinic,
         credentials_loader=lambda: cipher.decrypt_credentials(store.get_credentials(clinic.id, clinic.pims_provider)),
-        base_url=settings.idexx_base_url,
+        base_url=base_url,
         browser_source=browser_source,
         login_timeout_ms=settings.browser_timeout_ms,
+        client_options=client_options(settings),
     )

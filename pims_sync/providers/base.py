@@ -52,6 +52,17 @@ class SessionCache(Protocol):
         """Forget the clinic's session; with ``cookies``, only if those are still the stored ones
         (so a worker holding a dead session cannot erase a fresh one another worker just stored)."""
 
+    def mark_verified(self, clinic_id: str, cookies: dict[str, str]) -> None:
+        """A data call succeeded with these cookies (ignored unless they are the stored ones).
+
+        Every worker then knows the session once worked, so a later rejection is an expiry
+        (one re-login), while a session nobody has used yet that is rejected means the PIMS is
+        not serving (retry, then fail): logging in again would not help and could lock the account.
+        """
+
+    def is_verified(self, clinic_id: str, cookies: dict[str, str]) -> bool:
+        """Whether some worker's data call succeeded with exactly these stored cookies."""
+
 
 #: builds a provider for one clinic; the worker supplies browser, session cache and credentials
 ProviderFactory = Callable[..., PimsProvider]

@@ -146,22 +146,83 @@ def test_other_redirect_is_a_protocol_error(stub, sleeps):
         make(stub, sleeps).get_json("/x")
 
 
-@pytest.mark.parametrize(
-    "body", ['{"events": [{"id": 1}, {"id"', "", "null", '{"data": []}', "[]"],
-)
-def test_bad_or_wrong_shaped_json_is_a_protocol_error_not_empty(stub, sleeps, body):
+@pytest.mark.parametrize("body", ["null", '{"data": []}', "[]"])
+def test_wrong_shaped_json_is_a_protocol_error_at_once_not_empty(stub, sleeps, body):
     stub.script("/appointments/getCalendarEventData", Reply(200, body))
     with pytest.raises(PimsProtocolError) as info:
         make(stub, sleeps).get_json("/appointments/getCalendarEventData", expect=is_calendar)
     assert info.value.endpoint == "/appointments/getCalendarEventData"
-    assert info.value.snippet == body[:200]
+    assert stub.hits("/appointments/getCalendarEventData") == 1 and sleeps == []
+    assert not hasattr(info.value, "snippet")
 
 
-def test_404_is_a_protocol_error_with_snippet(stub, sleeps):
+PATIENT_BODY = '{"events": [{"id": 1, "patient_name": "Biscuit", "first_name": "Marguerite", "last_name": "Okonkwo"'
+
+
+@pytest.mark.parametrize("body", [PATIENT_BODY, "", '{"events": [{"id": 1}, {"id"'])
+def test_malformed_json_is_retried_like_a_5xx_then_fails_naming_the_endpoint_not_the_body(stub, sleeps, body):
+    stub.script("/appointments/getCalendarEventData", Reply(200, body))
+    client = make(stub, sleeps, max_attempts=3, jitter=lambda: 1.0, backoff_base_s=0.5)
+    with pytest.raises(PimsProtocolError) as info:
+        client.get_json("/appointments/getCalendarEventData", expect=is_calendar)
+    assert stub.hits("/appointments/getCalendarEventData") == 3 and sleeps == [0.5, 1.0]
+    message = str(info.value)
+    assert "/appointments/getCalendarEventData" in message and "3 attempts" in message
+    for name in ("Biscuit", "Marguerite", "Okonkwo", '"id"'):
+        assert name not in message
+
+
+def test_truncated_json_then_a_good_body_succeeds(stub, sleeps):
+    stub.script("/x", Reply(200, PATIENT_BODY), OK)
+    assert make(stub, sleeps).get_json("/x", expect=is_calendar) == {"events": []}
+    assert stub.hits("/x") == 2 and len(sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(404, '{"error": "no consultation for Biscuit Okonkwo"}'),
+        Reply(200, '{"appointments": "Biscuit Okonkwo"}'),
+        Reply(200, "<html><body>Biscuit Okonkwo, 555-0100</body></html>", HTML),
+    ],
+)
+def test_errors_never_carry_the_body(stub, sleeps, reply):
+    stub.script("/consultations/9/page-data", reply)
+    with pytest.raises((PimsProtocolError, SessionExpired)) as info:
+        make(stub, sleeps).get_json("/consultations/9/page-data", expect=is_calendar,
+                                    endpoint="/consultations/{id}/page-data")
+    assert "Biscuit" not in str(info.value) and "Okonkwo" not in repr(info.value)
+    assert "/consultations/{id}/page-data" in str(info.value) or info.value.endpoint == "/consultations/{id}/page-data"
+    assert not any("Biscuit" in str(v) for v in vars(info.value).values())
+
+
+def test_debug_dump_saves_bodies_under_the_endpoint_label_and_logs_no_content(stub, sleeps, tmp_path, caplog):
+    stub.script("/consultations/9/page-data", Reply(200, PATIENT_BODY))
+    caplog.set_level("DEBUG")
+    client = make(stub, sleeps, max_attempts=2, dump_dir=str(tmp_path / "dumps"))
+    with pytest.raises(PimsProtocolError):
+        client.get_json("/consultations/9/page-data", endpoint="/consultations/{id}/page-data")
+    files = sorted((tmp_path / "dumps").iterdir())
+    assert len(files) == 2
+    assert all("consultations-id-page-data-200" in f.name for f in files)
+    assert files[0].read_text() == PATIENT_BODY
+    assert oct(files[0].stat().st_mode & 0o777) == "0o600"
+    assert "Biscuit" not in caplog.text
+
+
+def test_no_dump_folder_by_default(stub, sleeps, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    stub.script("/x", OK)
+    make(stub, sleeps).get_json("/x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_404_is_a_protocol_error_naming_the_endpoint(stub, sleeps):
     stub.script("/consultations/9/page-data", Reply(404, '{"error": "not found"}'))
     with pytest.raises(PimsProtocolError, match="HTTP 404") as info:
         make(stub, sleeps).get_json("/consultations/9/page-data", endpoint="/consultations/{id}/page-data")
     assert info.value.endpoint == "/consultations/{id}/page-data"
+    assert "not found" not in str(info.value)
 
 
 def test_clone_has_its_own_session_and_the_same_cookies(stub, sleeps):

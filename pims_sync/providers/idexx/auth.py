@@ -3,13 +3,21 @@
 Playwright is used for this one step only (the login page needs a browser: its form token is
 computed by the page's script); every data call afterwards is plain HTTP with the cookies.
 
+The page, as the production service drove it (IDEXX_FACTS.md "Login page"): username
+``input[name="username"]`` or ``input[type="email"]``; password ``input[name="password"]`` or
+``input[type="password"]``; company ``input[name="company_id"]`` (older pages ``companyId``);
+``button[type="submit"]``; error banner ``.error-message`` or ``.alert-danger``; a two-step page
+asks for ``input[name="code"]`` or ``input[name="otp"]``. Success is the URL leaving ``/login``
+with a cookie whose name contains ``session`` or ``auth``.
+
 Cookies are returned as a plain ``{name: value}`` dict (the cookies the browser holds for the
 base URL): small, JSON-serialisable, what the session cache encrypts and what IdexxClient sends.
 
-Threads: Playwright's sync objects belong to the thread that created them. ``browser_source``
-(the worker's pooled browser, or a test fixture's) is used from the thread that built the
-authenticator; a login requested from another thread (an enrichment thread re-logging in after
-an expiry) launches a private Chromium in that thread and closes it afterwards.
+Threads: ``browser_source`` is either a :class:`~.chromium.BrowserRunner` (the worker's
+BrowserPool, the CLI's BrowserSource: the login is sent to the thread that owns the browser,
+whatever thread asks) or a bare callable returning a Browser (a test's fixture). A bare browser
+can only be used on the thread that built the authenticator; from any other thread the login
+falls back to a private Chromium for that one login.
 """
 
 from __future__ import annotations
@@ -26,12 +34,21 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ...errors import AuthenticationFailed, PimsUnavailable
 from ...models import Credentials
-from .chromium import CHROMIUM_ARGS, DEFAULT_CHROMIUM
+from .chromium import CHROMIUM_ARGS, DEFAULT_CHROMIUM, BrowserRunner, BrowserThread
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("username", "password", "company_id")
+# field -> the selectors that find it, in order of preference
+INPUTS = {
+    "username": ('input[name="username"]', 'input[type="email"]'),
+    "password": ('input[name="password"]', 'input[type="password"]'),
+    "company_id": ('input[name="company_id"]', 'input[name="companyId"]'),
+}
 SUBMIT = 'button[type="submit"], input[type="submit"]'
+ERROR_BANNER = ".error-message, .alert-danger"
+TWO_STEP = 'input[name="code"], input[name="otp"]'
+SESSION_COOKIE_MARKERS = ("session", "auth")
+TWO_STEP_MESSAGE = "two-step verification is on for this account"
 
 
 @contextlib.contextmanager
@@ -49,27 +66,41 @@ def launch_chromium(*, chromium_path: str | None = None, headless: bool = True) 
 
 
 class BrowserSource:
-    """A lazily launched Chromium for scripts and the CLI; call it for the browser, close() at the end."""
+    """A lazily launched Chromium on a thread of its own, for scripts and the CLI (a BrowserRunner)."""
 
     def __init__(self, *, chromium_path: str | None = None, headless: bool = True):
-        self._stack: contextlib.ExitStack | None = None
+        self._thread = BrowserThread("cli-chromium")
+        self._playwright = None
         self._browser: Browser | None = None
         self._chromium_path = chromium_path
         self._headless = headless
 
-    def __call__(self) -> Browser:
+    def run(self, fn: Callable[[Browser], object]):
+        """``fn(browser)`` on the browser's thread, launching Chromium on first use."""
+        return self._thread.call(lambda: fn(self._live_browser()))
+
+    def _live_browser(self) -> Browser:
         if self._browser is None or not self._browser.is_connected():
-            self.close()
-            self._stack = contextlib.ExitStack()
-            self._browser = self._stack.enter_context(
-                launch_chromium(chromium_path=self._chromium_path, headless=self._headless)
+            self._shutdown()
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=self._chromium_path or DEFAULT_CHROMIUM,
+                args=list(CHROMIUM_ARGS),
+                headless=self._headless,
             )
         return self._browser
 
+    def _shutdown(self) -> None:
+        browser, playwright, self._browser, self._playwright = self._browser, self._playwright, None, None
+        if browser is not None:
+            with contextlib.suppress(PlaywrightError):
+                browser.close()
+        if playwright is not None:
+            with contextlib.suppress(Exception):
+                playwright.stop()
+
     def close(self) -> None:
-        if self._stack is not None:
-            self._stack.close()
-        self._stack, self._browser = None, None
+        self._thread.stop(final=self._shutdown)
 
 
 def default_browser_source(settings) -> BrowserSource:
@@ -84,7 +115,7 @@ class IdexxAuthenticator:
         self,
         base_url: str,
         *,
-        browser_source: Callable[[], Browser],
+        browser_source: BrowserRunner | Callable[[], Browser],
         timeout_ms: int = 30_000,
         headless: bool = True,
         chromium_path: str | None = None,
@@ -101,13 +132,16 @@ class IdexxAuthenticator:
 
     def login(self, credentials: Credentials) -> dict[str, str]:
         """Sign in through the form; raise AuthenticationFailed or PimsUnavailable, never retry."""
-        if threading.get_ident() == self._owner_thread:
-            return self._login_with(self._browser_source(), credentials)
-        log.info("IDEXX login from a helper thread: using a private Chromium")
+        source = self._browser_source
         try:
+            if isinstance(source, BrowserRunner):
+                return source.run(lambda browser: self._login_with(browser, credentials))
+            if threading.get_ident() == self._owner_thread:
+                return self._login_with(source(), credentials)
+            log.info("IDEXX login from a helper thread with a bare browser: using a private Chromium")
             with launch_chromium(chromium_path=self._chromium_path, headless=self._headless) as browser:
                 return self._login_with(browser, credentials)
-        except PlaywrightError as e:
+        except PlaywrightError as e:  # the browser itself would not start
             raise PimsUnavailable(f"could not start Chromium for the IDEXX login: {e.__class__.__name__}") from e
 
     def _login_with(self, browser: Browser, credentials: Credentials) -> dict[str, str]:
@@ -117,12 +151,8 @@ class IdexxAuthenticator:
             page = context.new_page()
             page.set_default_timeout(self.timeout_ms)
             posted = self._submit_form(page, credentials)
-            self._check_outcome(page, posted)
             cookies = {c["name"]: c["value"] for c in context.cookies([self.base_url])}
-            if not cookies:
-                raise AuthenticationFailed(
-                    "IDEXX accepted the login form but set no session cookie", reason="login_page_changed"
-                )
+            self._check_outcome(page, posted, cookies, credentials)
             log.info("IDEXX login succeeded (%d cookies)", len(cookies))
             return cookies
         except PlaywrightTimeout as e:
@@ -131,7 +161,7 @@ class IdexxAuthenticator:
             ) from e
         except PlaywrightError as e:
             raise PimsUnavailable(
-                f"IDEXX login at {self.base_url}/login failed: {_first_line(str(e), credentials)}"
+                f"IDEXX login at {self.base_url}/login failed: {_redact(str(e), credentials)}"
             ) from e
         finally:
             if context is not None:
@@ -141,52 +171,70 @@ class IdexxAuthenticator:
     def _submit_form(self, page: Page, credentials: Credentials):
         response = page.goto(f"{self.base_url}/login", wait_until="domcontentloaded")
         _check_status(response, "GET /login")
-        for name in FIELDS:
-            if page.locator(f'input[name="{name}"]').count() == 0:
-                raise AuthenticationFailed(
-                    f"the IDEXX login page has no '{name}' field; the page may have changed",
-                    reason="login_page_changed",
-                )
+        username, password = _field(page, "username"), _field(page, "password")
+        company = _field(page, "company_id", required=bool(credentials.company_id))
         submit = page.locator(SUBMIT)
         if submit.count() == 0:
             raise AuthenticationFailed(
                 "the IDEXX login page has no submit button; the page may have changed", reason="login_page_changed"
             )
-        page.locator('input[name="username"]').fill(credentials.username)
-        page.locator('input[name="password"]').fill(credentials.password)
-        page.locator('input[name="company_id"]').fill(credentials.company_id)
-        posted_login = lambda r: r.request.method == "POST" and _is_login_path(r.url)  # noqa: E731
-        with page.expect_response(posted_login) as posted:
+        username.fill(credentials.username)
+        password.fill(credentials.password)
+        if company is not None:
+            company.fill(credentials.company_id)
+        posted_form = lambda r: r.request.method == "POST" and r.request.is_navigation_request()  # noqa: E731
+        with page.expect_response(posted_form) as posted:
             with page.expect_navigation(wait_until="domcontentloaded") as navigation:
                 submit.first.click()
         _check_status(posted.value, "POST /login")
         _check_status(navigation.value, "the page after the login")
         return posted.value
 
-    def _check_outcome(self, page: Page, posted) -> None:
-        # Success is the POST's redirect away from the login pages, whatever the next page does
-        # (a dashboard that bounces a short-lived session back to /login is the data calls' problem).
-        if 300 <= posted.status < 400 and not _is_login_path(urljoin(posted.url, posted.headers.get("location", ""))):
-            return
-        if page.locator('input[name="code"]').count() > 0:
+    def _check_outcome(self, page: Page, posted, cookies: dict[str, str], credentials: Credentials) -> None:
+        """Success is leaving /login with a session cookie; anything else says why it failed."""
+        if page.locator(TWO_STEP).count() > 0:
             raise AuthenticationFailed(
-                "IDEXX asks for a two-factor code for this account; use an account without two-factor "
-                "sign-in for the sync",
+                f"{TWO_STEP_MESSAGE}; the sync needs an IDEXX account that signs in without it",
                 reason="two_factor_required",
             )
-        if _is_login_path(page.url):
-            error = page.locator(".error-message")
-            text = error.first.inner_text().strip() if error.count() else ""
-            if page.locator('input[name="password"]').count() == 0:
-                raise AuthenticationFailed(
-                    "IDEXX stayed on the login page without its form; the page may have changed",
-                    reason="login_page_changed",
-                )
-            if "token" in text.lower():  # our form automation no longer satisfies the page
-                raise AuthenticationFailed(f"IDEXX refused the login form: {text}", reason="login_page_changed")
+        # The POST's redirect away from /login counts even if the next page bounces back (a
+        # short-lived session is the data calls' problem, and they tell it apart).
+        redirected_away = 300 <= posted.status < 400 and not _is_login_path(
+            urljoin(posted.url, posted.headers.get("location", ""))
+        )
+        if redirected_away or not _is_login_path(page.url):
+            if any(marker in name.lower() for name in cookies for marker in SESSION_COOKIE_MARKERS):
+                return
             raise AuthenticationFailed(
-                f"IDEXX rejected the credentials: {text or 'no error message shown'}", reason="invalid_credentials"
+                "IDEXX accepted the login form but set no session cookie (no cookie name contains "
+                "'session' or 'auth'); the page may have changed",
+                reason="login_page_changed",
             )
+        error = page.locator(ERROR_BANNER)
+        text = _redact(error.first.inner_text().strip(), credentials) if error.count() else ""
+        if page.locator(",".join(INPUTS["password"])).count() == 0:
+            raise AuthenticationFailed(
+                "IDEXX stayed on the login page without its form; the page may have changed",
+                reason="login_page_changed",
+            )
+        if "token" in text.lower():  # our form automation no longer satisfies the page
+            raise AuthenticationFailed(f"IDEXX refused the login form: {text}", reason="login_page_changed")
+        raise AuthenticationFailed(
+            f"IDEXX rejected the credentials: {text or 'no error message shown'}", reason="invalid_credentials"
+        )
+
+
+def _field(page: Page, name: str, *, required: bool = True):
+    """The first input matching one of the field's selectors; None if optional and absent."""
+    for selector in INPUTS[name]:
+        found = page.locator(selector)
+        if found.count() > 0:
+            return found.first
+    if not required:
+        return None
+    raise AuthenticationFailed(
+        f"the IDEXX login page has no '{name}' field; the page may have changed", reason="login_page_changed"
+    )
 
 
 def _check_status(response, what: str) -> None:
@@ -195,11 +243,12 @@ def _check_status(response, what: str) -> None:
 
 
 def _is_login_path(url: str) -> bool:
-    return urlparse(url).path.rstrip("/").lower() in ("/login", "/login/verify")
+    path = urlparse(url).path.rstrip("/").lower()
+    return path == "/login" or path.startswith("/login/")
 
 
-def _first_line(message: str, credentials: Credentials) -> str:
-    """The first line of a Playwright error with any credential value blanked out."""
+def _redact(message: str, credentials: Credentials) -> str:
+    """The first line of a message (Playwright's, or the page's banner) with credentials blanked out."""
     line = (message.strip().splitlines() or [""])[0][:200]
     for secret in (credentials.password, credentials.username, credentials.company_id):
         if secret:

@@ -2,15 +2,19 @@
 
 What it guarantees, because a sync must never mistake a failure for "no appointments":
 
-* connection errors, timeouts and 5xx are retried with exponential backoff and full jitter
-  (delay = U(0, min(backoff_max_s, backoff_base_s * 2**(attempt-1)))), then PimsUnavailable;
+* connection errors, timeouts, 5xx and a malformed or truncated JSON body (a proxy cutting
+  the answer short looks just like that) are retried with exponential backoff and full jitter
+  (delay = U(0, min(backoff_max_s, backoff_base_s * 2**(attempt-1)))); then PimsUnavailable,
+  or PimsProtocolError for a body that stayed unreadable;
 * 429 waits for ``Retry-After`` (seconds or an HTTP date, capped), then RateLimited;
-* an expired session (3xx to a login page, 401/403, an HTML page) raises SessionExpired at
-  once: re-logging in is the provider's job, not a retry;
-* a body that is not JSON of the expected shape raises PimsProtocolError with the endpoint
-  and a snippet.
+* a rejected session (3xx to a login page, 401/403, an HTML page) raises SessionRejected at
+  once with its evidence: whether that is an expiry or an outage is the provider's call (it
+  knows whether this session ever worked), not the client's;
+* a body of the wrong JSON shape raises PimsProtocolError naming the endpoint.
 
-Cookies are never logged and never part of a repr or an exception.
+Errors never quote a response body (patient and client data end up in audit rows, API answers
+and CLI output); ``dump_dir`` saves raw bodies for an operator who asked for them. Cookies are
+never logged and never part of a repr or an exception.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from urllib.parse import urljoin, urlparse
 import requests
 
 from ...errors import PimsProtocolError, PimsUnavailable, RateLimited, SessionExpired
+from .dump import BodyDump
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +50,31 @@ def cookie_map(cookies: Cookies) -> dict[str, str]:
 
 
 class SessionRejected(SessionExpired):
-    """SessionExpired with the evidence that showed it (redirect | status | login_page | html)."""
+    """The PIMS did not serve JSON to this session; ``evidence`` says how (never the body).
 
-    def __init__(self, message: str, *, evidence: str, endpoint: str, snippet: str = ""):
+    redirect (to the login page) | status (401/403, in ``status``) | login_page | html.
+    """
+
+    EVIDENCE = {
+        "redirect": "a redirect to its login page",
+        "status": "HTTP {status}",
+        "login_page": "its HTML login page",
+        "html": "an HTML page",
+    }
+
+    def __init__(self, message: str, *, evidence: str, endpoint: str, status: int = 200):
         super().__init__(message)
         self.evidence = evidence
         self.endpoint = endpoint
-        self.snippet = snippet[:200]
+        self.status = status
+
+    def what(self) -> str:
+        """What IDEXX answered, in words, e.g. "an HTML page" or "HTTP 403"."""
+        return self.EVIDENCE[self.evidence].format(status=self.status)
+
+
+class _Unreadable(Exception):
+    """A 2xx body that is not JSON: retried like a 5xx (it is usually a cut-off answer)."""
 
 
 class IdexxClient:
@@ -71,6 +94,7 @@ class IdexxClient:
         sleep: Callable[[float], None] = time.sleep,
         on_request: RequestHook | None = None,
         jitter: Callable[[], float] = random.random,
+        dump_dir: str | None = None,
     ):
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -85,6 +109,7 @@ class IdexxClient:
             sleep=sleep,
             on_request=on_request,
             jitter=jitter,
+            dump_dir=dump_dir,
         )
         self.timeout = (connect_timeout_s, read_timeout_s)
         self.max_attempts = max_attempts
@@ -94,6 +119,7 @@ class IdexxClient:
         self._sleep = sleep
         self._on_request = on_request
         self._jitter = jitter
+        self._dump = BodyDump(dump_dir) if dump_dir else None
         self.session = requests.Session()
         self.session.headers.update(HEADERS)
         self.set_cookies(cookies)
@@ -168,7 +194,17 @@ class IdexxClient:
                     raise PimsUnavailable(f"IDEXX {endpoint} {failure} ({attempt} attempts)")
                 self._backoff(endpoint, attempt, failure)
                 continue
-            return self._parse(response, endpoint, expect)
+            if self._dump is not None:
+                self._dump.save(endpoint, status, response.content)
+            try:
+                return self._parse(response, endpoint, expect)
+            except _Unreadable:
+                failure = "answered a body that is not valid JSON"
+                if last:
+                    raise PimsProtocolError(
+                        f"IDEXX {endpoint} {failure} ({attempt} attempts)", endpoint=endpoint
+                    ) from None
+                self._backoff(endpoint, attempt, failure)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- internals ----------------------------------------------------------------------------
@@ -176,6 +212,10 @@ class IdexxClient:
     def _record(self, endpoint: str, status: int | None, attempt: int) -> None:
         if self._on_request is not None:
             self._on_request(endpoint, status, attempt)
+
+    def backoff(self, endpoint: str, attempt: int, why: str) -> None:
+        """Sleep before retry ``attempt + 1`` (the provider uses it for its own retries too)."""
+        self._backoff(endpoint, attempt, why)
 
     def _backoff(self, endpoint: str, attempt: int, why: str) -> None:
         delay = self._jitter() * min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
@@ -206,7 +246,7 @@ class IdexxClient:
             location = response.headers.get("Location", "")
             if _is_login_url(location):
                 raise SessionRejected(
-                    f"IDEXX session expired: {endpoint} redirected to the login page",
+                    f"IDEXX {endpoint} redirected to the login page",
                     evidence="redirect",
                     endpoint=endpoint,
                 )
@@ -215,29 +255,26 @@ class IdexxClient:
             )
         if status in (401, 403):
             raise SessionRejected(
-                f"IDEXX session expired: {endpoint} answered HTTP {status}", evidence="status", endpoint=endpoint
+                f"IDEXX {endpoint} answered HTTP {status}", evidence="status", endpoint=endpoint, status=status
             )
         if status >= 400:  # e.g. 400 for a missing XHR header, 404 for an unknown id
-            raise PimsProtocolError(f"HTTP {status}", endpoint=endpoint, snippet=text)
+            raise PimsProtocolError(f"HTTP {status}", endpoint=endpoint)
         content_type = response.headers.get("Content-Type", "").lower()
         if "html" in content_type or text.lstrip()[:1] == "<":
-            login = _looks_like_login(text)
+            evidence = "login_page" if _looks_like_login(text) else "html"
             raise SessionRejected(
-                f"IDEXX session expired: {endpoint} answered an HTML "
-                + ("login page" if login else "page")
-                + " instead of JSON",
-                evidence="login_page" if login else "html",
+                f"IDEXX {endpoint} answered {SessionRejected.EVIDENCE[evidence]} instead of JSON",
+                evidence=evidence,
                 endpoint=endpoint,
-                snippet=text,
             )
         try:
             body = json.loads(text)
         except ValueError:
-            raise PimsProtocolError("body is not valid JSON", endpoint=endpoint, snippet=text) from None
+            raise _Unreadable() from None
         if expect is not None:
             ok = isinstance(body, expect) if isinstance(expect, type) else bool(expect(body))
             if not ok:
-                raise PimsProtocolError("JSON body does not have the expected shape", endpoint=endpoint, snippet=text)
+                raise PimsProtocolError("JSON body does not have the expected shape", endpoint=endpoint)
         return body
 
 
