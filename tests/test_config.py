@@ -277,3 +277,19 @@ def test_trust_proxy_hops_is_a_small_integer():
     assert Settings.from_env({"TRUST_PROXY_HOPS": "2"}).trust_proxy_hops == 2
     with pytest.raises(ConfigError, match="TRUST_PROXY_HOPS"):
         Settings.from_env({"TRUST_PROXY_HOPS": "9"})
+
+
+def test_idexx_extra_hosts_and_debug_dump_dir():
+    s = Settings.from_env({})
+    assert s.idexx_extra_hosts == () and s.idexx_debug_dump_dir is None  # dump off by default
+    s = Settings.from_env({"IDEXX_EXTRA_HOSTS": "neo.example.org, http://127.0.0.1:5080",
+                           "IDEXX_DEBUG_DUMP_DIR": " /var/tmp/idexx "})
+    assert s.idexx_extra_hosts == ("https://neo.example.org", "http://127.0.0.1:5080")
+    assert s.idexx_debug_dump_dir == "/var/tmp/idexx"
+
+
+@pytest.mark.parametrize("value", ["https://ops:s3cret-pass@neo.example.org", "neo.example.org/login", "ftp://x"])
+def test_bad_idexx_extra_hosts_names_the_variable_without_echoing(value):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"IDEXX_EXTRA_HOSTS": value})
+    assert str(info.value).startswith("IDEXX_EXTRA_HOSTS:") and "s3cret" not in str(info.value)
