@@ -3,11 +3,17 @@
 Faults are applied in one place, a before/after-request pair, so every endpoint misbehaves
 the same way a proxy in front of the real PIMS would: delay, hang, an error page instead of
 the answer, or a JSON body cut short. The control API under /__sim/ is exempt.
+
+Clinic mounts: every path is also served under ``/c/<clinic number>``, the clinic's own
+base URL. Real clinics can live on different IDEXX hosts whose login pages differ; a mount is
+how one simulator gives each clinic its own login page (its dialect) before the company id is
+typed. Data calls behave the same under any mount: the session decides the clinic.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,12 +22,14 @@ from flask import Flask, current_app, g, make_response, request
 
 from . import control, endpoints, login
 from .data import Clinic, World
+from .dialects import Dialect, seeded
 from .faults import BODY_KINDS, RESPONSE_KINDS, FaultSet
 from .records import Records
 from .sessions import COOKIE_NAME, SessionStore
 from .stats import Stats
 
 EXTENSION = "pims_simulator"
+MOUNT = re.compile(r"^(/c/\d+)(/.*)?$")
 
 
 @dataclass
@@ -40,6 +48,7 @@ class SimulatorState:
     config: Config
     initial_config: Config
     initial_faults: list[dict]
+    initial_dialects: dict[int, dict] = field(default_factory=dict)
     records: Records = field(init=False)
     sessions: SessionStore = field(init=False)
     faults: FaultSet = field(init=False)
@@ -55,6 +64,31 @@ class SimulatorState:
         self._company = {c.company_id: c for c in self.world.clinics}
         for spec in self.initial_faults:
             self.faults.add(spec)
+        self._dialect_lock = threading.Lock()
+        self._reset_dialects()
+
+    # -- dialects -------------------------------------------------------------------------------
+    def _reset_dialects(self) -> None:
+        dialects = {}
+        for clinic in self.world.clinics:
+            dialects[clinic.id] = seeded(clinic.number).changed(self.initial_dialects.get(clinic.number, {}))
+        with self._dialect_lock:
+            self._dialects = dialects
+
+    def dialect(self, clinic: Clinic) -> Dialect:
+        with self._dialect_lock:
+            return self._dialects[clinic.id]
+
+    def set_dialect(self, clinic: Clinic, changes: dict) -> Dialect:
+        """Apply ``changes`` (question -> option); DialectError (a ValueError) names what is wrong."""
+        with self._dialect_lock:
+            self._dialects[clinic.id] = self._dialects[clinic.id].changed(changes)
+            return self._dialects[clinic.id]
+
+    def mounted_clinic(self) -> Clinic | None:
+        """The clinic whose mount (``/c/<n>``) this request came through, if any."""
+        number = request.script_root.rsplit("/", 1)[-1] if request.script_root.startswith("/c/") else ""
+        return self.world.clinic_by_number(int(number)) if number.isdigit() else None
 
     def clinic_by_company(self, company_id: str) -> Clinic | None:
         return self._company.get(company_id)
@@ -79,6 +113,7 @@ class SimulatorState:
         for spec in self.initial_faults:
             self.faults.add(spec)
         self.records.reset()
+        self._reset_dialects()
         self.configure(**vars(self.initial_config))
 
     def jitter(self, ms: float) -> float:
@@ -94,17 +129,23 @@ class SimulatorState:
 def create_app(world: World | None = None, *, seed: int = 42, clinics: int = 2,
                appointments_per_day: int | None = None, latency_ms: float = 0, jitter_ms: float = 0,
                session_idle_s: float = 2 * 3600, session_max_s: float = 12 * 3600,
-               faults: list[dict] | None = None, today: date | None = None) -> Flask:
+               faults: list[dict] | None = None, today: date | None = None,
+               dialects: dict[int, dict] | None = None) -> Flask:
     """A simulator app; pass a `World` or let it build one from seed/clinics/appointments_per_day.
 
     ``today`` pins the date that splits past (finalised) from future (booked) appointments;
-    by default it is each clinic's local date when the app is made.
+    by default it is each clinic's local date when the app is made. ``dialects`` maps a clinic
+    number to dialect changes over its seeded default (e.g. ``{2: {"calendarEnvelope": "bare"}}``).
     """
     world = world or World(seed=seed, clinics=clinics, appointments_per_day=appointments_per_day, today=today)
     config = Config(latency_ms=latency_ms, jitter_ms=jitter_ms,
                     session_idle_s=session_idle_s, session_max_s=session_max_s)
     state = SimulatorState(world=world, config=config, initial_config=Config(**vars(config)),
-                           initial_faults=list(faults or []))
+                           initial_faults=list(faults or []), initial_dialects=dict(dialects or {}))
+    for number, changes in state.initial_dialects.items():  # fail at start, not on first request
+        if world.clinic_by_number(number) is None:
+            raise ValueError(f"dialects: no clinic number {number}")
+        seeded(number).changed(changes)
     app = Flask(__name__)
     app.json.sort_keys = False
     app.json.ensure_ascii = False
@@ -114,7 +155,22 @@ def create_app(world: World | None = None, *, seed: int = 42, clinics: int = 2,
     app.register_blueprint(control.bp)
     app.before_request(_before)
     app.after_request(_after)
+    app.wsgi_app = _ClinicMounts(app.wsgi_app)
     return app
+
+
+class _ClinicMounts:
+    """WSGI: ``/c/<n>/rest`` is served as ``/rest`` with ``/c/<n>`` as the script root."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        match = MOUNT.match(environ.get("PATH_INFO", ""))
+        if match:
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + match.group(1)
+            environ["PATH_INFO"] = match.group(2) or "/"
+        return self.wsgi_app(environ, start_response)
 
 
 def _endpoint_name() -> str:
@@ -127,7 +183,7 @@ def _request_clinic(state: SimulatorState, endpoint: str) -> str | None:
     if session is not None:
         return session.clinic_id
     if endpoint == "login" and request.method == "POST":
-        clinic = state.clinic_by_company(request.form.get("company_id", "").strip())
+        clinic = state.clinic_by_company(login.posted_company(request.form))
         return clinic.id if clinic else None
     return None
 
@@ -136,6 +192,8 @@ def _before():
     if request.path.startswith("/__sim"):
         return None
     state = _state()
+    if request.script_root and state.mounted_clinic() is None:
+        return make_response(_html("404 Not Found", "No such clinic."), 404)
     endpoint = _endpoint_name()
     clinic_id = _request_clinic(state, endpoint)
     state.stats.request(endpoint, clinic_id)

@@ -1,8 +1,13 @@
-"""Clinical content of a consultation: SOAP notes, vitals with mixed units, diagnoses, products.
+"""Clinical content of a consultation: notes, vitals with mixed units, diagnoses, product lines.
 
-Only a finalised consultation carries the full record; an in-progress one has what a vet
-typed so far; a draft (patient arrived) has nothing yet. A few finalised ones have no notes
-at all, because vets forget, and the sync must survive that.
+This builds the *canonical* consultation record, the simulator's ground truth (served as is by
+`/__sim/truth`); `shapes.py` renders it into each endpoint's JSON. Only a finalised
+consultation carries the full record; an in-progress one has what a vet typed so far; a draft
+(patient arrived) has nothing yet. A few finalised ones have no notes at all, because vets
+forget, and the sync must survive that. Some product lines were offered and declined.
+
+The notes are one free-text string (IDEXX_FACTS.md: ``consultation.notes`` is one string,
+SOAP-like); the older `/consultations/view/{id}` splits it back into S/O/A/P parts.
 """
 
 from __future__ import annotations
@@ -39,30 +44,36 @@ PRODUCTS = (
 )
 
 
-def _vitals(rng: random.Random, species: str, *, partial: bool) -> list[dict]:
+SOAP = (("S", "subjective"), ("O", "objective"), ("A", "assessment"), ("P", "plan"))
+SEARCH_STATUS = {"Finalised": "completed", "Finalized": "completed", "In Progress": "in_progress",
+                 "Draft": "in_progress", "Cancelled": "cancelled"}
+
+
+def _vitals(rng: random.Random, species: str, *, partial: bool) -> dict | None:
+    """The search's vitals object (IDEXX_FACTS.md); values as numbers, units as typed."""
     celsius = rng.random() < 0.4
     if celsius:
-        temp = {"type": "temperature", "value": f"{rng.uniform(37.8, 39.6):.1f}", "unit": rng.choice(("°C", "C"))}
+        temp, temp_unit = round(rng.uniform(37.8, 39.6), 1), rng.choice(("°C", "C"))
     else:
-        temp = {"type": "temperature", "value": f"{rng.uniform(100.0, 103.2):.1f}", "unit": rng.choice(("°F", "F"))}
+        temp, temp_unit = round(rng.uniform(100.0, 103.2), 1), rng.choice(("°F", "F"))
     big = species.lower() in ("canine", "equine")
     if rng.random() < 0.5:
-        weight = {"type": "weight", "value": f"{rng.uniform(2.0, 45.0 if big else 7.0):.1f}", "unit": "kg"}
+        weight, weight_unit = round(rng.uniform(2.0, 45.0 if big else 7.0), 1), "kg"
     else:
-        weight = {"type": "weight", "value": f"{rng.uniform(4.0, 99.0 if big else 15.0):.1f}",
-                  "unit": rng.choice(("lb", "lbs"))}
-    vitals = [
-        temp,
-        {"type": "pulse", "value": str(rng.randrange(60, 200)), "unit": "bpm"},
-        {"type": "respiration", "value": str(rng.randrange(12, 40)), "unit": "rpm"},
-        weight,
-    ]
+        weight, weight_unit = round(rng.uniform(4.0, 99.0 if big else 15.0), 1), rng.choice(("lb", "lbs"))
+    pulse, respiration = rng.randrange(60, 200), rng.randrange(12, 40)
+    vitals = {"temperature": temp, "temperatureUnit": temp_unit, "pulse": pulse, "respiration": respiration,
+              "weight": weight, "weightUnit": weight_unit, "bloodPressure": None}
     if partial:
-        return vitals[: rng.randrange(0, 3)]
+        kept = rng.randrange(0, 3)  # temperature, then pulse: what gets measured first
+        if kept == 0:
+            return None
+        for key in ("weight", "weightUnit", "respiration") + (("pulse",) if kept == 1 else ()):
+            vitals[key] = None
     return vitals
 
 
-def _notes(rng: random.Random, patient: str, reason: str, diagnosis: str) -> dict:
+def _soap(rng: random.Random, patient: str, reason: str, diagnosis: str) -> dict:
     return {
         "subjective": f"Owner reports: {reason.lower()}. {patient} otherwise bright, alert & responsive.",
         "objective": rng.choice((
@@ -81,44 +92,72 @@ def _notes(rng: random.Random, patient: str, reason: str, diagnosis: str) -> dic
     }
 
 
-def consultation_record(
-    rng: random.Random,
-    *,
-    consultation_id: int,
-    appointment_id: int,
-    patient_id: int,
-    patient_name: str,
-    client_id: int,
-    species: str,
-    date: str,
-    vet: str,
-    reason: str,
-    stage: str,
-) -> dict:
-    """One consultation as `/consultations/{id}/page-data` serves it (without the envelope).
+def notes_text(parts: dict) -> str | None:
+    """SOAP parts as the one notes string: a ``S: ...`` line per part that has text."""
+    lines = [f"{letter}: {parts[key]}" for letter, key in SOAP if parts.get(key)]
+    return "\n".join(lines) or None
 
-    ``stage`` is ``finalised``, ``in_progress`` or ``draft``.
+
+def soap_parts(notes: str | None) -> dict | None:
+    """The notes string split back into S/O/A/P (the older view's shape); unlabelled text is S."""
+    if not notes:
+        return None
+    parts = {key: "" for _, key in SOAP}
+    labels = {f"{letter}: ": key for letter, key in SOAP}
+    current = None
+    for line in notes.split("\n"):
+        label = next((lbl for lbl in labels if line.startswith(lbl)), None)
+        if label is not None:
+            current = labels[label]
+            parts[current] = line[len(label):]
+        elif current is None:
+            current = "subjective"
+            parts[current] = line
+        else:
+            parts[current] += "\n" + line
+    return parts
+
+
+def consultation_record(rng: random.Random, *, consultation_id: int, event: dict, date: str, stage: str,
+                        breed: str | None, branch: dict | None) -> dict:
+    """The canonical record of the consultation behind calendar ``event`` (ground truth).
+
+    ``stage`` is ``finalised``, ``in_progress`` or ``draft``. ``rng`` is the day's generator
+    (its draws are kept in their old order, so the calendar stays as it was); the product
+    lines' ids and declines come from their own generator keyed by the consultation id.
     """
+    patient_name = event.get("patient_name") or ""
+    reason = event.get("reason") or ""
     record = {
         "id": consultation_id,
-        "appointment_id": appointment_id,
-        "patient_id": patient_id,
-        "patient_name": patient_name,
-        "client_id": client_id,
+        "appointment_id": event["appointment_id"],
+        "patient_id": event.get("patient_id"),
+        "patient_name": event.get("patient_name"),
+        "species": event.get("species"),
+        "breed": breed,
+        "client_id": event.get("client_id"),
+        "client_first_name": event.get("first_name"),
+        "client_last_name": event.get("last_name"),
+        "client_email": event.get("email"),
+        "client_phone": event.get("phone_number"),
+        "branch": branch,
         "date": date,
-        "vet": vet,
+        "provider_id": event.get("provider_id"),
+        "vet": event.get("provider"),
+        "reason": event.get("reason"),
         "status": {"finalised": rng.choice(("Finalised", "Finalised", "Finalized")),
                    "in_progress": "In Progress", "draft": "Draft"}[stage],
         "notes": None,
         "discharge_summary": None,
-        "vitals": [],
+        "vitals": None,
         "diagnoses": [],
         "products": [],
     }
     diagnosis, code = rng.choice(DIAGNOSES)
+    species = event.get("species") or "Canine"
     if stage == "finalised":
         if rng.random() >= 0.06:  # a few finalised consultations carry no notes
-            record["notes"] = _notes(rng, patient_name.strip(), reason, diagnosis)
+            record["notes"] = notes_text(_soap(rng, patient_name.strip(), reason, diagnosis))
             record["discharge_summary"] = (
                 f"{patient_name.strip()} was seen today for {reason.lower()}. Please call us if you have any concerns."
             )
@@ -128,21 +167,22 @@ def consultation_record(
             extra, extra_code = rng.choice(DIAGNOSES)
             if extra != diagnosis:
                 record["diagnoses"].append({"name": extra, "code": extra_code, "status": "differential"})
+        lines = [(name, rng.choice((1, 1, 1, 2, 0.5, 14)), kind, pcode)
+                 for name, kind, pcode in rng.sample(PRODUCTS, rng.randrange(1, 4))]
+        own = random.Random(consultation_id * 7919 + 17)
+        if own.random() < 0.25:  # blood pressure is taken now and then
+            record["vitals"]["bloodPressure"] = f"{own.randrange(110, 160)}/{own.randrange(60, 95)}"
         record["products"] = [
-            {"name": name, "quantity": rng.choice((1, 1, 1, 2, 0.5, 14)), "type": kind, "code": pcode}
-            for name, kind, pcode in rng.sample(PRODUCTS, rng.randrange(1, 4))
+            {"id": consultation_id * 10 + i, "name": name, "quantity": qty, "type": kind, "code": pcode,
+             "declined": len(lines) > 1 and own.random() < 0.15}
+            for i, (name, qty, kind, pcode) in enumerate(lines, start=1)
         ]
     elif stage == "in_progress":
-        record["notes"] = {"subjective": f"Owner reports: {reason.lower()}.", "objective": "",
-                           "assessment": "", "plan": ""}
+        record["notes"] = notes_text({"subjective": f"Owner reports: {reason.lower()}."})
         record["vitals"] = _vitals(rng, species, partial=True)
     return record
 
 
-def clinical_notes_text(record: dict) -> str:
-    """The notes as one block, the way `/consultations/view/{id}` shows them."""
-    notes = record.get("notes")
-    if not notes:
-        return ""
-    parts = [("S", "subjective"), ("O", "objective"), ("A", "assessment"), ("P", "plan")]
-    return "\n".join(f"{letter}: {notes.get(key) or ''}" for letter, key in parts)
+def search_status(record: dict) -> str:
+    """The search's status vocabulary (IDEXX_FACTS.md): in_progress | completed | cancelled."""
+    return SEARCH_STATUS.get(record.get("status") or "", "in_progress")

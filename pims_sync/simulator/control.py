@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 from flask import Blueprint, current_app, jsonify, request
 
 from .data import ID_CLINIC, WALL
+from .dialects import OPTIONS, DialectError
 from .faults import FaultError
 from .records import NotFound
 
@@ -47,7 +48,11 @@ def _body() -> dict:
 
 
 def _clinic(clinic_id: str | None):
-    clinic = _state().world.clinic(clinic_id or "")
+    """A clinic by its id, or by its number (``/__sim/clinics/2/dialect``)."""
+    world = _state().world
+    clinic = world.clinic(clinic_id or "")
+    if clinic is None and str(clinic_id or "").isdigit():
+        clinic = world.clinic_by_number(int(clinic_id))
     if clinic is None:
         raise ControlError(f"unknown clinic_id {clinic_id!r}; see GET /__sim/clinics", 404)
     return clinic
@@ -67,9 +72,28 @@ def clinics():
     state = _state()
     return jsonify({"clinics": [
         {**c.summary(), "appointments_per_day": state.records.appointments_per_day(c),
-         "today": state.world.today[c.id].isoformat()}
+         "today": state.world.today[c.id].isoformat(), "dialect": state.dialect(c).to_json()}
         for c in state.world.clinics
     ]})
+
+
+@bp.get("/dialects")
+def dialect_options():
+    """Every dialect question and its options (the first is clinic 1's default)."""
+    return jsonify({"options": {q: list(opts) for q, opts in OPTIONS.items()}})
+
+
+@bp.route("/clinics/<clinic_id>/dialect", methods=["GET", "PUT", "PATCH"])
+def clinic_dialect(clinic_id: str):
+    """Read or change (any subset of) the clinic's dialect; `POST /__sim/reset` restores the seeded one."""
+    state = _state()
+    clinic = _clinic(clinic_id)
+    if request.method != "GET":
+        try:
+            state.set_dialect(clinic, _body())
+        except DialectError as e:
+            raise ControlError(str(e)) from e
+    return jsonify({"clinic_id": clinic.id, "number": clinic.number, "dialect": state.dialect(clinic).to_json()})
 
 
 @bp.post("/clinics/<clinic_id>/config")
@@ -208,7 +232,14 @@ def reset():
 
 @bp.get("/truth")
 def truth():
-    """The raw events and full consultations the data endpoints serve for whole local dates."""
+    """The canonical events and consultations of whole local dates: the ground truth.
+
+    Independent of the clinic's dialect (shown alongside); the data endpoints render these
+    records field by field (shapes.py). Besides what IDEXX sends they carry ``species``,
+    ``provider_id``, ``stage`` (the meaning of the status: booked, confirmed, arrived,
+    in_progress, finalised, cancelled, no_show; null for blocks and rosters), and for
+    consultations the patient, client and branch details page-data nests.
+    """
     args = request.args
     clinic = _clinic(args.get("clinic_id"))
     try:
@@ -223,6 +254,7 @@ def truth():
     events = records.events(clinic, start, datetime.combine(last + timedelta(days=1), time()))
     return jsonify({
         "clinic_id": clinic.id, "timezone": clinic.timezone, "start": first.isoformat(), "end": last.isoformat(),
+        "dialect": _state().dialect(clinic).to_json(),
         "window": {"start": start.strftime(WALL), "end": end.strftime(WALL)},
         "events": events,
         "consultations": records.consultations(clinic, start, end),

@@ -3,7 +3,12 @@
 Everything derives from one seed. A day's calendar is generated from
 ``sha256(seed, clinic, local date)``, so any date range can be asked for, in any order, on
 any run, and gets the same answer. Mutations from the control API live elsewhere
-(``overlay.py``) and are laid over these generated days.
+(``records.py``) and are laid over these generated days.
+
+The events and consultation records made here are *canonical*: the ground truth that
+`/__sim/truth` returns and the fidelity tests compare against. They carry a few keys IDEXX
+does not send (``species``, ``provider_id``, ``stage``); `shapes.py` renders the answers IDEXX
+gives, field by field as IDEXX_FACTS.md says, in the clinic's dialect.
 
 Ids encode where they come from so a lookup never needs a scan:
 ``appointment = clinic_no·10¹⁰ + day_no·10⁴ + index`` and the consultation of that
@@ -50,18 +55,24 @@ HOURS = {
     5: ("08:00", "17:30"), 6: ("09:00", "14:00"), 7: ("10:00", "13:00"),
 }
 CANONICAL_STATUS_SPELLINGS = {
-    "booked": ("booked", "Booked"),
+    "booked": ("booked", "Booked", "not arrived"),
     "confirmed": ("confirmed", "Confirmed", "CONFIRMED"),
     "arrived": ("arrived", "Arrived"),
     "in_progress": ("in_progress", "In Progress", "in progress"),
-    "finalised": ("finalised", "Finalised", "finalized", "completed", "Completed"),
+    "finalised": ("finalised", "Finalised", "finalized", "Finalized", "completed", "Completed", "Ready to Pay"),
     "cancelled": ("cancelled", "Cancelled", "canceled"),
     "no_show": ("no_show", "No Show", "no-show"),
 }
+_DRAWN = {  # the spellings the day's generator picks from (unchanged, so the calendars stay put)
+    "booked": ("booked", "Booked"),
+    "finalised": ("finalised", "Finalised", "finalized", "completed", "Completed"),
+}
+RARE_SPELLINGS = {"booked": "not arrived", "finalised": ("Finalized", "Ready to Pay")}
 STATUS_LABELS = {
     "booked": "Booked", "confirmed": "Confirmed", "arrived": "Arrived", "in_progress": "In Progress",
     "finalised": "Finalised", "cancelled": "Cancelled", "no_show": "No Show",
 }
+BRANCH_OFFSET = 7  # a clinic's branch id: number * 10 + BRANCH_OFFSET (Sim)
 
 
 def rng_for(*parts: object) -> random.Random:
@@ -94,12 +105,21 @@ class Clinic:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def branch(self) -> dict:
+        return {"id": self.number * 10 + BRANCH_OFFSET, "name": self.name}
+
+    @property
+    def path(self) -> str:
+        """The clinic's own mount point: its login page there speaks its dialect (see app.py)."""
+        return f"/c/{self.number}"
+
     def summary(self) -> dict:
         """What `/__sim/clinics` shows: ids, zone and the demo credentials (fake by design)."""
         main = self.users[0]
         return {
             "id": self.id, "number": self.number, "name": self.name, "timezone": self.timezone,
-            "phone_region": self.region, "company_id": self.company_id,
+            "phone_region": self.region, "path": self.path, "company_id": self.company_id,
             "username": main.username, "password": main.password,
             "users": [{"username": u.username, "password": u.password, "two_factor": u.two_factor}
                       for u in self.users],
@@ -186,15 +206,6 @@ class World:
                       timezone=tz, region=region, company_id=f"NEO-{rng.randrange(10**5, 10**6)}",
                       users=users, providers=providers, rooms=rooms, clients=tuple(clients))
 
-    def schedule_config(self, clinic: Clinic) -> dict:
-        return {
-            "slot_duration": 15,
-            "timezone": clinic.timezone,
-            "business_hours": [{"day": d, "open": o, "close": c} for d, (o, c) in HOURS.items()],
-            "providers": [dict(p) for p in clinic.providers],
-            "rooms": [dict(r) for r in clinic.rooms],
-        }
-
     # -- days --------------------------------------------------------------------------------
     def default_count(self, clinic: Clinic, d: date) -> int:
         if self.appointments_per_day is not None:
@@ -247,17 +258,18 @@ class World:
             "phone_number": client["phone_number"], "provider": provider["name"],
             "provider_id": provider["id"], "resourceId": room["id"],
             "title": f"{pet['name']} - {kind}", "type_description": kind, "reason": reason,
-            "current_status": rng.choice(CANONICAL_STATUS_SPELLINGS[canonical]),
+            "current_status": rng.choice(_DRAWN.get(canonical, CANONICAL_STATUS_SPELLINGS[canonical])),
             "status_label": STATUS_LABELS[canonical], "is_block": False, "is_roster": False,
+            "stage": canonical,
         }
+        _vary(event, rng_for(self.seed, "vary", appt_id), canonical)
         record = None
         if stage:
             when = min(start + timedelta(minutes=rng.randrange(0, 11)),
                        datetime(d.year, d.month, d.day, 23, 59, 59))
             record = consultation_record(
-                rng, consultation_id=consultation_id, appointment_id=appt_id, patient_id=pet["patient_id"],
-                patient_name=pet["name"], client_id=client["client_id"], species=pet["species"],
-                date=when.strftime(WALL), vet=provider["name"], reason=reason, stage=stage)
+                rng, consultation_id=consultation_id, event=event, date=when.strftime(WALL), stage=stage,
+                breed=people.pet_details(pet["patient_id"], pet["species"])[0], branch=clinic.branch)
         return event, record
 
     def _blocks_and_rosters(self, rng, clinic, base, open_t, close_t) -> list[dict]:
@@ -316,6 +328,34 @@ def _status(rng, d: date, today: date, i: int, count: int) -> str:
     return "cancelled" if roll < 0.05 else "confirmed"
 
 
+def _vary(event: dict, rng: random.Random, canonical: str) -> None:
+    """What the facts say may be missing or spelt otherwise, on a few appointments.
+
+    Drawn from the appointment's own generator, so the rest of the day is unchanged. The
+    status fallbacks (IDEXX_FACTS.md: ``current_status``, else ``status_label``, else
+    "Scheduled") and the optional fields then occur in every dialect.
+    """
+    roll = rng.random()
+    if canonical in RARE_SPELLINGS and roll < 0.12:
+        spellings = RARE_SPELLINGS[canonical]
+        event["current_status"] = spellings if isinstance(spellings, str) else rng.choice(spellings)
+        if event["current_status"] == "Ready to Pay":
+            event["status_label"] = "Ready to Pay"
+    elif roll > 0.96:
+        event["current_status"] = None  # the label alone tells the status
+        if canonical == "booked" and roll > 0.985:
+            event["status_label"] = None  # nothing at all: "Scheduled"
+    gaps = rng.random()
+    if gaps < 0.03:
+        event["provider"] = event["provider_id"] = None
+    elif gaps < 0.06:
+        event["resourceId"] = None
+    elif gaps < 0.08:
+        event["type_description"] = None
+    elif gaps < 0.10:
+        event["reason"] = None
+
+
 def _non_appointment(event_id, start, end, title, provider, room_id, *, roster: bool = False) -> dict:
     return {
         "id": event_id, "appointment_id": event_id, "consultation_id": None,
@@ -325,4 +365,5 @@ def _non_appointment(event_id, start, end, title, provider, room_id, *, roster: 
         "provider": provider["name"], "provider_id": provider["id"], "resourceId": room_id,
         "title": title, "type_description": "Roster" if roster else "Block", "reason": None,
         "current_status": None, "status_label": None, "is_block": not roster, "is_roster": roster,
+        "stage": None,
     }

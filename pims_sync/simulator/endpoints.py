@@ -3,6 +3,9 @@
 Every data call needs a live session cookie, else it gets what IDEXX gives a browser whose
 session ended: a 302 to /login with an HTML body, never JSON. It must also carry
 ``X-Requested-With: XMLHttpRequest`` (the app's XHR marker), else 400 HTML.
+
+The views only pick records and parameters; `shapes.py` renders the answer in the dialect of
+the session's clinic (`dialects.py`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, g, jsonify, make_response, redirect, request
 
-from .clinical import clinical_notes_text
+from . import people, shapes
 from .records import NotFound, parse_wall
 from .sessions import COOKIE_NAME
 
@@ -21,6 +24,7 @@ bp = Blueprint("data", __name__)
 PER_PAGE = 20
 MAX_RANGE_DAYS = 366
 SEARCH_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y")
+SEARCH_ORDERS = {"consultedAt:asc": False, "consultedAt:desc": True}
 
 
 def _state():
@@ -35,12 +39,13 @@ def data_endpoint(view):
         state = _state()
         session = state.sessions.touch(request.cookies.get(COOKIE_NAME))
         if session is None:
-            return redirect("/login")
+            return redirect(request.script_root + "/login")
         if request.headers.get("X-Requested-With") != "XMLHttpRequest":
             return make_response(
                 "<!doctype html><html><body><h1>400 Bad Request</h1>"
                 "<p>This resource is only available to the application.</p></body></html>", 400)
         g.clinic = state.world.clinic(session.clinic_id)
+        g.dialect = state.dialect(g.clinic)
         return view(*args, **kwargs)
 
     return wrapper
@@ -66,13 +71,35 @@ def calendar():
         events = _state().records.events(g.clinic, start, end)
     except ValueError as e:
         return bad_request(str(e))
-    return jsonify({"events": events})
+    return jsonify(shapes.calendar_body(events, g.clinic, g.dialect))
 
 
 @bp.get("/schedule/getScheduleConfigs", endpoint="schedule")
 @data_endpoint
 def schedule():
-    return jsonify(_state().world.schedule_config(g.clinic))
+    return jsonify(shapes.schedule_configs(g.clinic))
+
+
+@bp.get("/appointments/getAppointmentView", endpoint="appointment_view")
+@data_endpoint
+def appointment_view():
+    return jsonify(shapes.appointment_view(g.clinic))
+
+
+@bp.get("/appointments/getAppointment", endpoint="appointment")
+@data_endpoint
+def appointment():
+    try:
+        appointment_id = int(str(request.args["id"]).strip())
+    except (KeyError, ValueError):
+        return bad_request("id is required (an appointment id)")
+    try:
+        event = _state().records.appointment(g.clinic, appointment_id)
+    except NotFound:
+        return jsonify({"error": "not found"}), 404
+    breed, gender = (people.pet_details(event["patient_id"], event.get("species") or "")
+                     if event.get("patient_id") is not None else (None, "Unknown"))
+    return jsonify(shapes.appointment_detail(event, g.clinic, g.dialect, breed=breed, gender=gender))
 
 
 @bp.get("/consultations/search", endpoint="consultations_search")
@@ -93,17 +120,21 @@ def consultations_search():
         return bad_request("page must be an integer starting at 1")
     if end - start > timedelta(days=MAX_RANGE_DAYS):
         return bad_request(f"the range may span at most {MAX_RANGE_DAYS} days")
+    orders = request.args.getlist("order[]") + request.args.getlist("order")
+    if any(o not in SEARCH_ORDERS for o in orders):
+        return bad_request(f"order must be one of {sorted(SEARCH_ORDERS)}")
     try:
         records = _state().records.consultations(g.clinic, start, end)
     except ValueError as e:
         return bad_request(str(e))
+    if orders and SEARCH_ORDERS[orders[0]]:
+        records.reverse()  # newest first; ties by id, descending, so paging stays stable
     chunk = records[(page - 1) * PER_PAGE: page * PER_PAGE]
     return jsonify({
-        "data": [_summary(r) for r in chunk],
+        "data": [shapes.search_item(r, g.clinic, g.dialect) for r in chunk],
         "total": len(records),
         "page": page,
         "perPage": PER_PAGE,
-        "lastPage": max(1, -(-len(records) // PER_PAGE)),
     })
 
 
@@ -114,7 +145,7 @@ def consultation_page_data(consultation_id: int):
         record = _state().records.consultation(g.clinic, consultation_id)
     except NotFound:
         return jsonify({"error": "not found"}), 404
-    return jsonify({"consultation": record})
+    return jsonify(shapes.page_data(record, g.clinic, g.dialect))
 
 
 @bp.get("/consultations/view/<int:consultation_id>", endpoint="consultation_view")
@@ -124,8 +155,7 @@ def consultation_view(consultation_id: int):
         record = _state().records.consultation(g.clinic, consultation_id)
     except NotFound:
         return jsonify({"error": "not found"}), 404
-    record["clinical_notes"] = clinical_notes_text(record)
-    return jsonify({"consultation": record})
+    return jsonify(shapes.consultation_view(record))
 
 
 def _search_time(value: str) -> datetime:
@@ -136,7 +166,3 @@ def _search_time(value: str) -> datetime:
             continue
     raise ValueError(f"{value!r} is not a time like 26.11.2026 00:00:00")
 
-
-def _summary(record: dict) -> dict:
-    return {key: record.get(key) for key in
-            ("id", "appointment_id", "patient_id", "patient_name", "client_id", "date", "status", "vet")}

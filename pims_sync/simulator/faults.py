@@ -21,6 +21,8 @@ ENDPOINTS = {
     "logout": "/logout",
     "calendar": "/appointments/getCalendarEventData",
     "schedule": "/schedule/getScheduleConfigs",
+    "appointment_view": "/appointments/getAppointmentView",
+    "appointment": "/appointments/getAppointment",
     "consultations_search": "/consultations/search",
     "consultation_page_data": "/consultations/<id>/page-data",
     "consultation_view": "/consultations/view/<id>",

@@ -4,6 +4,12 @@ The form's hidden ``csrf_token`` is empty in the served HTML; an inline script f
 from the form's ``data-nonce`` when the page loads. The server accepts each nonce once, so
 a client that posts the form without running the page (plain ``requests``) is refused
 with 403, while Chromium driven by Playwright signs in.
+
+The page varies per clinic the way IDEXX's pages do (IDEXX_FACTS.md, "Login page"): the
+company field is ``company_id`` or ``companyId``, errors show in ``.error-message`` or
+``.alert-danger``, and a two-step page asks for ``code`` or ``otp``. Before the company is
+known only the clinic's own mount (``/c/<n>/login``, see app.py) can choose the form; the
+root ``/login`` serves the first variant. A POST accepts either company field name.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import html
 
 from flask import Blueprint, current_app, make_response, redirect, request
 
+from .dialects import Dialect
 from .sessions import COOKIE_NAME
 
 bp = Blueprint("login", __name__)
@@ -23,14 +30,14 @@ CODE_ERROR = "Invalid verification code"
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;max-width:28rem;margin:4rem auto}} label{{display:block;margin:.6rem 0}}
-.error-message{{color:#b00020;border:1px solid #b00020;padding:.5rem}}</style></head>
+.error-message,.alert-danger{{color:#b00020;border:1px solid #b00020;padding:.5rem}}</style></head>
 <body><h1>IDEXX Neo</h1><p class="subtitle">Practice management (simulator)</p>
 {body}
 </body></html>"""
 
 _FORM = """{error}
-<form id="login-form" method="post" action="/login" data-nonce="{nonce}">
-  <label>Company ID <input type="text" name="company_id" id="company_id" value="{company_id}"></label>
+<form id="login-form" method="post" action="{root}/login" data-nonce="{nonce}">
+  <label>Company ID <input type="text" name="{company_field}" id="{company_field}" value="{company_id}"></label>
   <label>Username <input type="text" name="username" id="username" value="{username}" autocomplete="username"></label>
   <label>Password <input type="password" name="password" id="password" autocomplete="current-password"></label>
   <input type="hidden" name="csrf_token" id="csrf_token" value="">
@@ -47,8 +54,8 @@ _FORM = """{error}
 _TWO_FACTOR = """<h2>Two-step verification</h2>
 {error}
 <p>Enter the 6-digit code from your authenticator app.</p>
-<form id="two-factor-form" method="post" action="/login/verify">
-  <label>Code <input type="text" name="code" id="code" inputmode="numeric" autocomplete="one-time-code"></label>
+<form id="two-factor-form" method="post" action="{root}/login/verify">
+  <label>Code <input type="text" name="{field}" id="{field}" inputmode="numeric" autocomplete="one-time-code"></label>
   <button type="submit">Verify</button>
 </form>"""
 
@@ -57,22 +64,45 @@ def _state():
     return current_app.extensions["pims_simulator"]
 
 
-def _error(message: str | None) -> str:
-    return f'<div class="error-message" role="alert">{html.escape(message)}</div>' if message else ""
+def _error(message: str | None, banner: str) -> str:
+    return f'<div class="{banner}" role="alert">{html.escape(message)}</div>' if message else ""
 
 
-def login_page(*, error: str | None = None, status: int = 200, company_id: str = "", username: str = ""):
+def _root() -> str:
+    return request.script_root
+
+
+def page_dialect(clinic=None):
+    """The clinic's dialect, else the mount's clinic's, else the first variant of everything."""
+    state = _state()
+    clinic = clinic or state.mounted_clinic()
+    return state.dialect(clinic) if clinic is not None else Dialect()
+
+
+def login_page(*, error: str | None = None, status: int = 200, company_id: str = "", username: str = "",
+               clinic=None):
+    dialect = page_dialect(clinic)
     nonce = _state().sessions.issue_nonce()
-    body = _FORM.format(error=_error(error), nonce=nonce, company_id=html.escape(company_id),
+    body = _FORM.format(error=_error(error, dialect.error_banner), nonce=nonce, root=_root(),
+                        company_field=dialect.company_field, company_id=html.escape(company_id),
                         username=html.escape(username))
     response = make_response(_PAGE.format(title="IDEXX Neo — Sign in", body=body), status)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
+def two_step_page(field: str, *, error: str | None = None, banner: str = "error-message"):
+    body = _TWO_FACTOR.format(error=_error(error, banner), root=_root(), field=field)
+    return make_response(_PAGE.format(title="IDEXX Neo — Verify", body=body), 200)
+
+
+def posted_company(form) -> str:
+    return (form.get("company_id") or form.get("companyId") or "").strip()
+
+
 @bp.get("/", endpoint="root")
 def root():
-    return redirect("/dashboard")
+    return redirect(_root() + "/dashboard")
 
 
 @bp.route("/login", methods=["GET", "POST"], endpoint="login")
@@ -81,24 +111,26 @@ def login_view():
         return login_page()
     state = _state()
     form = request.form
-    company_id, username = form.get("company_id", "").strip(), form.get("username", "").strip()
+    company_id, username = posted_company(form), form.get("username", "").strip()
     clinic = state.clinic_by_company(company_id)
+    shown = clinic or state.mounted_clinic()  # whose page the answer is
     if not state.sessions.redeem_token(form.get("csrf_token", "")):
         state.stats.login(clinic.id if clinic else "unknown", ok=False)
-        return login_page(error=TOKEN_ERROR, status=403, company_id=company_id, username=username)
+        return login_page(error=TOKEN_ERROR, status=403, company_id=company_id, username=username, clinic=shown)
     user = None
     if clinic is not None:
         user = next((u for u in clinic.users
                      if u.username == username and u.password == form.get("password", "")), None)
     if user is None:
         state.stats.login(clinic.id if clinic else "unknown", ok=False)
-        return login_page(error=CREDENTIALS_ERROR, company_id=company_id, username=username)
-    if user.two_factor:
-        body = _TWO_FACTOR.format(error="")
-        return make_response(_PAGE.format(title="IDEXX Neo — Verify", body=body), 200)
+        return login_page(error=CREDENTIALS_ERROR, company_id=company_id, username=username, clinic=shown)
+    dialect = state.dialect(clinic)
+    if user.two_factor or dialect.two_step != "off":
+        field = dialect.two_step if dialect.two_step != "off" else "code"
+        return two_step_page(field, banner=dialect.error_banner)
     sid = state.sessions.create(clinic.id, user.username)
     state.stats.login(clinic.id, ok=True)
-    response = redirect("/dashboard")
+    response = redirect(_root() + "/dashboard")
     response.set_cookie(COOKIE_NAME, sid, httponly=True, samesite="Lax", path="/")
     return response
 
@@ -106,8 +138,8 @@ def login_view():
 @bp.post("/login/verify", endpoint="login_verify")
 def login_verify():
     """Two-factor accounts cannot be automated; every code is refused (a simulator choice)."""
-    body = _TWO_FACTOR.format(error=_error(CODE_ERROR))
-    return make_response(_PAGE.format(title="IDEXX Neo — Verify", body=body), 200)
+    field = "otp" if "otp" in request.form else "code"
+    return two_step_page(field, error=CODE_ERROR, banner=page_dialect().error_banner)
 
 
 @bp.get("/dashboard", endpoint="dashboard")
@@ -115,17 +147,17 @@ def dashboard():
     state = _state()
     session = state.sessions.touch(request.cookies.get(COOKIE_NAME))
     if session is None:
-        return redirect("/login")
+        return redirect(_root() + "/login")
     clinic = state.world.clinic(session.clinic_id)
     body = (f'<div id="dashboard" data-company="{html.escape(clinic.company_id)}">'
             f"<h2>Welcome, {html.escape(session.username)}</h2><p>{html.escape(clinic.name)}</p>"
-            '<nav><a href="/logout" id="logout">Sign out</a></nav></div>')
+            f'<nav><a href="{_root()}/logout" id="logout">Sign out</a></nav></div>')
     return make_response(_PAGE.format(title="IDEXX Neo — Dashboard", body=body), 200)
 
 
 @bp.route("/logout", methods=["GET", "POST"], endpoint="logout")
 def logout():
     _state().sessions.drop(request.cookies.get(COOKIE_NAME))
-    response = redirect("/login")
+    response = redirect(_root() + "/login")
     response.delete_cookie(COOKIE_NAME, path="/")
     return response

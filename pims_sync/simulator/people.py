@@ -113,3 +113,21 @@ def email_for(rng: random.Random, first: str, last: str) -> str | None:
 def weighted(rng: random.Random, pairs: tuple[tuple[str, int], ...]) -> str:
     values, weights = zip(*pairs, strict=True)
     return rng.choices(values, weights=weights)[0]
+
+
+BREEDS = {
+    "canine": ("Labrador Retriever", "Golden Retriever", "French Bulldog", "Border Collie", "Dachshund",
+               "Mixed breed", "Cavalier King Charles Spaniel", "German Shepherd"),
+    "feline": ("Domestic Shorthair", "Domestic Longhair", "Maine Coon", "Siamese", "Ragdoll"),
+    "rabbit": ("Netherland Dwarf", "Lop"), "avian": ("Budgerigar", "Cockatiel"), "equine": ("Thoroughbred",),
+    "reptile": ("Bearded Dragon", "Leopard Gecko"), "guinea pig": ("Abyssinian",), "ferret": ("Sable",),
+}
+GENDERS = ("Male", "Female", "Male Neutered", "Female Spayed", "Unknown")
+
+
+def pet_details(patient_id: int, species: str) -> tuple[str | None, str]:
+    """(breed, gender) of a pet, from its own generator (the clinic's draws stay as they were)."""
+    rng = random.Random(patient_id * 104_729 + 3)
+    breeds = BREEDS.get((species or "").lower(), ())
+    breed = rng.choice(breeds) if breeds and rng.random() > 0.05 else None
+    return breed, rng.choice(GENDERS)

@@ -12,6 +12,7 @@ import copy
 import threading
 from datetime import date, datetime, timedelta
 
+from . import people
 from .clinical import consultation_record
 from .data import (
     ADDED_BASE,
@@ -165,7 +166,7 @@ class Records:
             "title": f"{pet['name']} - Consultation", "type_description": "Consultation",
             "reason": "Added by the simulator control API", "current_status": status,
             "status_label": STATUS_LABELS.get(_canonical(status), str(status).title()),
-            "is_block": False, "is_roster": False,
+            "is_block": False, "is_roster": False, "stage": _canonical(status),
         }
         event.update({k: v for k, v in fields.items() if k not in ("id", "appointment_id", "consultation")})
         event["start"], event["end"] = start.strftime(WALL), end.strftime(WALL)
@@ -175,10 +176,9 @@ class Records:
                 cid = appt_id + CONSULTATION_OFFSET
                 event["consultation_id"] = cid
                 self._consultations[cid] = consultation_record(
-                    rng_for(self.world.seed, "added", appt_id), consultation_id=cid, appointment_id=appt_id,
-                    patient_id=event["patient_id"], patient_name=event["patient_name"] or "",
-                    client_id=event["client_id"], species=event["species"] or "Canine",
-                    date=event["start"], vet=event["provider"], reason=event["reason"] or "", stage=stage)
+                    rng_for(self.world.seed, "added", appt_id), consultation_id=cid, event=event,
+                    date=event["start"], stage=stage, breed=people.pet_details(pet["patient_id"], pet["species"])[0],
+                    branch=clinic.branch)
             self._events[appt_id] = event
             return copy.deepcopy(event)
 
@@ -186,6 +186,8 @@ class Records:
         with self._lock:
             event = self.appointment(clinic, appointment_id)
             event.update(changes)
+            if "stage" not in changes and ("current_status" in changes or "status_label" in changes):
+                event["stage"] = _canonical(event.get("current_status") or event.get("status_label") or "booked")
             self._events[appointment_id] = event
             cid = event.get("consultation_id")
             if cid and "start" in changes:
@@ -247,4 +249,5 @@ def _owned(clinic: Clinic, any_id: int) -> bool:
 
 def _canonical(status: str) -> str:
     s = str(status).lower().replace("-", "_").replace(" ", "_")
-    return {"finalized": "finalised", "completed": "finalised", "canceled": "cancelled"}.get(s, s)
+    return {"finalized": "finalised", "completed": "finalised", "ready_to_pay": "finalised", "canceled": "cancelled",
+            "not_arrived": "booked", "scheduled": "booked"}.get(s, s)
