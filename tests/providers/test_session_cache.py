@@ -33,3 +33,18 @@ def test_invalidate_only_the_session_that_failed():
     cache.set("a", {"neo_session": "x"}, ttl_s=60)
     cache.invalidate("a")
     assert cache.get("a") is None
+
+
+def test_verified_marks_only_the_stored_session_and_a_new_one_starts_unverified():
+    cache = InMemorySessionCache()
+    cache.set("a", {"neo_session": "one"}, ttl_s=60)
+    assert not cache.is_verified("a", {"neo_session": "one"})
+    cache.mark_verified("a", {"neo_session": "stale"})  # not the stored session: ignored
+    assert not cache.is_verified("a", {"neo_session": "one"})
+    cache.mark_verified("a", {"neo_session": "one"})
+    assert cache.is_verified("a", {"neo_session": "one"})
+    cache.set("a", {"neo_session": "two"}, ttl_s=60)
+    assert not cache.is_verified("a", {"neo_session": "two"}) and not cache.is_verified("a", {"neo_session": "one"})
+    cache.mark_verified("a", {"neo_session": "two"})
+    cache.invalidate("a")
+    assert not cache.is_verified("a", {"neo_session": "two"})

@@ -77,25 +77,7 @@ def test_delivery_counter_caps_per_message(worker_redis):
 
 
 def test_browser_pool_launches_lazily_relaunches_and_gives_memory_back():
-    # its own thread: Playwright's sync API refuses to start on a thread that already runs it
-    # (the session's `playwright_browser` fixture owns the main thread's event loop)
-    errors: list[BaseException] = []
-
-    def body():
-        try:
-            _browser_pool_scenario()
-        except BaseException as e:  # re-raised on the test thread
-            errors.append(e)
-
-    thread = threading.Thread(target=body, name="pool-test")
-    thread.start()
-    thread.join(120)
-    assert not thread.is_alive(), "the browser pool scenario hung"
-    if errors:
-        raise errors[0]
-
-
-def _browser_pool_scenario():
+    """The pool's browser lives on its own thread, so any thread may ask it for a login."""
     from tests.fixtures.workers import chromium_path
 
     others = {p.pid for p in browser_processes(os.getpid())}  # e.g. another fixture's browser
@@ -103,19 +85,39 @@ def _browser_pool_scenario():
     def ours() -> set[int]:
         return {p.pid for p in browser_processes(os.getpid())} - others
 
+    def open_a_context(browser):
+        browser.new_context().close()
+        return browser, threading.get_ident()
+
     pool = BrowserPool(executable_path=chromium_path(), idle_close_s=0.5)
     try:
         assert pool.launches == 0 and not ours()  # nothing until first use
-        browser = pool.browser()
-        context = browser.new_context()
-        context.close()
-        assert pool.launches == 1 and ours()
-        assert pool.browser() is browser  # reused while alive
+        browser, owner = pool.run(open_a_context)
+        assert pool.launches == 1 and ours() and owner != threading.get_ident()
+        found: list = []
+        helper = threading.Thread(target=lambda: found.append(pool.run(open_a_context)))
+        helper.start()
+        helper.join(60)
+        assert found == [(browser, owner)]  # a helper thread gets the same browser, on the same thread
+        assert pool.launches == 1
         pool.idle()
         wait_until(lambda: not ours(), 15, "the idle browser to be closed")
-        again = pool.browser()  # relaunched on the task thread
-        assert pool.launches == 2 and again.is_connected()
-        again.new_context().close()
+        again, _ = pool.run(open_a_context)  # relaunched
+        assert pool.launches == 2 and again is not browser
     finally:
         pool.close()
     assert not ours()
+
+
+def test_session_cache_verified_marker_is_shared_and_per_session(cache, worker_redis):
+    cache.set("c1", {"neo_session": "one"}, 60)
+    other_worker = RedisSessionCache(worker_redis, cache.cipher, ttl_s=30)
+    assert not other_worker.is_verified("c1", {"neo_session": "one"})
+    cache.mark_verified("c1", {"neo_session": "stale"})  # not the stored one: ignored
+    assert not other_worker.is_verified("c1", {"neo_session": "one"})
+    cache.mark_verified("c1", {"neo_session": "one"})
+    assert other_worker.is_verified("c1", {"neo_session": "one"})
+    assert 0 < worker_redis.pttl(cache.verified_key("c1")) <= 30_000
+    assert b"one" not in worker_redis.get(cache.verified_key("c1"))
+    cache.set("c1", {"neo_session": "two"}, 60)  # a fresh login starts unverified
+    assert not other_worker.is_verified("c1", {"neo_session": "two"})
