@@ -3,6 +3,9 @@
 Starts (or uses) PostgreSQL and Redis, migrates, starts the simulator, a worker, beat, the
 API and Flower, seeds the simulator's clinics, then syncs every clinic through the REST API
 with that clinic's own key and draws each phase's progress. Every child is stopped on exit.
+
+While it runs, <data-dir>/state.json tells the rest of the CLI (and `pims-sync demo env`)
+where the demo's services are, so a second terminal can explore it with no settings.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -18,8 +22,17 @@ import requests
 
 from ..config import Settings
 from ..errors import PimsSyncError
+from . import demo_state as ds
 from .chromium_setup import SystemInstaller, find_chromium, install_playwright_chromium
-from .demo_seed import DemoClinic, seed_all, simulator_clinics
+from .demo_seed import (
+    EVERY_HELP,
+    DemoClinic,
+    format_every,
+    next_scheduled,
+    parse_every,
+    seed_all,
+    simulator_clinics,
+)
 from .demo_stack import DemoStack, Ports, available_commands, celery_workers_online, child_argv, http_answers
 from .embedded import demo_secret, pick_port
 from .output import console, fail, handles_errors
@@ -28,7 +41,14 @@ from .progress import TERMINAL, SyncProgress, summary_numbers, summary_table
 OPTIONAL_CHILDREN = ("beat", "flower")
 
 
-@click.command("demo")
+def _every(_ctx, _param, value: str) -> int:
+    try:
+        return parse_every(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@click.group("demo", invoke_without_command=True)
 @click.option("--once", is_flag=True, help="Exit after the summary (exit 0 only if every clinic's sync completed).")
 @click.option("--clinics", default=3, show_default=True, type=click.IntRange(1, 20), help="Simulator clinics to sync.")
 @click.option("--data-dir", default=".data/demo", show_default=True, type=click.Path(file_okay=False, path_type=Path),
@@ -44,21 +64,36 @@ OPTIONAL_CHILDREN = ("beat", "flower")
               help="Seconds to wait for the syncs.")
 @click.option("--no-flower", is_flag=True, help="Do not start Flower.")
 @click.option("--no-beat", is_flag=True, help="Do not start beat.")
+@click.option("--schedule-every", "every_minutes", default="30m", show_default=True, callback=_every,
+              help=f"How often beat syncs the demo clinics (inbound): {EVERY_HELP}.")
+@click.pass_context
 @handles_errors
-def command(once, clinics, data_dir, port, flower_port, simulator_port, redis_port, days_ahead, timeout_s,
-            no_flower, no_beat):
-    """Run the whole system locally and sync the demo clinics through the REST API."""
+def command(ctx, once, clinics, data_dir, port, flower_port, simulator_port, redis_port, days_ahead, timeout_s,
+            no_flower, no_beat, every_minutes):
+    """Run the whole system locally and sync the demo clinics through the REST API.
+
+    While it runs, every other command from this folder uses it (no settings needed);
+    `pims-sync demo env` prints its settings as export lines.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     settings = Settings.from_env()
     data_dir = data_dir.resolve()
+    running = ds.live_demo(data_dir)
+    if running is not None:
+        fail(f"a demo is already running from {data_dir} (pid {running.pid}); explore it from here with "
+             "`pims-sync menu`, or stop it with Ctrl-C in its terminal")
     stack = DemoStack(data_dir)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     ok = False
     try:
         ok = _run(stack, settings, once=once, clinics=clinics, ports=_ports(port, flower_port, simulator_port, redis_port),
-                  days_ahead=days_ahead, timeout_s=timeout_s, flower=not no_flower, beat=not no_beat)
+                  days_ahead=days_ahead, timeout_s=timeout_s, flower=not no_flower, beat=not no_beat,
+                  every_minutes=every_minutes)
     except KeyboardInterrupt:
         console.print("\n[yellow]Interrupted.[/]")
     finally:
+        ds.remove_state(data_dir, os.getpid())  # first: nobody should pick up a demo that is stopping
         with console.status("Stopping every child process…"):
             stack.stop()
         signal.signal(signal.SIGTERM, previous)
@@ -66,6 +101,18 @@ def command(once, clinics, data_dir, port, flower_port, simulator_port, redis_po
     if once and not ok:
         fail("the demo sync did not complete for every clinic (see the table above and the logs in "
              f"{data_dir / 'logs'})")
+
+
+@command.command("env")
+@click.option("--data-dir", default=str(ds.DEFAULT_DIR), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="The running demo's data folder.")
+@handles_errors
+def env_command(data_dir):
+    """Print `export` lines for the running demo (psql, curl, a Celery shell): eval "$(pims-sync demo env)"."""
+    state = ds.live_demo(data_dir)
+    if state is None:
+        fail(f"no demo is running in {data_dir} (start one with `pims-sync demo`)")
+    click.echo("\n".join(ds.export_lines(state)))
 
 
 def _raise_interrupt(signum, frame):
@@ -90,7 +137,7 @@ def _step(message: str, detail: str = "") -> None:
 
 
 def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, ports: Ports, days_ahead: int,
-         timeout_s: int, flower: bool, beat: bool) -> bool:
+         timeout_s: int, flower: bool, beat: bool, every_minutes: int) -> bool:
     console.rule("[bold]pims-sync demo")
     for note in ports.moved:
         console.print(f"[yellow]![/] {note}")
@@ -142,10 +189,11 @@ def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, port
 
         store = PostgresStore(database_url, max_size=2)
         try:
-            seeded = seed_all(store, CredentialCipher.from_settings(settings.replace(encryption_key=secret)), sim_clinics)
+            seeded = seed_all(store, CredentialCipher.from_settings(settings.replace(encryption_key=secret)), sim_clinics,
+                              every_minutes=every_minutes)
         finally:
             store.close()
-    _step("clinics seeded", ", ".join(c.name for c in seeded))
+    _step("clinics seeded", ", ".join(c.name for c in seeded) + f"; inbound every {format_every(every_minutes)}")
 
     api_url = f"http://127.0.0.1:{ports.api}"
     flower_url = f"http://127.0.0.1:{ports.flower}"
@@ -178,6 +226,18 @@ def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, port
                 continue
         _step(name, flower_url if name == "flower" else "per-clinic schedules, standby-safe")
 
+    state = ds.DemoState(
+        pid=os.getpid(), pid_started=ds.process_started(os.getpid()), data_dir=str(stack.data_dir),
+        database_url=database_url, redis_url=redis_url, api_url=api_url, simulator_url=sim_url,
+        flower_url=flower_url if started["flower"] else None,
+        flower_user=flower_auth.split(":", 1)[0] if started["flower"] and not settings.flower_basic_auth else None,
+        flower_password_file=(str(stack.data_dir / "flower.password")
+                              if started["flower"] and not settings.flower_basic_auth else None),
+        encryption_key_file=None if settings.encryption_key else str(stack.data_dir / "encryption.key"),
+        chromium_path=chromium, clinic_ids=tuple(c.id for c in seeded),
+    )  # fmt: skip
+    _step("state for the rest of the CLI", str(ds.write_state(state)))
+
     results = _sync_through_api(api_url, seeded, days_ahead=days_ahead, timeout_s=timeout_s)
     rows = [(c.name, summary_numbers(results.get(c.id) or {"status": "failed"})) for c in seeded]
     console.print(summary_table(rows, title="Demo sync (through the REST API)"))
@@ -186,6 +246,8 @@ def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, port
     ok = all((results.get(c.id) or {}).get("status") == "completed" for c in seeded)
     if once:
         return ok
+    _print_next(seeded, data_dir=stack.data_dir, beat=started["beat"], every_minutes=every_minutes,
+                flower=started["flower"])
     console.print("\n[bold]Running.[/] Press Ctrl-C to stop everything.")
     while True:
         dead = [c for c in stack.dead_children() if c.name != "flower"]
@@ -315,3 +377,27 @@ def _print_access(clinics: list[DemoClinic], results: dict[str, dict], *, api_ur
         soft_wrap=True,
     )
     console.print(f"  curl -s {api_url}/api/sync/<syncId> -H 'X-API-Key: {first.api_key}'", soft_wrap=True)
+
+
+def _print_next(clinics: list[DemoClinic], *, data_dir: Path, beat: bool, every_minutes: int, flower: bool) -> None:
+    """What to try next, and when beat's first scheduled sync will show up."""
+    console.print()
+    if beat:
+        now = datetime.now(UTC)
+        when = next_scheduled(clinics, every_minutes, now)
+        if when is not None:
+            wait = int((when - now).total_seconds())
+            console.print(
+                f"Next scheduled sync: inbound for {len(clinics)} clinic(s) at {when.astimezone():%H:%M:%S} "
+                f"(in {wait // 60}m {wait % 60:02d}s), then every {format_every(every_minutes)} — look for it in "
+                f"`pims-sync status --watch`{' and Flower' if flower else ''}.", soft_wrap=True)
+    else:
+        console.print("Beat is not running (--no-beat): no scheduled syncs.")
+    here = data_dir == (Path.cwd() / ds.DEFAULT_DIR).resolve()
+    where = ("from another terminal in this folder (no settings needed while the demo runs)" if here
+             else f'after eval "$(pims-sync demo env --data-dir {data_dir})"')
+    console.print(f"\nExplore it {where}:", style="bold")
+    for line in ("pims-sync menu", "pims-sync status --watch", "pims-sync history",
+                 f"pims-sync sync full --clinic {clinics[0].id}",
+                 'eval "$(pims-sync demo env)"   # DATABASE_URL, REDIS_URL, ... for psql, curl, celery'):
+        console.print(f"  {line}", soft_wrap=True)

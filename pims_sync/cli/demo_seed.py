@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -17,12 +18,51 @@ from ..errors import NotFound, PimsSyncError
 from ..store.base import Store
 
 DEMO_KEY_NAME = "demo"
+DEFAULT_EVERY_MINUTES = 30
 # spread out so beat has work to show without colliding with the demo's own first sync
 DEMO_SCHEDULES = [
     {"type": "inbound", "cron": "*/30 * * * *", "enabled": True},
     {"type": "cases", "cron": "15 * * * *", "enabled": True},
     {"type": "reconciliation", "cron": "0 6 * * *", "enabled": True},
 ]
+EVERY_HELP = "1m to 59m, or whole hours 1h to 24h (cron fires on the clinic's wall clock)"
+
+
+def parse_every(text: str) -> int:
+    """``30m`` / ``2h`` / ``45`` (minutes) -> minutes; only intervals a cron step can express."""
+    raw = (text or "").strip().lower()
+    unit = 60 if raw.endswith("h") else 1
+    digits = raw[:-1] if raw[-1:] in ("m", "h") else raw
+    if not digits.isdigit() or int(digits) == 0:
+        raise ValueError(EVERY_HELP)
+    minutes = int(digits) * unit
+    if minutes < 60 or (minutes % 60 == 0 and minutes <= 24 * 60):
+        return minutes
+    raise ValueError(EVERY_HELP)
+
+
+def every_cron(minutes: int) -> str:
+    if minutes < 60:
+        return f"*/{minutes} * * * *" if minutes > 1 else "* * * * *"
+    hours = minutes // 60
+    return "0 0 * * *" if hours == 24 else ("0 * * * *" if hours == 1 else f"0 */{hours} * * *")
+
+
+def demo_schedules(every_minutes: int = DEFAULT_EVERY_MINUTES) -> list[dict[str, Any]]:
+    """The demo's schedules: inbound every ``every_minutes``, cases hourly, reconciliation daily."""
+    return [{**s, "cron": every_cron(every_minutes)} if s["type"] == "inbound" else dict(s) for s in DEMO_SCHEDULES]
+
+
+def next_scheduled(clinics: list[DemoClinic], every_minutes: int, now: datetime) -> datetime | None:
+    """When beat next fires the demo's interval schedule (inbound) for any of these clinics."""
+    from ..schedules import next_fire
+
+    cron = every_cron(every_minutes)
+    return min((next_fire(cron, c.timezone, now) for c in clinics), default=None)
+
+
+def format_every(minutes: int) -> str:
+    return f"{minutes // 60}h" if minutes >= 60 else f"{minutes}m"
 
 
 @dataclass(frozen=True)
@@ -58,7 +98,8 @@ def demo_clinic_id(sim_clinic: dict[str, Any]) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"pims-sync-demo/{company}"))
 
 
-def seed_clinic(store: Store, cipher: CredentialCipher, sim_clinic: dict[str, Any]) -> DemoClinic:
+def seed_clinic(store: Store, cipher: CredentialCipher, sim_clinic: dict[str, Any], *,
+                every_minutes: int = DEFAULT_EVERY_MINUTES) -> DemoClinic:
     clinic_id = demo_clinic_id(sim_clinic)
     name = _field(sim_clinic, "name")
     timezone = _field(sim_clinic, "timezone")
@@ -82,9 +123,10 @@ def seed_clinic(store: Store, cipher: CredentialCipher, sim_clinic: dict[str, An
     store.create_api_key(
         clinic_id=clinic.id, name=DEMO_KEY_NAME, key_prefix=key.key_prefix, key_hash=key.key_hash, permissions=None
     )
-    store.set_schedule_config(clinic.id, DEMO_SCHEDULES)
+    store.set_schedule_config(clinic.id, demo_schedules(every_minutes))
     return DemoClinic(id=clinic.id, name=clinic.name, timezone=clinic.timezone, key_prefix=key.key_prefix, api_key=key.key)
 
 
-def seed_all(store: Store, cipher: CredentialCipher, sim_clinics: list[dict[str, Any]]) -> list[DemoClinic]:
-    return [seed_clinic(store, cipher, c) for c in sim_clinics]
+def seed_all(store: Store, cipher: CredentialCipher, sim_clinics: list[dict[str, Any]], *,
+             every_minutes: int = DEFAULT_EVERY_MINUTES) -> list[DemoClinic]:
+    return [seed_clinic(store, cipher, c, every_minutes=every_minutes) for c in sim_clinics]

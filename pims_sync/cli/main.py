@@ -39,12 +39,22 @@ COMMAND_MODULES = (
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """pims-sync: keep clinics' PIMS data and the product database in step."""
+    _use_live_demo(ctx.invoked_subcommand or "menu")
     if ctx.invoked_subcommand is None:
         menu = _load("menu_cmd")
         if menu is not None and sys.stdin.isatty() and sys.stdout.isatty():
             ctx.invoke(menu.command)
         else:
             click.echo(ctx.get_help())
+
+
+def _use_live_demo(command: str) -> None:
+    """With no database/Redis configured, a demo running from this folder is the one to use."""
+    from .demo_state import DEFAULT_DIR, apply_live_demo
+    from .output import err_console
+
+    if apply_live_demo(command) is not None:
+        err_console.print(f"[dim]using the running demo in {DEFAULT_DIR}[/]")
 
 
 def _load(name: str):
