@@ -9,8 +9,6 @@ and the workers obey; `show` says whether the clinic is synced now, and why not.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import click
 from rich.table import Table
 
@@ -18,7 +16,7 @@ from ..errors import CredentialsMissing
 from ..models import Clinic
 from ..schedules import validate_timezone
 from .connect import load_settings, open_store
-from .output import console, fail, handles_errors, json_option, print_json
+from .output import console, err_console, fail, handles_errors, json_option, print_json
 
 PROVIDERS = ("idexx-neo", "idexx")  # "idexx" is the product's spelling of the same provider
 PROVIDER_ALIASES = {"idexx": "idexx-neo"}
@@ -43,22 +41,17 @@ class TimeZoneType(click.ParamType):
 
 
 class HostType(click.ParamType):
-    """The clinic's PIMS address: a host (https assumed) or an http(s) URL with nothing after the host."""
+    """The clinic's PIMS address: a host (https assumed) or an origin, as the provider reads it."""
 
     name = "URL"
 
     def convert(self, value, param, ctx):
-        text = (value or "").strip()
-        parts = urlsplit(text if "://" in text else f"https://{text}")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            self.fail("must be a host or an http(s) URL like https://ca.idexxneo.com", param, ctx)
+        from ..providers.idexx.hosts import HostSyntaxError, origin
+
         try:
-            _ = parts.port  # raises on a port that is not a number in range
-        except ValueError:
-            self.fail("has an invalid port", param, ctx)
-        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
-            self.fail("must be the PIMS's base URL only (no path, query or user)", param, ctx)
-        return f"{parts.scheme}://{parts.netloc}"
+            return origin(value)
+        except HostSyntaxError as e:
+            self.fail(f"{e} (expected a host or an origin like https://ca.idexxneo.com)", param, ctx)
 
 
 class UuidType(click.ParamType):
@@ -83,6 +76,18 @@ def _region(ctx, param, value: str | None) -> str | None:
     if len(value) != 2 or not value.isalpha():
         raise click.BadParameter("must be a two-letter region code like US or GB", ctx, param)
     return value.upper()
+
+
+def _warn_if_refused(settings, clinic: Clinic) -> None:
+    """Say now, not at the next sync, when the provider will refuse the clinic's host."""
+    from ..errors import PimsHostRefused
+    from ..providers.idexx.hosts import base_url_for
+
+    try:
+        base_url_for(clinic.id, clinic.pims_host, default_url=settings.idexx_base_url,
+                     extra_hosts=settings.idexx_extra_hosts)
+    except PimsHostRefused as e:
+        err_console.print(f"[yellow]warning:[/] {e}")
 
 
 def clinic_view(clinic: Clinic) -> dict:
@@ -132,7 +137,8 @@ def add(name, timezone, pims_provider, pims_host, owner_user_id, phone_region, a
     """Create a clinic."""
     if not name.strip():
         raise click.BadParameter("must not be empty", param_hint="'--name'")
-    store = open_store(load_settings())
+    settings = load_settings()
+    store = open_store(settings)
     try:
         clinic = store.create_clinic(
             name=name.strip(), timezone=timezone, pims_provider=_provider(pims_provider), clinic_id=clinic_id,
@@ -142,6 +148,7 @@ def add(name, timezone, pims_provider, pims_host, owner_user_id, phone_region, a
             clinic = store.update_clinic(clinic.id, sync_owner=sync_owner)
     finally:
         store.close()
+    _warn_if_refused(settings, clinic)
     if as_json:
         print_json(clinic_view(clinic))
         return
@@ -240,7 +247,8 @@ def set_(clinic_id, name, timezone, pims_provider, pims_host, clear_pims_host, o
             "nothing to change: give at least one of --name, --timezone, --pims-provider, --pims-host, "
             "--owner-user, --phone-region, --active/--inactive, --sync-owner, --sync-enabled/--sync-disabled"
         )
-    store = open_store(load_settings())
+    settings = load_settings()
+    store = open_store(settings)
     try:
         store.get_clinic(clinic_id)  # NotFound before anything changes
         if sync_enabled is not None:  # first: it is the one that can fail for want of a credentials row
@@ -252,6 +260,8 @@ def set_(clinic_id, name, timezone, pims_provider, pims_host, clear_pims_host, o
         clinic = store.update_clinic(clinic_id, **changes) if changes else store.get_clinic(clinic_id)
     finally:
         store.close()
+    if "pims_host" in changes:
+        _warn_if_refused(settings, clinic)
     if as_json:
         print_json(clinic_view(clinic))
         return

@@ -98,6 +98,17 @@ def test_bad_input_to_add_exits_2_naming_the_option_and_writes_nothing(env, data
     assert clinics_named(database_url, name) == 0
 
 
+def test_a_host_the_provider_would_refuse_is_stored_with_a_warning(env, clinic):
+    """Written (an operator may list it in IDEXX_EXTRA_HOSTS next), but said now, not at the next sync."""
+    result = run(env, "clinics", "set", clinic.id, "--pims-host", "neo.example.org")
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.output and "IDEXX_EXTRA_HOSTS" in result.output
+    allowed = run({**env, "IDEXX_EXTRA_HOSTS": "neo.example.org"}, "clinics", "set", clinic.id, "--pims-host",
+                  "neo.example.org")
+    assert allowed.exit_code == 0 and "warning" not in allowed.output
+    assert ok_json(env, "clinics", "show", clinic.id)["pimsHost"] == "https://neo.example.org"
+
+
 def test_set_changes_only_what_is_given(env, clinic):
     owner = str(uuid.uuid4())
     after = ok_json(env, "clinics", "set", clinic.id, "--timezone", "Europe/Dublin", "--pims-host",
