@@ -293,7 +293,7 @@ class UpsertResult:
 class ApiKeyRecord:
     id: str
     clinic_id: str | None  # None: a shared key (the product's later schema); refused unless granted clinics
-    name: str
+    name: str | None  # the seed's INSERT leaves it NULL
     key_prefix: str
     key_hash: str = field(repr=False)
     permissions: tuple[str, ...] | None  # None = all

@@ -2,8 +2,10 @@
 
 Every multi-row write is one call of a SQL function from ``supabase/migrations`` (the Supabase
 store calls the same functions over ``.rpc``); the plain reads are single SELECTs on indexed
-columns. Mixed into :class:`~pims_sync.store.postgres.PostgresStore`, which provides the
-connection helpers ``_conn``, ``_one``, ``_all``.
+columns. Audits live in our own ``pims_sync_runs``; a trigger mirrors the phase rows into the
+product's ``case_sync_audits`` in its vocabulary, so the store never writes that table.
+Mixed into :class:`~pims_sync.store.postgres.PostgresStore`, which provides the connection
+helpers ``_conn``, ``_one``, ``_all``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from . import _rows as rows
 UPSERT_CHUNK = 500
 MAX_HISTORY_LIMIT = 200
 
-_REF_COLUMNS = "id, external_id, scheduled_at, status, consultation_external_id, enriched_at, deleted_at"
+# status::text: on an adopted database cases.status is the product's ENUM
+_REF_COLUMNS = (
+    "id, external_id, scheduled_at, status::text as status, consultation_external_id, enriched_at, deleted_at"
+)
 
 
 def jsonb(value: Any) -> Jsonb:
@@ -57,7 +62,7 @@ def _choice(value: str, allowed: Sequence[str], name: str) -> str:
 def new_audit_row(
     *, clinic_id: str, sync_type: str, trigger: str, status: str, audit_id: str | None, parent_id: str | None
 ) -> tuple[str | None, dict]:
-    """(audit id or None, the validated columns of a new case_sync_audits row) — both stores."""
+    """(audit id or None, the validated columns of a new pims_sync_runs row) — both stores."""
     row = {
         "clinic_id": rows.parse_uuid(clinic_id, "clinic"),
         "sync_type": _choice(sync_type, SYNC_TYPES, "sync_type"),
@@ -178,7 +183,7 @@ class SyncDataQueries:
         row = self._one(
             "create sync audit",
             """
-            insert into case_sync_audits (id, clinic_id, sync_type, trigger, parent_id, status)
+            insert into pims_sync_runs (id, clinic_id, sync_type, trigger, parent_id, status)
             values (coalesce(%s::uuid, gen_random_uuid()), %s, %s, %s, %s, %s)
             on conflict (id) do nothing
             returning *
@@ -217,7 +222,7 @@ class SyncDataQueries:
 
     def get_audit(self, audit_id: str, *, clinic_id: str | None = None) -> Audit:
         aid = rows.parse_uuid(audit_id, "sync")
-        row = self._one("get sync audit", "select * from case_sync_audits where id = %s", (aid,))
+        row = self._one("get sync audit", "select * from pims_sync_runs where id = %s", (aid,))
         if row is None or (
             clinic_id is not None and str(row["clinic_id"]) != rows.parse_uuid(clinic_id, "sync")
         ):
@@ -229,7 +234,7 @@ class SyncDataQueries:
         pid = rows.parse_uuid(parent_id, "sync")
         found = self._all(
             "list phase audits",
-            "select * from case_sync_audits where parent_id = %s order by created_at, id",
+            "select * from pims_sync_runs where parent_id = %s order by created_at, id",
             (pid,),
         )
         return [rows.audit(r) for r in found]

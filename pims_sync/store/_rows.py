@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import NotFound, ValidationError
 from ..models import (
+    PERMISSION_ALIASES,
     ApiKeyRecord,
     Audit,
     CaseRecord,
@@ -29,6 +30,7 @@ CASE_DATA_COLUMNS = (
     "source",
     "external_id",
     "status",
+    "pims_status",
     "type",
     "scheduled_at",
     "ends_at",
@@ -85,13 +87,21 @@ def case_to_json(case: CaseRecord) -> dict[str, Any]:
 
 
 def clinic(row: Mapping[str, Any]) -> Clinic:
+    """A clinics row plus ``sync_enabled`` (its credentials row's flag; None: no row, so True)."""
+    from ._clinic_rules import PRODUCT_DEFAULT_TIMEZONE, provider_from_row
+
+    enabled = row.get("sync_enabled")
     return Clinic(
         id=str(row["id"]),
         name=row["name"],
-        timezone=row["timezone"],
-        pims_provider=row["pims_provider"],
-        is_active=bool(row["is_active"]),
+        timezone=row.get("timezone") or PRODUCT_DEFAULT_TIMEZONE,
+        pims_provider=provider_from_row(row.get("pims_provider")),
+        is_active=row.get("is_active") is not False,
         phone_region=row.get("phone_region") or "US",
+        pims_host=row.get("pims_host"),
+        owner_user_id=_s(row.get("owner_user_id")),
+        sync_owner=row.get("sync_owner") or "pims-sync",
+        sync_enabled=enabled is not False,
     )
 
 
@@ -102,32 +112,39 @@ def _bytes(value: Any) -> bytes:
     return bytes.fromhex(text[2:]) if text.startswith("\\x") else text.encode()
 
 
-def credentials(row: Mapping[str, Any]) -> EncryptedCredentials:
+def credentials(row: Mapping[str, Any], provider: str) -> EncryptedCredentials:
+    """An idexx_credentials row; ``provider`` is the name the caller asked for (the table has none)."""
     return EncryptedCredentials(
         clinic_id=str(row["clinic_id"]),
-        provider=row["provider"],
+        provider=provider,
         username_encrypted=_bytes(row["username_encrypted"]),
         password_encrypted=_bytes(row["password_encrypted"]),
         company_id_encrypted=_bytes(row["company_id_encrypted"]),
-        encryption_key_id=row["encryption_key_id"],
+        encryption_key_id=row.get("encryption_key_id") or "default",
         is_active=bool(row["is_active"]),
         validation_status=row.get("validation_status"),
     )
 
 
 def api_key(row: Mapping[str, Any]) -> ApiKeyRecord:
+    """A clinic_api_keys row; ``granted_clinic_ids`` is an array of ids or, from PostgREST, the
+    embedded pims_sync_key_clinics rows. Product spellings of permissions read canonically."""
     perms = row.get("permissions")
+    granted = row.get("granted_clinic_ids")
+    if granted is None:
+        granted = [g["clinic_id"] for g in row.get("pims_sync_key_clinics") or ()]
     return ApiKeyRecord(
         id=str(row["id"]),
-        clinic_id=str(row["clinic_id"]),
-        name=row["name"],
+        clinic_id=_s(row.get("clinic_id")),
+        name=row.get("name"),
         key_prefix=row["key_prefix"],
         key_hash=row["key_hash"],
-        permissions=None if perms is None else tuple(perms),
+        permissions=None if perms is None else tuple(dict.fromkeys(PERMISSION_ALIASES.get(p, p) for p in perms)),
         expires_at=_ts(row.get("expires_at")),
         is_active=bool(row["is_active"]),
         last_used_at=_ts(row.get("last_used_at")),
         created_at=_ts(row.get("created_at")),
+        granted_clinic_ids=tuple(sorted(str(g) for g in granted)),
     )
 
 

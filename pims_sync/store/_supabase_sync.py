@@ -24,9 +24,11 @@ from ..models import (
     UpsertResult,
 )
 from . import _rows as rows
-from ._pg_sync import _REF_COLUMNS, MAX_HISTORY_LIMIT, UPSERT_CHUNK, _choice, _ids, new_audit_row
+from ._pg_sync import MAX_HISTORY_LIMIT, UPSERT_CHUNK, _choice, _ids, new_audit_row
 
-REF_SELECT = _REF_COLUMNS.replace(" ", "")
+# PostgREST renders the product's ENUM status as its label: no cast needed here
+REF_SELECT = "id,external_id,scheduled_at,status,consultation_external_id,enriched_at,deleted_at"
+AUDITS = "pims_sync_runs"  # ours; a trigger mirrors phase rows into the product's case_sync_audits
 _CASE_TIMESTAMPS = ("scheduled_at", "ends_at", "enriched_at", "deleted_at", "created_at", "updated_at")
 
 
@@ -149,12 +151,12 @@ class SupabaseSyncData:
         """Idempotent on audit_id: creating an existing sync returns it (a retried enqueue)."""
         aid, row = new_audit_row(clinic_id=clinic_id, sync_type=sync_type, trigger=trigger, status=status,
                                  audit_id=audit_id, parent_id=parent_id)
-        audits = self.table("case_sync_audits")
+        audits = self.table(AUDITS)
         if aid is None:
             query = audits.insert(row)
         else:  # ON CONFLICT (id) DO NOTHING: an existing sync comes back as no row
             query = audits.upsert({"id": aid, **row}, on_conflict="id", ignore_duplicates=True)
-        made = self._read("create sync audit", "case_sync_audits", query)
+        made = self._read("create sync audit", AUDITS, query)
         if not made:
             return self.get_audit(aid, clinic_id=row["clinic_id"])
         return rows.audit(made[0])
@@ -186,7 +188,7 @@ class SupabaseSyncData:
     def get_audit(self, audit_id: str, *, clinic_id: str | None = None) -> Audit:
         aid = rows.parse_uuid(audit_id, "sync")
         found = self._read(
-            "get sync audit", "case_sync_audits", self.table("case_sync_audits").select("*").eq("id", aid)
+            "get sync audit", AUDITS, self.table(AUDITS).select("*").eq("id", aid)
         )
         if not found or (
             clinic_id is not None and str(found[0]["clinic_id"]) != rows.parse_uuid(clinic_id, "sync")
@@ -200,14 +202,14 @@ class SupabaseSyncData:
 
         def build():
             return (
-                self.table("case_sync_audits")
+                self.table(AUDITS)
                 .select("*")
                 .eq("parent_id", pid)
                 .order("created_at")
                 .order("id")
             )
 
-        return [rows.audit(r) for r in self._read_all("list phase audits", "case_sync_audits", build)]
+        return [rows.audit(r) for r in self._read_all("list phase audits", AUDITS, build)]
 
     def sync_history(
         self,

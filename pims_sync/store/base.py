@@ -33,37 +33,71 @@ class Store(Protocol):
 
     # --- clinics -----------------------------------------------------------------------------
     def create_clinic(
-        self, *, name: str, timezone: str, pims_provider: str = "idexx", clinic_id: str | None = None
-    ) -> Clinic: ...
+        self,
+        *,
+        name: str,
+        timezone: str,
+        pims_provider: str = "idexx-neo",
+        clinic_id: str | None = None,
+        pims_host: str | None = None,
+        owner_user_id: str | None = None,
+        is_active: bool = True,
+        phone_region: str = "US",
+    ) -> Clinic:
+        """Fields are checked first (ValidationError naming the field): an IANA time zone, a
+        provider name ('idexx' is stored as 'idexx-neo'), a host, a UUID owner."""
+
+    def update_clinic(self, clinic_id: str, **changes: Any) -> Clinic:
+        """Change name, timezone, pims_provider, pims_host, owner_user_id, is_active, sync_owner or
+        phone_region (checked as on create); another key is a ValidationError naming it."""
+
     def get_clinic(self, clinic_id: str) -> Clinic:
-        """Raise NotFound when absent."""
+        """Raise NotFound when absent. sync_enabled is the flag of the clinic's credentials row."""
 
     def list_clinics(self, *, active_only: bool = True) -> list[Clinic]: ...
 
-    # --- credentials (stored encrypted; see pims_sync.crypto) --------------------------------
+    # --- credentials (idexx_credentials, stored encrypted; see pims_sync.crypto) -------------
+    # A clinic may have several rows (the product keeps one per user): the store uses the first
+    # in _clinic_rules.CREDENTIALS_ORDER (active, then most recently updated). Providers other
+    # than IDEXX have no credentials table yet: CredentialsMissing says so.
     def save_credentials(self, creds: EncryptedCredentials) -> None:
-        """Insert or replace the clinic's credentials for creds.provider."""
+        """Update the clinic's row, or insert one (user_id = the clinic's owner_user_id)."""
 
     def get_credentials(self, clinic_id: str, provider: str = "idexx") -> EncryptedCredentials:
         """The active credentials; raise CredentialsMissing when there are none."""
 
     def mark_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None: ...
+    def set_sync_enabled(self, clinic_id: str, enabled: bool) -> None:
+        """The cut-over flag on every credentials row of the clinic; CredentialsMissing without one."""
 
     # --- API keys ----------------------------------------------------------------------------
+    # A key with clinic_id NULL is a shared key: refused unless bound or granted clinics.
     def create_api_key(
         self,
         *,
-        clinic_id: str,
-        name: str,
+        clinic_id: str | None,
+        name: str | None = None,
         key_prefix: str,
         key_hash: str,
         permissions: Sequence[str] | None = None,
         expires_at: datetime | None = None,
     ) -> ApiKeyRecord: ...
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
-        """Look up by sha256 hex; the caller still compares in constant time."""
+        """Look up by sha256 hex, grants included (one query); the caller compares in constant time."""
 
-    def list_api_keys(self, clinic_id: str) -> list[ApiKeyRecord]: ...
+    def get_api_key(self, key_id: str) -> ApiKeyRecord:
+        """Raise NotFound when absent."""
+
+    def list_api_keys(self, clinic_id: str | None) -> list[ApiKeyRecord]:
+        """The clinic's keys; None lists the shared keys."""
+
+    def bind_api_key(self, key_id: str, clinic_id: str) -> ApiKeyRecord:
+        """Set a shared key's clinic; ValidationError when it is bound to another clinic."""
+
+    def grant_api_key_clinics(self, key_id: str, clinic_ids: Sequence[str]) -> ApiKeyRecord:
+        """Let a shared key act on these clinics (ValidationError for a bound key)."""
+
+    def revoke_api_key_grant(self, key_id: str, clinic_id: str) -> bool: ...
     def revoke_api_key(self, key_id: str, *, clinic_id: str | None = None) -> bool: ...
     def touch_api_keys(self, key_ids: Sequence[str], at: datetime) -> None:
         """Set last_used_at (batched by the API so requests never wait for it)."""
@@ -94,7 +128,7 @@ class Store(Protocol):
     def list_cases(self, clinic_id: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Every column of the clinic's cases, for tests, the CLI and fidelity checks."""
 
-    # --- audits ------------------------------------------------------------------------------
+    # --- audits (pims_sync_runs; a trigger mirrors phases into the product's case_sync_audits)
     def create_audit(
         self,
         *,

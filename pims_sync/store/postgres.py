@@ -16,24 +16,30 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import CredentialsMissing, NotFound, StoreError, ValidationError
 from ..models import (
-    PERMISSION_ALIASES,
-    PERMISSIONS,
-    ApiKeyRecord,
     Clinic,
     EncryptedCredentials,
     ScheduleConfigRow,
 )
+from . import _clinic_rules as rules
 from . import _rows as rows
 from ._errors import redact, safe_url, translate
+from ._pg_keys import ApiKeyQueries
 from ._pg_sync import SyncDataQueries, jsonb
+
+# sync_enabled: the flag of the credentials row the store uses; NULL (no row) reads as True
+_SYNC_ENABLED = (
+    "(select ic.sync_enabled from idexx_credentials ic where ic.clinic_id = {clinic}.id "
+    f"order by {rules.credentials_order_sql('ic')} limit 1)"
+)
+_CLINIC_SELECT = f"select c.*, {_SYNC_ENABLED.format(clinic='c')} as sync_enabled from clinics c"
 
 _CONFIG_SELECT = """
 select s.clinic_id, s.sync_schedules, s.version, s.updated_at, c.timezone, c.is_active as clinic_active
@@ -41,7 +47,7 @@ select s.clinic_id, s.sync_schedules, s.version, s.updated_at, c.timezone, c.is_
 """
 
 
-class PostgresStore(SyncDataQueries):
+class PostgresStore(ApiKeyQueries, SyncDataQueries):
     """The product database over a direct Postgres connection (DATABASE_URL)."""
 
     def __init__(self, database_url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 30.0):
@@ -121,25 +127,58 @@ class PostgresStore(SyncDataQueries):
     # --- clinics -----------------------------------------------------------------------------
 
     def create_clinic(
-        self, *, name: str, timezone: str, pims_provider: str = "idexx", clinic_id: str | None = None
+        self,
+        *,
+        name: str,
+        timezone: str,
+        pims_provider: str = "idexx-neo",
+        clinic_id: str | None = None,
+        pims_host: str | None = None,
+        owner_user_id: str | None = None,
+        is_active: bool = True,
+        phone_region: str = "US",
     ) -> Clinic:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError(f"unknown time zone {timezone!r} (expected an IANA name)") from None
-        if clinic_id is not None:
-            clinic_id = _uuid_arg(clinic_id, "clinic_id")
-        row = self._one(
-            "create clinic",
-            "insert into clinics (id, name, timezone, pims_provider) "
-            "values (coalesce(%s::uuid, gen_random_uuid()), %s, %s, %s) returning *",
-            (clinic_id, name, timezone, pims_provider),
+        values = rules.clinic_columns(
+            {
+                "name": name,
+                "timezone": timezone,
+                "pims_provider": pims_provider,
+                "pims_host": pims_host,
+                "owner_user_id": owner_user_id,
+                "is_active": is_active,
+                "phone_region": phone_region,
+            }
         )
+        cid = None if clinic_id is None else rules.check_uuid(clinic_id, "clinic_id")
+        columns = sql.SQL(", ").join(map(sql.Identifier, values))
+        query = sql.SQL(
+            # sync_owner comes from the column default ('pims-sync'); a new clinic has no credentials
+            "with made as (insert into clinics (id, {columns}) values (coalesce(%s::uuid, gen_random_uuid()), {params})"
+            " returning *) select made.*, null::boolean as sync_enabled from made"
+        ).format(columns=columns, params=sql.SQL(", ").join(sql.Placeholder() * len(values)))
+        return rows.clinic(self._one("create clinic", query, (cid, *values.values())))
+
+    def update_clinic(self, clinic_id: str, **changes: Any) -> Clinic:
+        """Change the named fields only; the product's other columns are never written."""
+        values = rules.clinic_columns(changes)
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        if not values:
+            return self.get_clinic(cid)
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder()) for k in values
+        )
+        query = sql.SQL(
+            "with changed as (update clinics set {assignments} where id = %s returning *) "
+            "select changed.*, {enabled} as sync_enabled from changed"
+        ).format(assignments=assignments, enabled=sql.SQL(_SYNC_ENABLED.format(clinic="changed")))
+        row = self._one("update clinic", query, (*values.values(), cid))
+        if row is None:
+            raise NotFound(f"clinic {cid} not found")
         return rows.clinic(row)
 
     def get_clinic(self, clinic_id: str) -> Clinic:
         cid = rows.parse_uuid(clinic_id, "clinic")
-        row = self._one("get clinic", "select * from clinics where id = %s", (cid,))
+        row = self._one("get clinic", f"{_CLINIC_SELECT} where c.id = %s", (cid,))
         if row is None:
             raise NotFound(f"clinic {cid} not found")
         return rows.clinic(row)
@@ -147,131 +186,106 @@ class PostgresStore(SyncDataQueries):
     def list_clinics(self, *, active_only: bool = True) -> list[Clinic]:
         found = self._all(
             "list clinics",
-            "select * from clinics where is_active or not %s order by name, id",
+            f"{_CLINIC_SELECT} where c.is_active or not %s order by c.name, c.id",
             (active_only,),
         )
         return [rows.clinic(r) for r in found]
 
-    # --- credentials -------------------------------------------------------------------------
+    # --- credentials (idexx_credentials: the product's table, possibly one row per user) -----
 
     def save_credentials(self, creds: EncryptedCredentials) -> None:
+        """Update the clinic's row (CREDENTIALS_ORDER) or insert one owned by the clinic's owner."""
         cid = rows.parse_uuid(creds.clinic_id, "clinic")
-        self._one(
-            "save credentials",
-            """
-            insert into pims_credentials (clinic_id, provider, username_encrypted, password_encrypted,
-                company_id_encrypted, encryption_key_id, is_active, validation_status)
-            values (%s, %s, %s, %s, %s, %s, %s, %s)
-            on conflict (clinic_id, provider) do update set
-                username_encrypted = excluded.username_encrypted,
-                password_encrypted = excluded.password_encrypted,
-                company_id_encrypted = excluded.company_id_encrypted,
-                encryption_key_id = excluded.encryption_key_id,
-                is_active = excluded.is_active,
-                validation_status = excluded.validation_status,
-                last_validated_at = null
-            returning id
-            """,
-            (
-                cid,
-                creds.provider,
-                creds.username_encrypted,
-                creds.password_encrypted,
-                creds.company_id_encrypted,
-                creds.encryption_key_id,
-                creds.is_active,
-                creds.validation_status,
-            ),
+        if not rules.is_idexx(creds.provider):
+            raise ValidationError(_other_provider(creds.provider, cid))
+        secret = (
+            creds.username_encrypted,
+            creds.password_encrypted,
+            creds.company_id_encrypted,
+            creds.encryption_key_id,
+            creds.is_active,
+            creds.validation_status,
         )
+        with self._conn("save credentials") as conn:
+            # no unique key on the product's table: two first saves must not insert two rows
+            conn.execute("select pg_advisory_xact_lock(hashtext('pims_sync.credentials'), hashtext(%s))", (cid,))
+            row = conn.execute(
+                f"""
+                with target as (
+                    select id from idexx_credentials where clinic_id = %s
+                     order by {rules.credentials_order_sql()} limit 1
+                ),
+                updated as (
+                    update idexx_credentials ic set
+                        username_encrypted = %s, password_encrypted = %s, company_id_encrypted = %s,
+                        encryption_key_id = %s, is_active = %s, validation_status = %s,
+                        last_validated_at = null
+                      from target where ic.id = target.id
+                    returning ic.id
+                ),
+                inserted as (
+                    insert into idexx_credentials (clinic_id, user_id, username_encrypted, password_encrypted,
+                        company_id_encrypted, encryption_key_id, is_active, validation_status)
+                    select c.id, c.owner_user_id, %s, %s, %s, %s, %s, %s
+                      from clinics c
+                     where c.id = %s and not exists (select 1 from target)
+                    returning id
+                )
+                select (select id from updated) as updated, (select id from inserted) as inserted
+                """,
+                (cid, *secret, *secret, cid),
+            ).fetchone()
+        if row["updated"] is None and row["inserted"] is None:
+            raise NotFound(f"clinic {cid} not found")
 
     def get_credentials(self, clinic_id: str, provider: str = "idexx") -> EncryptedCredentials:
         cid = rows.parse_uuid(clinic_id, "clinic")
+        if not rules.is_idexx(provider):
+            raise CredentialsMissing(_other_provider(provider, cid))
         row = self._one(
             "get credentials",
-            "select * from pims_credentials where clinic_id = %s and provider = %s and is_active",
-            (cid, provider),
+            f"select * from idexx_credentials where clinic_id = %s and is_active "
+            f"order by {rules.credentials_order_sql()} limit 1",
+            (cid,),
         )
         if row is None:
-            raise CredentialsMissing(f"clinic {cid} has no active {provider} credentials")
-        return rows.credentials(row)
+            raise CredentialsMissing(f"clinic {cid} has no active {provider} credentials (idexx_credentials)")
+        return rows.credentials(row, provider)
 
     def mark_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None:
         cid = rows.parse_uuid(clinic_id, "clinic")
+        if not rules.is_idexx(provider):
+            raise CredentialsMissing(_other_provider(provider, cid))
         n = self._count(
             "mark credentials validated",
-            "update pims_credentials set validation_status = %s, last_validated_at = now() "
-            "where clinic_id = %s and provider = %s",
-            (status, cid, provider),
+            "update idexx_credentials set validation_status = %s, last_validated_at = now() "
+            f"where id = (select id from idexx_credentials where clinic_id = %s "
+            f"order by {rules.credentials_order_sql()} limit 1)",
+            (status, cid),
         )
         if n == 0:
-            raise CredentialsMissing(f"clinic {cid} has no {provider} credentials")
+            raise CredentialsMissing(f"clinic {cid} has no {provider} credentials (idexx_credentials)")
 
-    # --- API keys ----------------------------------------------------------------------------
-
-    def create_api_key(
-        self,
-        *,
-        clinic_id: str,
-        name: str,
-        key_prefix: str,
-        key_hash: str,
-        permissions: Sequence[str] | None = None,
-        expires_at: datetime | None = None,
-    ) -> ApiKeyRecord:
+    def set_sync_enabled(self, clinic_id: str, enabled: bool) -> None:
+        """Every credentials row of the clinic, so the old service (which reads its user's row)
+        stops too; the row the store uses is written last, in its own transaction, so it stays
+        the most recently updated one whatever the table's updated_at trigger does."""
         cid = rows.parse_uuid(clinic_id, "clinic")
-        perms = None if permissions is None else _permissions(permissions)
-        row = self._one(
-            "create API key",
-            "insert into clinic_api_keys (clinic_id, name, key_prefix, key_hash, permissions, expires_at) "
-            "values (%s, %s, %s, %s, %s, %s) returning *",
-            (cid, name, key_prefix, key_hash, perms, expires_at),
-        )
-        return rows.api_key(row)
-
-    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
-        row = self._one("find API key", "select * from clinic_api_keys where key_hash = %s", (key_hash,))
-        return None if row is None else rows.api_key(row)
-
-    def list_api_keys(self, clinic_id: str) -> list[ApiKeyRecord]:
-        cid = rows.parse_uuid(clinic_id, "clinic")
-        found = self._all(
-            "list API keys",
-            "select * from clinic_api_keys where clinic_id = %s order by created_at, id",
+        enabled = rules.check_bool(enabled, "enabled")
+        chosen = self._one(
+            "set sync enabled",
+            f"select id from idexx_credentials where clinic_id = %s order by {rules.credentials_order_sql()} limit 1",
             (cid,),
         )
-        return [rows.api_key(r) for r in found]
-
-    def revoke_api_key(self, key_id: str, *, clinic_id: str | None = None) -> bool:
-        """True when an active key was revoked now (False: unknown, another clinic's, or already)."""
-        try:
-            kid = rows.parse_uuid(key_id, "API key")
-            cid = None if clinic_id is None else rows.parse_uuid(clinic_id, "clinic")
-        except NotFound:
-            return False
-        n = self._count(
-            "revoke API key",
-            "update clinic_api_keys set is_active = false "
-            "where id = %s and is_active and (%s::uuid is null or clinic_id = %s::uuid)",
-            (kid, cid, cid),
-        )
-        return n > 0
-
-    def touch_api_keys(self, key_ids: Sequence[str], at: datetime) -> None:
-        ids = []
-        for key_id in key_ids:
-            try:
-                ids.append(rows.parse_uuid(key_id, "API key"))
-            except NotFound:
-                continue
-        if not ids:
-            return
-        self._count(
-            "touch API keys",
-            # never move last_used_at backwards: batches may arrive out of order
-            "update clinic_api_keys set last_used_at = %s "
-            "where id = any(%s::uuid[]) and (last_used_at is null or last_used_at < %s)",
-            (at, ids, at),
-        )
+        if chosen is None:
+            raise CredentialsMissing(f"clinic {cid} has no credentials row (idexx_credentials) to hold sync_enabled")
+        for scope in ("id <> %s", "id = %s"):
+            self._count(
+                "set sync enabled",
+                f"update idexx_credentials set sync_enabled = %s "
+                f"where clinic_id = %s and {scope} and sync_enabled is distinct from %s",
+                (enabled, cid, chosen["id"], enabled),
+            )
 
     # --- schedule configs --------------------------------------------------------------------
 
@@ -327,13 +341,6 @@ class PostgresStore(SyncDataQueries):
         return None if row is None else row["payload"]
 
 
-def _uuid_arg(value: str, name: str) -> str:
-    try:
-        return rows.parse_uuid(value, name)
-    except NotFound:
-        raise ValidationError(f"{name} must be a UUID, got {value!r}") from None
-
-
 def _day(value: str | date) -> date:
     if isinstance(value, date):
         return value
@@ -343,13 +350,8 @@ def _day(value: str | date) -> date:
         raise ValidationError(f"day must be YYYY-MM-DD, got {value!r}") from None
 
 
-def _permissions(values: Sequence[str]) -> list[str]:
-    """Canonical permission names (sync:reconciliation is accepted as sync:reconcile)."""
-    out: list[str] = []
-    for value in values:
-        canonical = PERMISSION_ALIASES.get(value, value)
-        if canonical not in PERMISSIONS:
-            raise ValidationError(f"unknown permission {value!r}; expected one of {', '.join(PERMISSIONS)}")
-        if canonical not in out:
-            out.append(canonical)
-    return out
+def _other_provider(provider: str, clinic_id: str) -> str:
+    return (
+        f"clinic {clinic_id}: no credentials store for PIMS provider {provider!r} yet "
+        "(only IDEXX Neo credentials are kept, in idexx_credentials)"
+    )

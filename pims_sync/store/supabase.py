@@ -17,24 +17,30 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from postgrest.exceptions import APIError
 from postgrest.types import ReturnMethod
 
 from ..errors import CredentialsMissing, NotFound, StoreError, ValidationError
-from ..models import ApiKeyRecord, Clinic, EncryptedCredentials, ScheduleConfigRow
+from ..models import Clinic, EncryptedCredentials, ScheduleConfigRow
+from . import _clinic_rules as rules
 from . import _rows as rows
 from ._supabase_errors import redact_key, translate_api_error, translate_transport_error
+from ._supabase_keys import SupabaseApiKeys
 from ._supabase_sync import SupabaseSyncData
-from .postgres import _day, _permissions, _uuid_arg
+from .postgres import _day, _other_provider
 
 # PostgREST embeds the clinic through the clinic_id foreign key: one request, no join view needed
 CONFIG_SELECT = "clinic_id,sync_schedules,version,updated_at,clinics(timezone,is_active)"
+CREDENTIALS = "idexx_credentials"
+# what picks the clinic's credentials row (CREDENTIALS_ORDER) and the flag it holds
+CHOICE_COLUMNS = "id,is_active,updated_at,created_at,sync_enabled"
+# a clinic with its credentials rows embedded: sync_enabled is the chosen row's flag
+CLINIC_SELECT = f"*,{CREDENTIALS}({CHOICE_COLUMNS})"
 DEFAULT_PAGE_SIZE = 1000
 
 
@@ -49,12 +55,23 @@ def iso(value: datetime) -> str:
     return value.isoformat()
 
 
+def _clinic(row: dict[str, Any]) -> Clinic:
+    chosen = rules.preferred(row.get(CREDENTIALS) or [])
+    return rows.clinic({**row, "sync_enabled": None if chosen is None else chosen.get("sync_enabled")})
+
+
+def _credentials_order(query: Any) -> Any:
+    for column, desc in rules.CREDENTIALS_ORDER:
+        query = query.order(column, desc=desc, nullsfirst=False)
+    return query
+
+
 def _config_row(row: dict[str, Any]) -> ScheduleConfigRow:
     clinic = row.get("clinics") or {}
     return rows.schedule_config({**row, "timezone": clinic["timezone"], "clinic_active": clinic["is_active"]})
 
 
-class SupabaseStore(SupabaseSyncData):
+class SupabaseStore(SupabaseApiKeys, SupabaseSyncData):
     """The product database through a Supabase project's REST API, as the service role."""
 
     def __init__(
@@ -152,40 +169,79 @@ class SupabaseStore(SupabaseSyncData):
     # --- clinics -----------------------------------------------------------------------------
 
     def create_clinic(
-        self, *, name: str, timezone: str, pims_provider: str = "idexx", clinic_id: str | None = None
+        self,
+        *,
+        name: str,
+        timezone: str,
+        pims_provider: str = "idexx-neo",
+        clinic_id: str | None = None,
+        pims_host: str | None = None,
+        owner_user_id: str | None = None,
+        is_active: bool = True,
+        phone_region: str = "US",
     ) -> Clinic:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError(f"unknown time zone {timezone!r} (expected an IANA name)") from None
-        row = {"name": name, "timezone": timezone, "pims_provider": pims_provider}
+        row = rules.clinic_columns(
+            {
+                "name": name,
+                "timezone": timezone,
+                "pims_provider": pims_provider,
+                "pims_host": pims_host,
+                "owner_user_id": owner_user_id,
+                "is_active": is_active,
+                "phone_region": phone_region,
+            }
+        )
         if clinic_id is not None:
-            row = {"id": _uuid_arg(clinic_id, "clinic_id"), **row}
+            row = {"id": rules.check_uuid(clinic_id, "clinic_id"), **row}
         (made,) = self._read("create clinic", "clinics", self.table("clinics").insert(row))
-        return rows.clinic(made)
+        return rows.clinic({**made, "sync_enabled": None})  # a new clinic has no credentials row
+
+    def update_clinic(self, clinic_id: str, **changes: Any) -> Clinic:
+        """Change the named fields only; the product's other columns are never written."""
+        values = rules.clinic_columns(changes)
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        if not values:
+            return self.get_clinic(cid)
+        query = self.table("clinics").update(values).eq("id", cid).select(CLINIC_SELECT)
+        found = self._read("update clinic", "clinics", query)
+        if not found:
+            raise NotFound(f"clinic {cid} not found")
+        return _clinic(found[0])
 
     def get_clinic(self, clinic_id: str) -> Clinic:
         cid = rows.parse_uuid(clinic_id, "clinic")
-        found = self._read("get clinic", "clinics", self.table("clinics").select("*").eq("id", cid))
+        found = self._read("get clinic", "clinics", self.table("clinics").select(CLINIC_SELECT).eq("id", cid))
         if not found:
             raise NotFound(f"clinic {cid} not found")
-        return rows.clinic(found[0])
+        return _clinic(found[0])
 
     def list_clinics(self, *, active_only: bool = True) -> list[Clinic]:
         def build():
-            query = self.table("clinics").select("*")
+            query = self.table("clinics").select(CLINIC_SELECT)
             if active_only:
                 query = query.eq("is_active", True)
             return query.order("name").order("id")
 
-        return [rows.clinic(r) for r in self._read_all("list clinics", "clinics", build)]
+        return [_clinic(r) for r in self._read_all("list clinics", "clinics", build)]
 
-    # --- credentials -------------------------------------------------------------------------
+    # --- credentials (idexx_credentials: the product's table, possibly one row per user) -----
+
+    def _credentials_row_id(self, what: str, clinic_id: str) -> str | None:
+        """The id of the row the store uses for the clinic (CREDENTIALS_ORDER), if any."""
+        query = _credentials_order(self.table(CREDENTIALS).select("id").eq("clinic_id", clinic_id)).limit(1)
+        found = self._read(what, CREDENTIALS, query)
+        return found[0]["id"] if found else None
 
     def save_credentials(self, creds: EncryptedCredentials) -> None:
+        """Update the clinic's row (CREDENTIALS_ORDER) or insert one owned by the clinic's owner."""
+        cid = rows.parse_uuid(creds.clinic_id, "clinic")
+        if not rules.is_idexx(creds.provider):
+            raise ValidationError(_other_provider(creds.provider, cid))
+        query = self.table("clinics").select(f"id,owner_user_id,{CREDENTIALS}({CHOICE_COLUMNS})").eq("id", cid)
+        found = self._read("save credentials", "clinics", query)
+        if not found:
+            raise NotFound(f"clinic {cid} not found")
         row = {
-            "clinic_id": rows.parse_uuid(creds.clinic_id, "clinic"),
-            "provider": creds.provider,
             # bytea goes over JSON in Postgres's hex form
             "username_encrypted": "\\x" + creds.username_encrypted.hex(),
             "password_encrypted": "\\x" + creds.password_encrypted.hex(),
@@ -193,107 +249,60 @@ class SupabaseStore(SupabaseSyncData):
             "encryption_key_id": creds.encryption_key_id,
             "is_active": creds.is_active,
             "validation_status": creds.validation_status,
-            "last_validated_at": None,
         }
-        query = self.table("pims_credentials").upsert(
-            row, on_conflict="clinic_id,provider", returning=ReturnMethod.minimal
-        )
-        self._read("save credentials", "pims_credentials", query)
+        chosen = rules.preferred(found[0].get(CREDENTIALS) or [])
+        table = self.table(CREDENTIALS)
+        if chosen is not None:
+            query = table.update({**row, "last_validated_at": None}, returning=ReturnMethod.minimal)
+            query = query.eq("id", chosen["id"])
+        else:
+            new = {"clinic_id": cid, "user_id": found[0].get("owner_user_id"), **row}
+            query = table.insert(new, returning=ReturnMethod.minimal)
+        self._read("save credentials", CREDENTIALS, query)
 
     def get_credentials(self, clinic_id: str, provider: str = "idexx") -> EncryptedCredentials:
         cid = rows.parse_uuid(clinic_id, "clinic")
-        query = (
-            self.table("pims_credentials")
-            .select("*")
-            .eq("clinic_id", cid)
-            .eq("provider", provider)
-            .eq("is_active", True)
-        )
-        found = self._read("get credentials", "pims_credentials", query)
+        if not rules.is_idexx(provider):
+            raise CredentialsMissing(_other_provider(provider, cid))
+        query = self.table(CREDENTIALS).select("*").eq("clinic_id", cid).eq("is_active", True)
+        found = self._read("get credentials", CREDENTIALS, _credentials_order(query).limit(1))
         if not found:
-            raise CredentialsMissing(f"clinic {cid} has no active {provider} credentials")
-        return rows.credentials(found[0])
+            raise CredentialsMissing(f"clinic {cid} has no active {provider} credentials (idexx_credentials)")
+        return rows.credentials(found[0], provider)
 
     def mark_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None:
         cid = rows.parse_uuid(clinic_id, "clinic")
+        if not rules.is_idexx(provider):
+            raise CredentialsMissing(_other_provider(provider, cid))
+        chosen = self._credentials_row_id("mark credentials validated", cid)
+        if chosen is None:
+            raise CredentialsMissing(f"clinic {cid} has no {provider} credentials (idexx_credentials)")
         query = (
-            self.table("pims_credentials")
+            self.table(CREDENTIALS)
             .update({"validation_status": status, "last_validated_at": iso(datetime.now(UTC))})
-            .eq("clinic_id", cid)
-            .eq("provider", provider)
+            .eq("id", chosen)
             .select("id")
         )
-        if not self._read("mark credentials validated", "pims_credentials", query):
-            raise CredentialsMissing(f"clinic {cid} has no {provider} credentials")
+        if not self._read("mark credentials validated", CREDENTIALS, query):
+            raise CredentialsMissing(f"clinic {cid} has no {provider} credentials (idexx_credentials)")
 
-    # --- API keys ----------------------------------------------------------------------------
-
-    def create_api_key(
-        self,
-        *,
-        clinic_id: str,
-        name: str,
-        key_prefix: str,
-        key_hash: str,
-        permissions: Sequence[str] | None = None,
-        expires_at: datetime | None = None,
-    ) -> ApiKeyRecord:
-        row = {
-            "clinic_id": rows.parse_uuid(clinic_id, "clinic"),
-            "name": name,
-            "key_prefix": key_prefix,
-            "key_hash": key_hash,
-            "permissions": None if permissions is None else _permissions(permissions),
-            "expires_at": None if expires_at is None else iso(expires_at),
-        }
-        (made,) = self._read("create API key", "clinic_api_keys", self.table("clinic_api_keys").insert(row))
-        return rows.api_key(made)
-
-    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
-        query = self.table("clinic_api_keys").select("*").eq("key_hash", key_hash)
-        found = self._read("find API key", "clinic_api_keys", query)
-        return rows.api_key(found[0]) if found else None
-
-    def list_api_keys(self, clinic_id: str) -> list[ApiKeyRecord]:
+    def set_sync_enabled(self, clinic_id: str, enabled: bool) -> None:
+        """Every credentials row of the clinic (the old service reads its user's row); the row
+        the store uses is written last, so it stays the most recently updated one."""
         cid = rows.parse_uuid(clinic_id, "clinic")
-
-        def build():
-            return (
-                self.table("clinic_api_keys").select("*").eq("clinic_id", cid).order("created_at").order("id")
+        enabled = rules.check_bool(enabled, "enabled")
+        chosen = self._credentials_row_id("set sync enabled", cid)
+        if chosen is None:
+            raise CredentialsMissing(f"clinic {cid} has no credentials row (idexx_credentials) to hold sync_enabled")
+        for pick in ("neq", "eq"):
+            query = (
+                self.table(CREDENTIALS)
+                .update({"sync_enabled": enabled}, returning=ReturnMethod.minimal)
+                .eq("clinic_id", cid)
+                .filter("id", pick, chosen)
+                .not_.is_("sync_enabled", enabled)
             )
-
-        return [rows.api_key(r) for r in self._read_all("list API keys", "clinic_api_keys", build)]
-
-    def revoke_api_key(self, key_id: str, *, clinic_id: str | None = None) -> bool:
-        """True when an active key was revoked now (False: unknown, another clinic's, or already)."""
-        try:
-            kid = rows.parse_uuid(key_id, "API key")
-            cid = None if clinic_id is None else rows.parse_uuid(clinic_id, "clinic")
-        except NotFound:
-            return False
-        query = self.table("clinic_api_keys").update({"is_active": False}).eq("id", kid).eq("is_active", True)
-        if cid is not None:
-            query = query.eq("clinic_id", cid)
-        return bool(self._read("revoke API key", "clinic_api_keys", query.select("id")))
-
-    def touch_api_keys(self, key_ids: Sequence[str], at: datetime) -> None:
-        ids = []
-        for key_id in key_ids:
-            try:
-                ids.append(rows.parse_uuid(key_id, "API key"))
-            except NotFound:
-                continue
-        if not ids:
-            return
-        stamp = iso(at)
-        query = (
-            self.table("clinic_api_keys")
-            .update({"last_used_at": stamp}, returning=ReturnMethod.minimal)
-            .in_("id", ids)
-            # never move last_used_at backwards: batches may arrive out of order
-            .or_(f'last_used_at.is.null,last_used_at.lt."{stamp}"')
-        )
-        self._read("touch API keys", "clinic_api_keys", query)
+            self._read("set sync enabled", CREDENTIALS, query)
 
     # --- schedule configs --------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from pims_sync.models import CaseRecord, external_id_for
+from pims_sync.models import CaseRecord, case_status_for, external_id_for
 
 BASE = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
@@ -15,7 +15,8 @@ def make_case(clinic_id: str, n: int, **changes) -> CaseRecord:
     case = CaseRecord(
         clinic_id=clinic_id,
         external_id=external_id_for(str(10_000 + n)),
-        status="scheduled",
+        status=case_status_for("scheduled"),
+        pims_status="scheduled",
         type="checkup",
         scheduled_at=start,
         ends_at=start + timedelta(minutes=15),
@@ -33,6 +34,11 @@ def make_case(clinic_id: str, n: int, **changes) -> CaseRecord:
         metadata={"pimsAppointment": {"id": str(10_000 + n), "title": f"Visit {n}"}},
     )
     return replace(case, **changes) if changes else case
+
+
+def with_pims_status(case: CaseRecord, pims_status: str) -> CaseRecord:
+    """The case as inbound writes it when the PIMS reports this status (status mapped, as in models)."""
+    return replace(case, pims_status=pims_status, status=case_status_for(pims_status))
 
 
 def make_cases(clinic_id: str, count: int) -> list[CaseRecord]:

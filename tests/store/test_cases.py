@@ -10,7 +10,7 @@ import pytest
 from pims_sync.errors import NotFound, ValidationError
 from pims_sync.models import CASE_SOURCE_IDEXX, UpsertResult
 
-from .factories import BASE, make_case, make_cases
+from .factories import BASE, make_case, make_cases, with_pims_status
 
 
 def test_upsert_1000_then_same_batch_is_all_unchanged(store, clinic):
@@ -24,11 +24,12 @@ def test_changed_row_is_updated_and_stored(store, clinic):
     cases = make_cases(clinic.id, 5)
     store.upsert_cases(clinic.id, cases)
     changed = list(cases)
-    changed[2] = replace(cases[2], status="checked_in", room="Room 9")
+    changed[2] = replace(with_pims_status(cases[2], "arrived"), room="Room 9")
     changed[4] = replace(cases[4], metadata={"pimsAppointment": {"id": "10004", "title": "Moved"}})
     assert store.upsert_cases(clinic.id, changed) == UpsertResult(created=0, updated=2, unchanged=3)
     by_ext = {r["external_id"]: r for r in store.list_cases(clinic.id)}
-    assert by_ext[cases[2].external_id]["status"] == "checked_in"
+    assert by_ext[cases[2].external_id]["status"] == "ongoing"
+    assert by_ext[cases[2].external_id]["pims_status"] == "arrived"
     assert by_ext[cases[2].external_id]["room"] == "Room 9"
     assert by_ext[cases[4].external_id]["metadata"]["pimsAppointment"]["title"] == "Moved"
 
@@ -46,11 +47,11 @@ def test_empty_batch(store, clinic):
 
 def test_repeated_key_in_one_batch_keeps_the_last(store, clinic):
     first = make_case(clinic.id, 1)
-    last = replace(first, status="confirmed")
+    last = with_pims_status(first, "completed")
     result = store.upsert_cases(clinic.id, [first, last])
     assert result.created == 1 and result.created + result.updated + result.unchanged == 2
     (row,) = store.list_cases(clinic.id)
-    assert row["status"] == "confirmed"
+    assert (row["status"], row["pims_status"]) == ("completed", "completed")
 
 
 def test_case_of_another_clinic_is_refused(store, clinic):
@@ -83,10 +84,17 @@ def test_list_cases_returns_every_column(store, clinic):
         "updated_at",
         "ends_at",
         "consultation_external_id",
+        "pims_status",
+        "pims_type",
+        "sync_status",
+        "user_id",
     ):
         assert column in row
     assert row["clinic_id"] == clinic.id
     assert row["scheduled_at"] == BASE + timedelta(minutes=15)
+    # the product's vocabulary in status, the PIMS's beside it; our type where the column takes it
+    assert (row["status"], row["pims_status"], row["sync_status"]) == ("draft", "scheduled", "draft")
+    assert (row["type"], row["pims_type"]) == ("checkup", "checkup")
 
 
 def _ids(store, clinic_id):
@@ -153,7 +161,12 @@ def test_soft_delete_restore_and_window(store, clinic):
     assert store.soft_delete_cases(clinic.id, doomed) == 2
     assert store.soft_delete_cases(clinic.id, doomed) == 0  # already deleted
     assert len(store.list_cases(clinic.id)) == 2
-    assert len(store.list_cases(clinic.id, include_deleted=True)) == 4
+    every = {r["id"]: r for r in store.list_cases(clinic.id, include_deleted=True)}
+    assert len(every) == 4
+    for case_id in doomed:  # what the product's screens read: reviewed, and the marker in metadata
+        assert every[case_id]["status"] == "reviewed" and every[case_id]["deleted_at"] is not None
+        assert isinstance(every[case_id]["metadata"]["reconciliation"], dict)
+        assert every[case_id]["metadata"]["pimsAppointment"]["id"]  # our keys stay
 
     window = (BASE, BASE + timedelta(hours=2))
     refs = store.cases_in_window(clinic.id, *window, source=CASE_SOURCE_IDEXX)
@@ -165,6 +178,8 @@ def test_soft_delete_restore_and_window(store, clinic):
     assert store.restore_cases(clinic.id, doomed[:1]) == 1
     assert store.restore_cases(clinic.id, doomed[:1]) == 0
     assert len(store.list_cases(clinic.id)) == 3
+    back = next(r for r in store.list_cases(clinic.id) if r["id"] == doomed[0])
+    assert back["status"] == "draft" and "reconciliation" not in back["metadata"]  # scheduled -> draft
     assert store.soft_delete_cases(clinic.id, []) == 0
     assert store.soft_delete_cases(clinic.id, ["not-a-uuid"]) == 0
 
@@ -182,3 +197,14 @@ def test_deleted_case_reappearing_upstream_is_restored_by_upsert(store, clinic):
     store.soft_delete_cases(clinic.id, [_ids(store, clinic.id)[cases[0].external_id]])
     assert store.upsert_cases(clinic.id, cases) == UpsertResult(created=0, updated=1, unchanged=1)
     assert len(store.list_cases(clinic.id)) == 2
+    back = next(r for r in store.list_cases(clinic.id) if r["external_id"] == cases[0].external_id)
+    assert back["status"] == "draft" and "reconciliation" not in back["metadata"]
+
+
+def test_refs_carry_the_product_status(store, clinic):
+    cases = [make_case(clinic.id, 0), with_pims_status(make_case(clinic.id, 1), "in_progress")]
+    store.upsert_cases(clinic.id, cases)
+    refs = store.cases_in_window(clinic.id, BASE, BASE + timedelta(hours=1), source=CASE_SOURCE_IDEXX)
+    assert [r.status for r in refs] == ["draft", "ongoing"]
+    due = store.cases_needing_enrichment(clinic.id, BASE, BASE + timedelta(hours=1))
+    assert [r.status for r in due] == ["draft", "ongoing"]

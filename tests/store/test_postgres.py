@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -11,10 +13,10 @@ import psycopg
 import pytest
 
 from pims_sync.errors import StoreError
-from pims_sync.models import UpsertResult
+from pims_sync.models import EncryptedCredentials, UpsertResult
 from pims_sync.store.postgres import PostgresStore
 
-from .factories import make_cases
+from .factories import make_case, make_cases, with_pims_status
 
 
 def _xmins(url: str, clinic_id: str) -> dict[str, str]:
@@ -30,7 +32,7 @@ def test_unchanged_rows_are_not_rewritten(database_url, store, clinic):
     assert store.upsert_cases(clinic.id, cases) == UpsertResult(created=0, updated=0, unchanged=1000)
     assert _xmins(database_url, clinic.id) == before
 
-    cases[7] = replace(cases[7], status="completed")
+    cases[7] = with_pims_status(cases[7], "completed")
     assert store.upsert_cases(clinic.id, cases) == UpsertResult(created=0, updated=1, unchanged=999)
     after = _xmins(database_url, clinic.id)
     rewritten = {k for k in before if before[k] != after[k]}
@@ -114,7 +116,7 @@ def test_fail_stale_audits_only_touches_old_unfinished_rows(database_url, store,
         # age our rows without the updated_at trigger; other suites' rows stay fresh
         conn.execute("set local session_replication_role = replica")
         conn.execute(
-            "update case_sync_audits set updated_at = now() - interval '2 days' where id = any(%s::uuid[])",
+            "update pims_sync_runs set updated_at = now() - interval '2 days' where id = any(%s::uuid[])",
             ([stuck.id, queued.id, done.id],),
         )
     assert store.fail_stale_audits(datetime.now(UTC) - timedelta(days=1), reason="worker lost") == 2
@@ -134,7 +136,7 @@ def test_fail_stale_audits_spares_a_queue_backlog_but_not_orphans(database_url, 
     with psycopg.connect(database_url) as conn:
         conn.execute("set local session_replication_role = replica")
         conn.execute(
-            "update case_sync_audits set updated_at = now() - interval '2 hours' where id = any(%s::uuid[])",
+            "update pims_sync_runs set updated_at = now() - interval '2 hours' where id = any(%s::uuid[])",
             ([waiting.id, orphan.id],),
         )
     assert store.fail_stale_audits(datetime.now(UTC) - timedelta(hours=1)) == 1
@@ -205,15 +207,17 @@ def test_rpc_functions_exist_with_their_argument_names(database_url):
 
 
 def test_row_level_security_hides_rows_from_other_roles(database_url, store, clinic):
-    """On Supabase, anon/authenticated read through PostgREST: with RLS and no policy they see nothing."""
+    """On a fresh Supabase, anon/authenticated read through PostgREST: the tables the migrations
+    create have RLS and no policy, so they see nothing (the product's own tables keep theirs)."""
     role = f"pims_test_anon_{os.getpid()}"
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"create role {role} nologin")
         try:
-            conn.execute(f"grant select on clinics, pims_credentials, clinic_api_keys, cases to {role}")
+            tables = ("clinics", "idexx_credentials", "clinic_api_keys", "pims_sync_key_clinics", "cases")
+            conn.execute(f"grant select on {', '.join(tables)} to {role}")
             with conn.transaction():
                 conn.execute(f"set local role {role}")
-                for table in ("clinics", "pims_credentials", "clinic_api_keys", "cases"):
+                for table in tables:
                     assert conn.execute(f"select count(*) from {table}").fetchone()[0] == 0
             assert conn.execute("select count(*) from clinics where id = %s", (clinic.id,)).fetchone()[0] == 1
         finally:
@@ -233,3 +237,113 @@ def test_postgres_store_implements_the_protocol_exactly():
     assert len(methods) > 30
     for name in methods:
         assert shape(getattr(PostgresStore, name)) == shape(getattr(Store, name)), name
+
+
+# --- the product's shapes, written by SQL the way the product (or an operator) writes them ----
+
+
+def _sql(url: str, query: str, params=()) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        cur = conn.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+
+def _cred_row(url: str, clinic_id: str, *, user: str, active: bool, age: str, tag: bytes) -> str:
+    """A product credentials row (one per user) last updated ``age`` ago; triggers off to keep the age."""
+    with psycopg.connect(url) as conn:
+        conn.execute("set local session_replication_role = replica")
+        (row_id,) = conn.execute(
+            "insert into idexx_credentials (clinic_id, user_id, username_encrypted, password_encrypted, "
+            "company_id_encrypted, is_active, updated_at, created_at) "
+            "values (%s, %s, %s, %s, %s, %s, now() - %s::interval, now() - interval '30 days') returning id",
+            (clinic_id, user, b"u" + tag, b"p" + tag, b"c" + tag, active, age),
+        ).fetchone()
+    return str(row_id)
+
+
+def test_credentials_with_a_row_per_user_use_the_latest_active_one(database_url, store, clinic):
+    older = _cred_row(database_url, clinic.id, user=str(uuid.uuid4()), active=True, age="2 days", tag=b"old")
+    newer = _cred_row(database_url, clinic.id, user=str(uuid.uuid4()), active=True, age="1 day", tag=b"new")
+    _cred_row(database_url, clinic.id, user=str(uuid.uuid4()), active=False, age="1 hour", tag=b"off")
+    assert store.get_credentials(clinic.id).password_encrypted == b"pnew"
+
+    # saving rewrites that row (no new row: the product's table has no unique key to catch a second)
+    store.save_credentials(replace(store.get_credentials(clinic.id), password_encrypted=b"pnewer"))
+    rows = dict(_sql(database_url, "select id::text, password_encrypted from idexx_credentials where clinic_id = %s",
+                     (clinic.id,)))
+    assert len(rows) == 3 and rows[newer] == b"pnewer" and rows[older] == b"pold"
+    store.mark_credentials_validated(clinic.id, "idexx-neo", status="valid")
+    ((validated,),) = _sql(database_url, "select id::text from idexx_credentials where validation_status = 'valid' "
+                                         "and clinic_id = %s", (clinic.id,))
+    assert validated == newer
+
+    # the cut-over flag goes on every row (the old service reads its own user's), and the row the
+    # store uses is still the same one afterwards
+    store.set_sync_enabled(clinic.id, False)
+    flags = _sql(database_url, "select sync_enabled from idexx_credentials where clinic_id = %s", (clinic.id,))
+    assert flags == [(False,)] * 3
+    assert store.get_clinic(clinic.id).sync_enabled is False
+    assert store.get_credentials(clinic.id).password_encrypted == b"pnewer"
+
+
+def test_first_credentials_belong_to_the_clinic_owner(database_url, store):
+    owner = str(uuid.uuid4())
+    clinic = store.create_clinic(name="Owned", timezone="UTC", owner_user_id=owner)
+    store.save_credentials(
+        EncryptedCredentials(clinic_id=clinic.id, provider="idexx", username_encrypted=b"u",
+                             password_encrypted=b"p", company_id_encrypted=b"c")
+    )
+    rows = _sql(database_url, "select user_id::text, sync_enabled from idexx_credentials where clinic_id = %s",
+                (clinic.id,))
+    assert rows == [(owner, True)]
+
+
+def test_the_seeds_key_insert_is_read_as_a_key(database_url, store, clinic):
+    """The seed's own SQL (clinic_id, key_prefix, key_hash, permissions); the product's spellings."""
+    key_hash = hashlib.sha256(b"seed key").hexdigest()
+    _sql(database_url, "INSERT INTO clinic_api_keys (clinic_id, key_prefix, key_hash, permissions) "
+                       "VALUES (%s, 'abcd1234', %s, ARRAY['sync:inbound', 'cases', 'reconciliation'])",
+         (clinic.id, key_hash))
+    key = store.find_api_key(key_hash)
+    assert (key.clinic_id, key.name, key.key_prefix, key.is_active) == (clinic.id, None, "abcd1234", True)
+    assert key.permissions == ("sync:inbound", "sync:cases", "sync:reconcile")
+    assert store.list_api_keys(clinic.id) == [key]
+
+
+def test_keys_of_a_clinic_with_an_owner_belong_to_the_owner(database_url, store):
+    owner = str(uuid.uuid4())
+    clinic = store.create_clinic(name="Owned keys", timezone="UTC", owner_user_id=owner)
+    key = store.create_api_key(clinic_id=clinic.id, name="ops", key_prefix="pk_own", key_hash="e" * 64)
+    assert _sql(database_url, "select user_id::text from clinic_api_keys where id = %s", (key.id,)) == [(owner,)]
+
+
+def test_a_humans_status_and_the_products_metadata_survive_inbound(database_url, store, clinic):
+    cases = [make_case(clinic.id, 0), make_case(clinic.id, 1)]
+    store.upsert_cases(clinic.id, cases)
+    ids = {r["external_id"]: r["id"] for r in store.list_cases(clinic.id)}
+    human, synced = ids[cases[0].external_id], ids[cases[1].external_id]
+    _sql(database_url, "update cases set status = 'completed', metadata = metadata || '{\"notes\": \"kept\"}' "
+                       "where id = %s", (human,))
+    _sql(database_url, "update cases set metadata = metadata || '{\"notes\": \"also kept\"}' where id = %s",
+         (synced,))
+    moved = [with_pims_status(c, "arrived") for c in cases]
+    assert store.upsert_cases(clinic.id, moved).updated == 2
+    rows = {r["id"]: r for r in store.list_cases(clinic.id)}
+    assert (rows[human]["status"], rows[human]["pims_status"]) == ("completed", "arrived")  # the human wins
+    assert (rows[synced]["status"], rows[synced]["pims_status"]) == ("ongoing", "arrived")
+    assert rows[human]["metadata"]["notes"] == "kept" and rows[synced]["metadata"]["notes"] == "also kept"
+    assert rows[synced]["metadata"]["pimsAppointment"] == cases[1].metadata["pimsAppointment"]
+
+
+def test_phase_runs_reach_the_products_audit_table_in_its_vocabulary(database_url, store, clinic):
+    parent = store.create_audit(clinic_id=clinic.id, sync_type="full", trigger="api")
+    phase = store.create_audit(clinic_id=clinic.id, sync_type="inbound", trigger="api", parent_id=parent.id)
+    mirrored = "select status, cases_created from case_sync_audits where id = %s"
+    assert _sql(database_url, mirrored, (phase.id,)) == []  # queued: not shown yet
+    store.start_audit(phase.id)
+    assert _sql(database_url, mirrored, (phase.id,)) == [("in_progress", 0)]
+    store.finish_audit(phase.id, status="partial", stats={"casesCreated": 3})
+    assert _sql(database_url, mirrored, (phase.id,)) == [("completed", 3)]
+    store.finish_audit(parent.id, status="partial")
+    assert _sql(database_url, mirrored, (parent.id,)) == []  # full-sync rows are ours alone
+    assert store.get_audit(phase.id).status == "partial"  # our vocabulary, in pims_sync_runs
