@@ -12,7 +12,7 @@ from typing import Any
 
 CASE_SOURCE_IDEXX = "pims:idexx-neo"
 
-# The status chain (docs/IDEXX_API_ENDPOINTS.md has the full table):
+# The status chain (docs/IDEXX_STATUS.md has the full table):
 #   the PIMS's own string -> a PIMS_STATUSES value (the provider's transforms)
 #   -> a CASE_STATUSES value, the product's vocabulary (case_status_for, here and nowhere else).
 # What the appointment is doing, normalised across PIMS; kept beside the case as cases.pims_status.
@@ -182,49 +182,78 @@ class Diagnosis:
 class ProductLine:
     name: str
     quantity: float = 1.0
-    kind: str = "service"  # product | service
+    kind: str | None = None  # product | service where the PIMS says so (page-data does not)
     code: str | None = None
+    id: str | None = None  # the PIMS's line id
 
 
 @dataclass(frozen=True)
 class ConsultationSummary:
-    """A row of the consultation search."""
+    """A row of the consultation search: enough to find the consultation, plus its vitals
+    and diagnoses (the search is where IDEXX lists those; page-data has neither)."""
 
     id: str
-    appointment_id: str | None
-    patient_id: str | None
-    patient_name: str | None
     date: datetime  # aware, UTC
-    status: str  # PIMS wording, lower case: open | in_progress | finalised | ...
+    status: str  # PIMS wording, lower case: in_progress | completed | cancelled | ...
+    appointment_id: str | None = None
+    patient_id: str | None = None
+    patient_name: str | None = None
+    client_name: str | None = None
+    provider_id: str | None = None
+    provider_name: str | None = None
+    clinical_notes: str | None = None
+    vitals: Vitals | None = None
+    diagnoses: tuple[Diagnosis, ...] = ()
 
 
 @dataclass(frozen=True)
 class Consultation:
-    """A consultation in detail: SOAP notes, vitals, diagnoses, products/services."""
+    """A consultation in detail: notes, discharge summary, vitals, diagnoses, products.
+
+    ``to_metadata`` is what cases.metadata.pimsConsultation holds; its keys are documented in
+    docs/IDEXX_STATUS.md ("Consultation metadata") and only ever grow.
+    """
 
     id: str
     appointment_id: str | None
     patient_id: str | None
     date: datetime  # aware, UTC
     status: str
-    notes: str | None = None  # full SOAP text
-    subjective: str | None = None
+    notes: str | None = None  # the clinical notes as one text (IDEXX sends one SOAP-like string)
+    subjective: str | None = None  # filled only where the PIMS sends SOAP parts apart (legacy view)
     objective: str | None = None
     assessment: str | None = None
     plan: str | None = None
     discharge_summary: str | None = None
     vitals: Vitals | None = None
     diagnoses: tuple[Diagnosis, ...] = ()
-    products: tuple[ProductLine, ...] = ()
+    products: tuple[ProductLine, ...] = ()  # products and services given (declined lines apart)
     complete: bool = False  # only completed consultations carry full data
+    reason: str | None = None
+    patient_name: str | None = None
+    species: str | None = None
+    breed: str | None = None
+    client_id: str | None = None
+    client_name: str | None = None
+    client_email: str | None = None
+    client_phone: str | None = None
+    provider_id: str | None = None  # the consulting vet (from the search row)
+    provider_name: str | None = None
+    providers: tuple[str, ...] = ()  # names IDEXX lists with the consultation (pageData.providers)
+    branch: str | None = None  # the client's branch (clientBranch.name)
+    declined_products: tuple[ProductLine, ...] = ()  # lines offered and declined
+    source: str | None = None  # which endpoint answered: "page-data" | "view"
 
     def to_metadata(self) -> dict[str, Any]:
+        """Plain JSON (lists, not tuples), so it equals what the database gives back."""
         data = asdict(self)
         data["date"] = self.date.isoformat()
         if self.vitals and self.vitals.recorded_at:
             data["vitals"]["recorded_at"] = self.vitals.recorded_at.isoformat()
         if self.vitals:
             data["vitals"]["raw"] = dict(self.vitals.raw)
+        for key in ("diagnoses", "products", "declined_products", "providers"):
+            data[key] = list(data[key])
         return data
 
 
@@ -241,6 +270,12 @@ class ScheduleConfig:
     business_hours: tuple[BusinessHours, ...]
     providers: tuple[str, ...]
     rooms: tuple[str, ...]
+    room_ids: tuple[str, ...] = ()  # parallel to rooms: the id calendar items name as resourceId
+    source: str | None = None  # the endpoint that answered
+
+    def room_names(self) -> dict[str, str]:
+        """Room id -> room name, for calendar items that name their room by id."""
+        return dict(zip(self.room_ids, self.rooms, strict=False))
 
 
 @dataclass(frozen=True)

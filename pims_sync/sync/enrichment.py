@@ -1,14 +1,22 @@
-"""Case enrichment: consultation details (SOAP notes, vitals, diagnoses) onto cases."""
+"""Case enrichment: consultation details (notes, vitals, diagnoses, products) onto cases.
+
+Two sources per consultation, because IDEXX splits them: the detail (``provider.consultation``:
+notes, discharge summary, products, declined products) and the search row
+(``provider.consultations``: vitals, diagnoses, appointment id, consulting vet). The search is
+read once for the window; when it fails (it is the legacy endpoint) the phase goes on with the
+details alone and records a warning.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
 from datetime import datetime
 
 from ..errors import AuthenticationFailed, CredentialError, PimsSyncError, ProviderError
-from ..models import CaseRef, Clinic, DateWindow
+from ..models import CaseRef, Clinic, Consultation, ConsultationSummary, DateWindow
 from ..providers.base import PimsProvider
 from ..store.base import Store
 
@@ -49,11 +57,14 @@ class CaseEnrichment:
         if not refs:
             return stats
 
+        summaries = self._search(window, stats)
+
         # The pool only fetches; this thread writes each result as it arrives. A write on the
         # fetch threads would sit on every detail round's critical path (bench/full_sync.py:
         # a quarter of the threads' time went to the store), while here it overlaps the fetches.
         def fetch(ref: CaseRef) -> dict:
-            return self.provider.consultation(ref.consultation_external_id).to_metadata()
+            detail = self.provider.consultation(ref.consultation_external_id)
+            return with_search_row(detail, summaries.get(detail.id)).to_metadata()
 
         workers = max(1, min(parallel_batch_size, len(refs)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrich") as pool:
@@ -82,3 +93,38 @@ class CaseEnrichment:
         if errors:
             stats["errors"] = errors
         return stats
+
+    def _search(self, window: DateWindow, stats: dict) -> dict[str, ConsultationSummary]:
+        """The window's search rows by consultation id; {} (and a warning) when the search fails."""
+        try:
+            rows = self.provider.consultations(window.start_utc, window.end_utc)
+        except _FATAL:
+            raise
+        except ProviderError as e:
+            stats.setdefault("warnings", []).append(
+                f"consultation search unavailable ({e}); vitals and diagnoses not updated"
+            )
+            log.warning("consultation search failed for clinic %s: %s", self.clinic.id, e.__class__.__name__)
+            return {}
+        return {r.id: r for r in rows}
+
+
+def with_search_row(detail: Consultation, row: ConsultationSummary | None) -> Consultation:
+    """The detail completed from its search row.
+
+    Vitals and diagnoses: the search row's when it has them (page-data has neither; the older
+    view's own are the fallback). Ids and names: the detail's, else the row's. Notes, discharge
+    summary and products always come from the detail.
+    """
+    if row is None:
+        return detail
+    return replace(
+        detail,
+        appointment_id=detail.appointment_id or row.appointment_id,
+        patient_name=detail.patient_name or row.patient_name,
+        client_name=detail.client_name or row.client_name,
+        provider_id=detail.provider_id or row.provider_id,
+        provider_name=detail.provider_name or row.provider_name,
+        vitals=row.vitals or detail.vitals,
+        diagnoses=row.diagnoses or detail.diagnoses,
+    )

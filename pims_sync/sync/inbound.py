@@ -69,6 +69,10 @@ class InboundSync:
             for a in appointments
         ]
         stats = {"appointmentsFound": len(appointments), "casesCreated": 0, "casesUpdated": 0, "casesSkipped": 0}
+        # e.g. schedule settings unavailable: rooms shown by id; reported, never a failure
+        warnings = list(getattr(self.provider, "warnings", None) or ())
+        if warnings:
+            stats["warnings"] = warnings
         if on_progress:
             on_progress(0, len(cases), dict(stats))
         for i in range(0, len(cases), self.batch_size):

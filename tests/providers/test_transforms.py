@@ -1,147 +1,214 @@
-"""IDEXX JSON -> domain models: statuses, types, blocks, DST days, vitals, phones, bad rows."""
+"""IDEXX JSON -> domain models, read from fixtures in every shape of IDEXX_FACTS.md.
 
+Fixtures: tests/fixtures/idexx/*.json (four calendar envelopes, both date formats, ids as
+strings and numbers, optional fields absent, both schedule endpoints, page-data with and
+without its optional parts, a body that is not a consultation, search pages with diagnoses as
+strings and as objects, the older view).
+"""
+
+import copy
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from pims_sync.errors import PimsProtocolError
-from pims_sync.models import CASE_STATUSES, CASE_TYPES
+from pims_sync.models import CASE_TYPES, PIMS_STATUSES, BusinessHours, Diagnosis, ProductLine, case_status_for
 from pims_sync.providers.idexx import transforms as t
 from pims_sync.providers.idexx.clock import query_window, utc_to_wall, wall_to_utc
 
 NY = ZoneInfo("America/New_York")
 SYD = ZoneInfo("Australia/Sydney")
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "idexx"
 
 
-def event(**overrides):
-    base = {
-        "id": 100234, "appointment_id": 100234, "consultation_id": 55012,
-        "start": "2026-11-26 09:00:00", "end": "2026-11-26 09:30:00",
-        "patient_id": 7001, "patient_name": "Zoë", "species": "Canine",
-        "client_id": 3001, "first_name": "José", "last_name": "O'Brien",
-        "email": "jose@example.com", "phone_number": "(555) 010-0123",
-        "provider": "Dr. Amelia Chen", "resourceId": 2,
-        "title": "Zoë - Vaccination", "type_description": "Vaccination", "reason": "Annual boosters",
-        "current_status": "confirmed", "status_label": "Confirmed",
-        "is_block": False, "is_roster": False,
-    }
-    base.update(overrides)
-    return base
+def load(name):
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def appts(*events, tz=NY, region="US", rooms=None):
-    return t.appointments_from_calendar({"events": list(events)}, tz=tz, phone_region=region, rooms=rooms)
+def utc(*args):
+    return datetime(*args, tzinfo=UTC)
 
 
-def test_full_event_maps_every_field():
-    (a,) = appts(event(), rooms={"2": "Exam 2"})
-    assert a.id == "100234" and a.consultation_id == "55012"
-    assert a.start == datetime(2026, 11, 26, 14, 0, tzinfo=UTC)  # EST = UTC-5
-    assert a.end == datetime(2026, 11, 26, 14, 30, tzinfo=UTC)
-    assert (a.status, a.type, a.status_label) == ("confirmed", "vaccination", "Confirmed")
-    assert (a.patient_id, a.patient_name, a.species) == ("7001", "Zoë", "Canine")
-    assert (a.client_id, a.client_name, a.client_email) == ("3001", "José O'Brien", "jose@example.com")
-    assert (a.client_phone_raw, a.client_phone_e164) == ("(555) 010-0123", "+15550100123")
-    assert (a.provider_name, a.room, a.reason) == ("Dr. Amelia Chen", "Exam 2", "Annual boosters")
+def appts(body, tz=NY, region="US", rooms=None):
+    return t.appointments_from_calendar(body, tz=tz, phone_region=region, rooms=rooms)
+
+
+# --- calendar: four envelopes, every field --------------------------------------------------
+
+
+def test_appointments_envelope_full_item_field_for_field():
+    (a,) = appts(load("calendar_appointments"), rooms={"2": "Exam 2"})  # the block and the roster are dropped
+    assert a.id == "100234"  # appointment_id wins over id, as the production code chose
+    assert (a.start, a.end) == (utc(2026, 11, 26, 14, 0), utc(2026, 11, 26, 14, 30))  # EST = UTC-5
+    assert (a.status, a.status_label, a.type) == ("completed", "Ready to Pay", "vaccination")
+    assert a.consultation_id == "55012"
+    assert (a.patient_id, a.patient_name, a.species) == ("7001", "Biscuit Featherstonehaugh", None)
+    assert (a.client_id, a.client_first_name, a.client_last_name) == ("3001", "Margarethe", "Okonkwo-Lindqvist")
+    assert a.client_name == "Margarethe Okonkwo-Lindqvist"
+    assert (a.client_email, a.client_phone_raw, a.client_phone_e164) == (
+        "margarethe@example.com", "(555) 010-0123", "+15550100123"
+    )
+    assert (a.provider_name, a.room, a.title) == ("Dr. Amelia Chen", "Exam 2", "Biscuit - Vaccination")
+    assert (a.type_description, a.reason) == ("Vaccination", "Annual boosters")
+
+
+def test_data_envelope_string_ids_iso_instants_and_extra_fields():
+    (a,) = appts(load("calendar_data"))
+    assert (a.id, a.consultation_id, a.patient_id, a.client_id) == ("100240", None, "7002", "3002")
+    assert a.start == utc(2026, 11, 26, 14, 0)  # "Z": an instant, not wall time
+    assert a.end == utc(2026, 11, 26, 14, 30)  # "-04:00": an instant too
+    assert (a.status, a.status_label, a.type) == ("in_progress", "In Progress", "dental")
+    assert (a.room, a.provider_name, a.reason) == ("9", "Dr. Ravi Patel", "Tartar")  # no room names: the id
+    assert (a.client_last_name, a.client_phone_e164) == ("Wiśniewski", "+15550100199")
+
+
+def test_events_envelope_with_every_optional_field_absent():
+    (a,) = appts(load("calendar_events"))
+    assert a.id == "100250"  # no appointment_id: id
+    assert (a.start, a.end) == (utc(2026, 11, 26, 16, 0), utc(2026, 11, 26, 16, 20))  # naive ISO: wall time
+    assert (a.status, a.status_label) == ("scheduled", None)  # nothing said: "Scheduled"
+    assert (a.type, a.type_description, a.reason) == ("other", None, None)
+    assert (a.consultation_id, a.provider_name, a.room) == (None, None, None)
+    assert (a.client_phone_raw, a.client_phone_e164) == (None, None)
+    assert (a.patient_name, a.client_name, a.title) == ("Mochi", "Aiko Tanaka", "Mochi")
+
+
+def test_bare_list_envelope_statuses():
+    rows = appts(load("calendar_bare"))
+    assert [(a.id, a.status, a.status_label) for a in rows] == [
+        ("100260", "completed", "Finalized"),
+        ("100261", "no_show", "No Show"),
+        ("100262", "scheduled", "Not Arrived"),
+        ("100263", "arrived", "Checked In"),
+    ]
+    assert rows[0].consultation_id == "55060" and rows[0].type == "checkup"
+    assert rows[1].consultation_id is None
+
+
+@pytest.mark.parametrize("name", ["calendar_appointments", "calendar_data", "calendar_events", "calendar_bare"])
+def test_every_envelope_reads_the_same_items(name):
+    body = load(name)
+    items = body if isinstance(body, list) else next(body[k] for k in t.ENVELOPE_KEYS if k in body)
+    wrapped = [items, {"appointments": items}, {"data": items}, {"events": items}]
+    results = [appts(copy.deepcopy(b)) for b in wrapped]
+    assert results[0] and all(r == results[0] for r in results)
+
+
+def test_envelopes_are_tried_in_the_production_order():
+    first = load("calendar_events")["events"]
+    second = load("calendar_data")["data"]
+    assert [a.id for a in appts({"appointments": first, "data": second})] == ["100250"]
+    assert [a.id for a in appts({"appointments": None, "data": second, "events": first})] == ["100240"]
+
+
+@pytest.mark.parametrize("body", [{}, {"events": None}, {"data": {"x": 1}}, {"rows": []}, "x", 3, None])
+def test_calendar_without_a_list_is_a_protocol_error_not_empty(body):
+    with pytest.raises(PimsProtocolError) as info:
+        appts(body)
+    assert info.value.endpoint == t.CALENDAR
+
+
+# --- status chain ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "current, label, expected",
     [
+        ("Scheduled", None, "scheduled"),
         ("booked", "Booked", "scheduled"),
+        ("not arrived", None, "scheduled"),
         ("confirmed", None, "confirmed"),
-        ("arrived", "Arrived", "checked_in"),
-        (None, "Checked In", "checked_in"),
-        ("in_progress", "In Progress", "in_progress"),
+        ("Arrived", None, "arrived"),
+        (None, "Checked In", "arrived"),
+        ("In Progress", None, "in_progress"),
+        ("in_progress", None, "in_progress"),
         ("In Consult", None, "in_progress"),
-        ("finalised", "Finalised", "completed"),
-        ("FINALIZED", None, "completed"),
+        ("Ready to Pay", None, "completed"),
+        ("ready-to-pay", None, "completed"),
+        ("Finalized", None, "completed"),
+        ("Finalised", None, "completed"),
         ("completed", None, "completed"),
-        ("cancelled", None, "cancelled"),
+        ("Cancelled", None, "cancelled"),
         ("Canceled", None, "cancelled"),
-        ("no_show", None, "no_show"),
         ("No Show", None, "no_show"),
-        ("no-show", None, "no_show"),
         ("  NO-SHOW ", None, "no_show"),
+        ("weird_new_state", "Arrived", "arrived"),  # current_status first, but only if we know it
         ("weird_new_state", "Weird", "scheduled"),
         (None, None, "scheduled"),
+        ("", "", "scheduled"),
     ],
 )
-def test_status_mapping(current, label, expected):
-    (a,) = appts(event(current_status=current, status_label=label))
-    assert a.status == expected and a.status in CASE_STATUSES
+def test_status_words(current, label, expected):
+    assert t.map_status(current, label) == expected
 
 
-def test_unknown_status_keeps_the_pims_wording():
-    (a,) = appts(event(current_status="awaiting_lab", status_label="Awaiting Lab"))
-    assert (a.status, a.status_label) == ("scheduled", "Awaiting Lab")
+def test_every_status_word_lands_in_pims_statuses_and_has_a_case_status():
+    assert set(t.STATUS_WORDS.values()) <= set(PIMS_STATUSES)
+    assert {s: case_status_for(s) for s in PIMS_STATUSES} == {
+        "scheduled": "draft", "confirmed": "draft", "arrived": "ongoing", "in_progress": "ongoing",
+        "completed": "completed", "cancelled": "reviewed", "no_show": "reviewed",
+    }
+
+
+def test_status_doc_lists_every_status_word():
+    doc = (Path(__file__).parents[2] / "docs" / "IDEXX_STATUS.md").read_text(encoding="utf-8")
+    for word, status in t.STATUS_WORDS.items():
+        assert f"| `{word}` | `{status}` | `{case_status_for(status)}` |" in doc, word
 
 
 @pytest.mark.parametrize(
     "description, expected",
     [
-        ("Vaccination", "vaccination"), ("Puppy vaccines", "vaccination"),
-        ("Surgery", "surgery"), ("Spay", "surgery"), ("Dental Cleaning", "dental"),
-        ("EMERGENCY", "emergency"), ("Wellness Exam", "checkup"), ("Annual Check-up", "checkup"),
-        ("Checkup", "checkup"), ("Follow-up", "follow_up"), ("Recheck ears", "follow_up"),
-        ("Consultation", "consultation"), ("Grooming", "grooming"), ("Boarding", "other"),
-        ("", "other"), (None, "other"),
+        ("Vaccination", "vaccination"), ("Puppy vaccines", "vaccination"), ("Surgery", "surgery"),
+        ("Spay", "surgery"), ("Dental Cleaning", "dental"), ("EMERGENCY", "emergency"),
+        ("Wellness Exam", "checkup"), ("Annual Check-up", "checkup"), ("Follow-up", "follow_up"),
+        ("Recheck ears", "follow_up"), ("Consultation", "consultation"), ("Grooming", "grooming"),
+        ("Boarding", "other"), ("", "other"), (None, "other"),
     ],
 )
 def test_type_mapping(description, expected):
-    (a,) = appts(event(type_description=description))
-    assert a.type == expected and a.type in CASE_TYPES
+    assert t.map_type(description) == expected and expected in CASE_TYPES
 
 
-def test_blocks_and_rosters_are_not_appointments():
-    rows = appts(
-        event(id=1),
-        event(id=2, is_block=True, patient_name=None),
-        event(id=3, is_roster=1),
-        event(id=4, is_block="true"),
-        event(id=5, is_block=False, is_roster="0"),
-    )
-    assert [a.id for a in rows] == ["1", "5"]
+def test_blocks_and_rosters_in_every_spelling_are_not_appointments():
+    base = load("calendar_events")["events"][0]
+    rows = [dict(base, id=i, **flags) for i, flags in enumerate(
+        [{}, {"is_block": True}, {"is_roster": 1}, {"is_block": "true"}, {"is_block": False, "is_roster": "0"}], 1)]
+    assert [a.id for a in appts(rows)] == ["1", "5"]
 
 
-def test_room_falls_back_to_resource_id_and_phone_region():
-    (a,) = appts(event(resourceId=9, phone_number="02 9374 4000"), tz=SYD, region="AU", rooms={"2": "Exam 2"})
-    assert a.room == "9"
+def test_room_ids_and_phone_region():
+    item = dict(load("calendar_data")["data"][0], phone_number="02 9374 4000",
+                start="2026-11-26 09:00:00", end="2026-11-26 09:30:00")
+    (a,) = appts([item], tz=SYD, region="AU", rooms={"2": "Exam 2", "9": "Dental Suite"})
+    assert a.room == "Dental Suite"
     assert (a.client_phone_e164, a.client_phone_raw) == ("+61293744000", "02 9374 4000")
-
-
-@pytest.mark.parametrize("phone", ["", None, "n/a"])
-def test_missing_or_junk_phone_is_none_not_error(phone):
-    (a,) = appts(event(phone_number=phone))
-    assert a.client_phone_e164 is None
-
-
-def test_id_falls_back_to_appointment_id():
-    (a,) = appts(event(id=None, appointment_id="A-77"))
-    assert a.id == "A-77"
 
 
 @pytest.mark.parametrize(
     "overrides, field",
     [
-        ({"id": None, "appointment_id": None}, "id"),
+        ({"id": None, "appointment_id": None}, "appointment_id"),
         ({"start": "26/11/2026 09:00"}, "start"),
         ({"start": None}, "start"),
-        ({"end": "2026-11-26T09:30:00"}, "end"),
+        ({"end": "2026-13-26 09:30:00"}, "end"),
+        ({"patient_name": {"first": "Biscuit"}}, "patient_name"),
+        ({"patient_id": True}, "patient_id"),
+        ({"is_block": "perhaps"}, "is_block"),
     ],
 )
-def test_malformed_event_raises_naming_field_and_endpoint(overrides, field):
+def test_malformed_item_names_endpoint_field_and_record(overrides, field):
+    item = dict(load("calendar_appointments")["appointments"][0], **overrides)
     with pytest.raises(PimsProtocolError) as info:
-        appts(event(**overrides))
-    assert field in str(info.value)
-    assert info.value.endpoint == t.CALENDAR
-
-
-@pytest.mark.parametrize("body", [{}, {"events": None}, [], {"data": []}, "x"])
-def test_calendar_without_events_list_is_a_protocol_error_not_empty(body):
-    with pytest.raises(PimsProtocolError):
-        t.appointments_from_calendar(body, tz=NY)
+        appts([item])
+    message = str(info.value)
+    assert f"'{field}'" in message and info.value.endpoint == t.CALENDAR
+    if field != "appointment_id":
+        assert "appointment 100234" in message
+    assert "Biscuit" not in message and "26/11" not in message and "2026-13" not in message
 
 
 # --- time zones on DST days ------------------------------------------------------------------
@@ -150,178 +217,302 @@ def test_calendar_without_events_list_is_a_protocol_error_not_empty(body):
 @pytest.mark.parametrize(
     "tz, wall, expected_utc",
     [
-        # New York spring forward 2026-03-08 02:00 -> 03:00
-        (NY, "2026-03-08 01:30:00", datetime(2026, 3, 8, 6, 30, tzinfo=UTC)),
-        (NY, "2026-03-08 02:30:00", datetime(2026, 3, 8, 7, 30, tzinfo=UTC)),  # nonexistent: shifts forward
-        (NY, "2026-03-08 03:30:00", datetime(2026, 3, 8, 7, 30, tzinfo=UTC)),
-        # New York fall back 2026-11-01 02:00 -> 01:00: 01:30 is ambiguous, first (EDT) wins
-        (NY, "2026-11-01 01:30:00", datetime(2026, 11, 1, 5, 30, tzinfo=UTC)),
-        (NY, "2026-11-01 02:30:00", datetime(2026, 11, 1, 7, 30, tzinfo=UTC)),
-        # Sydney fall back 2026-04-05 03:00 AEDT -> 02:00 AEST: 02:30 ambiguous, AEDT (+11) wins
-        (SYD, "2026-04-05 02:30:00", datetime(2026, 4, 4, 15, 30, tzinfo=UTC)),
-        (SYD, "2026-04-05 09:00:00", datetime(2026, 4, 4, 23, 0, tzinfo=UTC)),
-        # Sydney spring forward 2026-10-04 02:00 -> 03:00: 02:30 does not exist
-        (SYD, "2026-10-04 02:30:00", datetime(2026, 10, 3, 16, 30, tzinfo=UTC)),
-        (SYD, "2026-10-04 09:00:00", datetime(2026, 10, 3, 22, 0, tzinfo=UTC)),
-        (SYD, "2026-10-03 09:00:00", datetime(2026, 10, 2, 23, 0, tzinfo=UTC)),
+        (NY, "2026-03-08 01:30:00", utc(2026, 3, 8, 6, 30)),
+        (NY, "2026-03-08 02:30:00", utc(2026, 3, 8, 7, 30)),  # nonexistent: shifts forward
+        (NY, "2026-03-08 03:30:00", utc(2026, 3, 8, 7, 30)),
+        (NY, "2026-11-01 01:30:00", utc(2026, 11, 1, 5, 30)),  # ambiguous: the first (EDT) wins
+        (NY, "2026-11-01 02:30:00", utc(2026, 11, 1, 7, 30)),
+        (SYD, "2026-04-05 02:30:00", utc(2026, 4, 4, 15, 30)),
+        (SYD, "2026-10-04 02:30:00", utc(2026, 10, 3, 16, 30)),
+        (SYD, "2026-10-04 09:00:00", utc(2026, 10, 3, 22, 0)),
+        (NY, "2026-11-01T01:30:00", utc(2026, 11, 1, 5, 30)),  # naive ISO: the same wall-time rule
+        (NY, "2026-11-01T01:30:00-05:00", utc(2026, 11, 1, 6, 30)),  # an offset picks the second 01:30
+        (NY, "2026-11-01T06:30:00.000Z", utc(2026, 11, 1, 6, 30)),
+        (NY, "2026-11-01T01:30:00+0000", utc(2026, 11, 1, 1, 30)),
     ],
 )
-def test_wall_time_to_utc_on_dst_days(tz, wall, expected_utc):
-    (a,) = appts(event(start=wall, end=wall), tz=tz)
-    assert a.start == expected_utc
-    assert a.start.utcoffset().total_seconds() == 0
+def test_times_in_both_formats_on_dst_days(tz, wall, expected_utc):
+    when = t.parse_when(wall, tz)
+    assert when == expected_utc and when.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize("text", ["26.11.2026 09:00:00", "2026-11-26", "09:00", "2026-11-26 9:00", "tomorrow", ""])
+def test_unreadable_times(text):
+    assert t.parse_when(text, NY) is None
 
 
 def test_query_window_covers_the_repeated_hour():
-    # [05:00Z, 07:00Z) on NY fall-back day holds both 01:xx hours; the wall-time query must cover both
-    start, end = datetime(2026, 11, 1, 5, 0, tzinfo=UTC), datetime(2026, 11, 1, 7, 0, tzinfo=UTC)
+    start, end = utc(2026, 11, 1, 5, 0), utc(2026, 11, 1, 7, 0)
     lo, hi = query_window(start, end, NY)
-    second_0130 = datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
-    assert lo <= utc_to_wall(second_0130, NY) < hi
+    assert lo <= utc_to_wall(utc(2026, 11, 1, 6, 30), NY) < hi
     assert wall_to_utc(utc_to_wall(start, NY), NY) == start
 
 
-def test_request_param_formats():
+def test_request_params():
     wall = datetime(2026, 3, 8, 7, 5, 9)
     assert t.calendar_params(wall, wall) == {"start": "2026-03-08 07:05:09", "end": "2026-03-08 07:05:09"}
     assert t.search_params(3, wall, wall) == {
-        "page": "3", "date_start": "08.03.2026 07:05:09", "date_end": "08.03.2026 07:05:09"
+        "page": "3", "date_start": "08.03.2026 07:05:09", "date_end": "08.03.2026 07:05:09",
+        "order[]": "consultedAt:desc",
     }
 
 
-# --- schedule -------------------------------------------------------------------------------
-
-SCHEDULE = {
-    "slot_duration": 15,
-    "business_hours": [{"day": 7, "open": "10:00", "close": "14:00"}, {"day": 1, "open": "08:00", "close": "18:00"}],
-    "providers": [{"id": 11, "name": "Dr. Amelia Chen"}],
-    "rooms": [{"id": 2, "name": "Exam 2"}, {"id": "3", "name": "Surgery"}],
-}
+def test_path_ids_are_not_injectable():
+    assert t.page_data_path("55012") == "/consultations/55012/page-data"
+    assert t.view_path("55012") == "/consultations/view/55012"
+    with pytest.raises(ValueError):
+        t.view_path("../admin")
 
 
-def test_schedule_config_days_are_monday_zero():
-    cfg = t.schedule_config_from_json(SCHEDULE)
-    assert cfg.slot_minutes == 15
-    assert [(h.weekday, h.opens, h.closes) for h in cfg.business_hours] == [(0, "08:00", "18:00"), (6, "10:00", "14:00")]
-    assert cfg.providers == ("Dr. Amelia Chen",) and cfg.rooms == ("Exam 2", "Surgery")
-    assert t.room_names(SCHEDULE) == {"2": "Exam 2", "3": "Surgery"}
+# --- schedule settings: both endpoints ------------------------------------------------------
+
+
+def test_appointment_view_prod_shape():
+    cfg = t.schedule_from_appointment_view(load("appointment_view"))
+    assert cfg.slot_minutes == 15 and cfg.source == t.APPOINTMENT_VIEW
+    weekdays = [BusinessHours(d, "08:00", "18:00") for d in range(5)]
+    assert cfg.business_hours == (*weekdays, BusinessHours(5, "09:00", "13:00"))  # FullCalendar 6 = Saturday
+    assert cfg.providers == ("Dr. Amelia Chen", "Dr. Ravi Patel")
+    assert (cfg.rooms, cfg.room_ids) == (("Exam 2", "Dental Suite"), ("2", "9"))
+    assert cfg.room_names() == {"2": "Exam 2", "9": "Dental Suite"}
+
+
+def test_schedule_configs_legacy_shape():
+    cfg = t.schedule_from_schedule_configs(load("schedule_configs"))
+    assert cfg.slot_minutes == 20 and cfg.source == t.SCHEDULE_CONFIGS
+    assert cfg.business_hours == tuple(BusinessHours(d, "08:00", "18:00") for d in range(5))
+    assert cfg.providers == ("Dr. Amelia Chen",)
+    assert cfg.room_names() == {"2": "Exam 2", "3": "Surgery"}
+
+
+def test_sunday_is_zero_or_seven():
+    body = load("schedule_configs")
+    for sunday in (0, 7):
+        body["businessHours"]["daysOfWeek"] = [sunday]
+        assert t.schedule_from_schedule_configs(body).business_hours == (BusinessHours(6, "08:00", "18:00"),)
+
+
+def test_schedule_sources_are_tried_in_order():
+    assert [e for e, _ in t.SCHEDULE_SOURCES] == [t.APPOINTMENT_VIEW, t.SCHEDULE_CONFIGS]
 
 
 @pytest.mark.parametrize(
-    "change",
-    [{"slot_duration": None}, {"business_hours": [{"day": 0, "open": "08:00", "close": "18:00"}]},
-     {"business_hours": [{"day": 2, "open": "8am", "close": "18:00"}]}, {"rooms": [{"id": 1}]}, {"providers": None}],
+    "change, field",
+    [
+        ({"slotInterval": None}, "slotInterval"),
+        ({"slotInterval": 0}, "slotInterval"),
+        ({"businessHours": {"start": "08:00", "end": "18:00", "daysOfWeek": [1]}}, "businessHours"),
+        ({"businessHours": [{"daysOfWeek": [8], "startTime": "08:00", "endTime": "18:00"}]}, "businessHours[0].daysOfWeek"),
+        ({"businessHours": [{"daysOfWeek": [1], "startTime": "8am", "endTime": "18:00"}]}, "businessHours[0].startTime"),
+        ({"appointmentRooms": [{"id": 1}]}, "appointmentRooms[0].name"),
+        ({"appointmentRooms": [{"name": "Exam 9"}]}, "appointmentRooms[0].id"),
+        ({"providers": None}, "providers"),
+    ],
 )
-def test_malformed_schedule_raises(change):
+def test_changed_appointment_view_raises_naming_the_field(change, field):
     with pytest.raises(PimsProtocolError) as info:
-        t.schedule_config_from_json({**SCHEDULE, **change})
-    assert info.value.endpoint == t.SCHEDULE
+        t.schedule_from_appointment_view({**load("appointment_view"), **change})
+    assert info.value.endpoint == t.APPOINTMENT_VIEW and f"'{field}'" in str(info.value)
 
 
-# --- consultations ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"slotDuration": "fifteen"}, "slotDuration"),
+        ({"businessHours": [{"start": "08:00", "end": "18:00", "daysOfWeek": [1]}]}, "businessHours"),
+        ({"businessHours": {"start": "08:00", "daysOfWeek": [1]}}, "businessHours.end"),
+        ({"rooms": [{"id": 1, "name": None}]}, "rooms[0].name"),
+    ],
+)
+def test_changed_schedule_configs_raises_naming_the_field(change, field):
+    with pytest.raises(PimsProtocolError) as info:
+        t.schedule_from_schedule_configs({**load("schedule_configs"), **change})
+    assert info.value.endpoint == t.SCHEDULE_CONFIGS and f"'{field}'" in str(info.value)
 
 
-def test_search_page_rows():
-    body = {"data": [{"id": 55012, "appointment_id": 100234, "patient_id": 7001, "patient_name": "Zoë",
-                      "date": "2026-11-26 09:05:00", "status": "Finalised", "vet": "Dr. Amelia Chen"}],
-            "total": 57, "page": 1, "perPage": 20}
-    page = t.search_page(body, tz=NY)
-    assert (page.total, page.page, page.per_page) == (57, 1, 20)
+def test_each_schedule_reader_refuses_the_other_shape():
+    with pytest.raises(PimsProtocolError):
+        t.schedule_from_appointment_view(load("schedule_configs"))
+    with pytest.raises(PimsProtocolError):
+        t.schedule_from_schedule_configs(load("appointment_view"))
+
+
+# --- consultation search ----------------------------------------------------------------------
+
+
+def test_search_page_one_field_for_field():
+    page = t.search_page(load("search_page1"), tz=NY)
+    assert (page.total, page.page, page.per_page) == (3, 1, 2)
+    first, second = page.rows
+    assert (first.id, first.appointment_id, first.status) == ("55012", "100234", "completed")
+    assert first.date == utc(2026, 11, 26, 14, 5)
+    assert (first.patient_name, first.client_name) == ("Biscuit Featherstonehaugh", "Margarethe Okonkwo-Lindqvist")
+    assert (first.provider_id, first.provider_name) == ("11", "Dr. Amelia Chen")
+    assert first.clinical_notes == "S: scratching. O: red canals."
+    v = first.vitals
+    assert (v.temperature_c, v.pulse_bpm, v.respiration_rpm, v.weight_kg, v.blood_pressure) == (38.6, 96, 24, 10.61, "120/80")
+    assert dict(v.raw) == {"temperature": "101.5 °F", "weight": "23.4 lb", "pulse": "96", "respiration": "24",
+                           "blood_pressure": "120/80"}
+    assert first.diagnoses == (Diagnosis("Otitis externa"), Diagnosis("Obesity"))
+    assert second.date == utc(2026, 11, 26, 17, 5)  # "YYYY-MM-DD HH:MM:SS": wall time
+    assert (second.status, second.clinical_notes, second.diagnoses) == ("in_progress", None, ())
+    assert (second.vitals.temperature_c, second.vitals.weight_kg, second.vitals.pulse_bpm) == (38.4, 4.2, None)
+
+
+def test_search_page_two_string_ids_and_diagnosis_objects():
+    page = t.search_page(load("search_page2"), tz=NY)
     (row,) = page.rows
-    assert (row.id, row.appointment_id, row.status) == ("55012", "100234", "finalised")
-    assert row.date == datetime(2026, 11, 26, 14, 5, tzinfo=UTC)
+    assert (row.id, row.appointment_id, row.provider_id, row.status) == ("55070", "100270", "12", "cancelled")
+    assert row.date == utc(2026, 11, 26, 18, 10)
+    assert row.vitals is None and row.clinical_notes is None
+    assert row.diagnoses == (Diagnosis("Cruciate ligament rupture", code="CCL"), Diagnosis("Arthritis"))
 
 
 @pytest.mark.parametrize(
-    "body",
-    [{"data": [], "total": "many", "page": 1, "perPage": 20}, {"data": [{"date": "2026-11-26 09:05:00"}], "total": 1,
-     "page": 1, "perPage": 20}, {"data": [{"id": 1, "date": "yesterday"}], "total": 1, "page": 1, "perPage": 20},
-     {"rows": []}],
+    "change, field",
+    [
+        ({"total": "many"}, "total"),
+        ({"total": None}, "total"),
+        ({"data": None}, "data"),
+        ({"data": [{"consultedAt": "2026-11-26 09:05:00"}]}, "id"),
+        ({"data": [{"id": 1, "consultedAt": "yesterday"}]}, "consultedAt"),
+        ({"data": [{"id": 1, "consultedAt": "2026-11-26 09:05:00", "diagnoses": [{"code": "X"}]}]}, "diagnoses[0].name"),
+        ({"data": [{"id": 1, "consultedAt": "2026-11-26 09:05:00", "vitals": {"temperature": 101, "temperatureUnit": "K"}}]},
+         "vitals.temperatureUnit"),
+        ({"data": [{"id": 1, "consultedAt": "2026-11-26 09:05:00", "vitals": {"weight": "heavy", "weightUnit": "kg"}}]},
+         "vitals.weight"),
+        ({"data": [{"id": 1, "consultedAt": "2026-11-26 09:05:00", "vitals": [{"type": "weight"}]}]}, "vitals"),
+    ],
 )
-def test_malformed_search_page_raises(body):
+def test_malformed_search_raises_naming_the_field(change, field):
     with pytest.raises(PimsProtocolError) as info:
-        t.search_page(body, tz=NY)
-    assert info.value.endpoint == t.SEARCH
+        t.search_page({**load("search_page1"), **change}, tz=NY)
+    assert info.value.endpoint == t.SEARCH and f"'{field}'" in str(info.value)
 
 
-PAGE_DATA = {"consultation": {
-    "id": 55012, "appointment_id": 100234, "patient_id": 7001,
-    "date": "2026-11-26 09:05:00", "status": "Finalised",
-    "notes": {"subjective": "Scratching ears", "objective": "Red canal", "assessment": "Otitis", "plan": "Drops"},
-    "discharge_summary": "Drops twice daily",
-    "vitals": [{"type": "temperature", "value": "101.5", "unit": "°F"},
-               {"type": "pulse", "value": "96", "unit": "bpm"},
-               {"type": "respiration", "value": "24", "unit": "rpm"},
-               {"type": "weight", "value": "23.4", "unit": "lb"}],
-    "diagnoses": [{"name": "Otitis externa", "code": "H60.3", "status": "confirmed"}],
-    "products": [{"name": "Rabies vaccine", "quantity": 1, "type": "product", "code": "VAC-R"}],
-}}
+def test_search_without_an_envelope_is_an_error():
+    for body in ([], {"rows": []}, "x"):
+        with pytest.raises(PimsProtocolError):
+            t.search_page(body, tz=NY)
 
 
-def test_page_data_full_consultation():
-    c = t.consultation_from_page_data(PAGE_DATA, tz=NY)
-    assert (c.id, c.appointment_id, c.status, c.complete) == ("55012", "100234", "finalised", True)
-    assert (c.subjective, c.plan) == ("Scratching ears", "Drops")
+# --- page-data ------------------------------------------------------------------------------
+
+
+def test_page_data_full_field_for_field():
+    c = t.consultation_from_page_data(load("page_data_full"), tz=NY)
+    assert (c.id, c.appointment_id, c.patient_id, c.source) == ("55012", None, "7001", "page-data")
+    assert c.date == utc(2026, 11, 26, 14, 5)
+    assert (c.status, c.complete, c.reason) == ("finalized", True, "Annual boosters")
+    assert c.notes.startswith("S: Owner reports scratching") and c.notes.endswith("P: Ear drops.")
+    assert (c.subjective, c.objective, c.assessment, c.plan) == (None, None, None, None)
+    assert c.discharge_summary == "Ear drops twice daily for 7 days."  # dischargeSummary before consultationNotes
+    assert (c.patient_name, c.species, c.breed) == ("Biscuit Featherstonehaugh", "Canine", "Beagle")
+    assert (c.client_id, c.client_name) == ("3001", "Margarethe Okonkwo-Lindqvist")
+    assert (c.client_phone, c.client_email) == ("(555) 010-0123", "margarethe@example.com")
+    assert (c.providers, c.branch) == (("Dr. Amelia Chen",), "Downtown")
+    assert c.products == (ProductLine("Rabies vaccine", 1.0, id="1"), ProductLine("Ear drops 15ml", 2.0, id="2"))
+    assert c.declined_products == (ProductLine("Dental cleaning", 1.0, id="3"),)
+    assert (c.vitals, c.diagnoses) == (None, ())  # the search brings those
+
+
+def test_page_data_minimal_has_no_optional_parts():
+    c = t.consultation_from_page_data(load("page_data_minimal"), tz=NY)
+    assert (c.id, c.status, c.complete) == ("55060", "in progress", False)
+    assert c.date == utc(2026, 11, 26, 17, 5)  # ISO with offset
+    assert (c.notes, c.discharge_summary, c.branch) == (None, None, None)
+    assert (c.products, c.declined_products, c.providers) == ((), (), ())
+    assert (c.client_name, c.client_email, c.client_phone) == ("Ana Silva", None, None)
+    assert (c.species, c.breed) == ("Feline", "Domestic Shorthair")
+
+
+def test_page_data_discharge_from_consultation_notes():
+    c = t.consultation_from_page_data(load("page_data_notes_discharge"), tz=NY)
+    assert c.discharge_summary == "Rest for two weeks; recheck if no better."
+    assert c.notes == "Left hind lameness, grade 2."
+    assert c.date == utc(2026, 11, 26, 18, 10)  # naive ISO: wall time
+    assert (c.complete, c.providers, c.client_name) == (True, ("Dr. Ravi Patel",), "Ines Moreau")
+
+
+def test_a_body_without_consultation_is_not_a_consultation():
+    assert not t.is_consultation(load("page_data_not_consultation"))
+    assert not t.is_consultation([]) and not t.is_consultation({"consultation": "x"})
+    assert t.is_consultation(load("page_data_full"))
+    with pytest.raises(PimsProtocolError) as info:
+        t.consultation_from_page_data(load("page_data_not_consultation"), tz=NY)
+    assert "'consultation'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "path, value, field",
+    [
+        (("consultation", "id"), None, "consultation.id"),
+        (("consultation", "date"), "26.11.2026", "consultation.date"),
+        (("consultation", "notes"), {"subjective": "x"}, "consultation.notes"),
+        (("patient", "species"), {"id": 1, "name": "Canine"}, "patient.species"),
+        (("client",), ["Margarethe"], "client"),
+        (("consultationLines",), "none", "consultationLines"),
+        (("consultationLines", 0, "productService"), None, "consultationLines[0].productService"),
+        (("consultationLines", 0, "quantity"), "two", "consultationLines[0].quantity"),
+        (("consultationLines", 0, "isDeclined"), "maybe", "consultationLines[0].isDeclined"),
+        (("pageData", "providers", 0, "name"), None, "pageData.providers[0].name"),
+    ],
+)
+def test_malformed_page_data_raises_naming_the_field(path, value, field):
+    body = load("page_data_full")
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(PimsProtocolError) as info:
+        t.consultation_from_page_data(body, tz=NY)
+    assert info.value.endpoint == t.PAGE_DATA and f"'{field}'" in str(info.value)
+
+
+# --- the older view --------------------------------------------------------------------------
+
+
+def test_view_reads_its_own_shape():
+    c = t.consultation_from_view(load("view"), tz=NY)
+    assert (c.id, c.appointment_id, c.patient_id, c.source) == ("55012", "100234", "7001", "view")
+    assert (c.status, c.complete, c.reason) == ("finalised", True, "Annual boosters")
     assert c.notes == "Subjective: Scratching ears\n\nObjective: Red canal\n\nAssessment: Otitis\n\nPlan: Drops"
+    assert (c.subjective, c.objective, c.assessment, c.plan) == ("Scratching ears", "Red canal", "Otitis", "Drops")
     assert c.discharge_summary == "Drops twice daily"
     v = c.vitals
     assert (v.temperature_c, v.pulse_bpm, v.respiration_rpm, v.weight_kg) == (38.6, 96, 24, 10.61)
     assert dict(v.raw) == {"temperature": "101.5 °F", "pulse": "96 bpm", "respiration": "24 rpm", "weight": "23.4 lb"}
-    assert c.diagnoses[0].name == "Otitis externa" and c.diagnoses[0].code == "H60.3"
-    p = c.products[0]
-    assert (p.name, p.quantity, p.kind, p.code) == ("Rabies vaccine", 1.0, "product", "VAC-R")
-    assert c.to_metadata()["vitals"]["raw"]["weight"] == "23.4 lb"
+    assert c.diagnoses == (Diagnosis("Otitis externa", "H60.3", "confirmed"),)
+    assert c.products == (ProductLine("Rabies vaccine", 1.0, "product", "VAC-R"),)
 
 
-@pytest.mark.parametrize(
-    "reading, field, expected",
-    [
-        ({"type": "temperature", "value": "38.5", "unit": "°C"}, "temperature_c", 38.5),
-        ({"type": "temperature", "value": "101", "unit": "F"}, "temperature_c", 38.3),
-        ({"type": "temperature", "value": "39.04", "unit": "C"}, "temperature_c", 39.0),
-        ({"type": "weight", "value": "10", "unit": "lbs"}, "weight_kg", 4.54),
-        ({"type": "weight", "value": "4.567", "unit": "kg"}, "weight_kg", 4.57),
-    ],
-)
-def test_vital_units(reading, field, expected):
-    body = {"consultation": {**PAGE_DATA["consultation"], "vitals": [reading]}}
-    assert getattr(t.consultation_from_page_data(body, tz=NY).vitals, field) == expected
+def test_view_with_notes_as_one_string_and_no_clinical_notes():
+    body = load("view")
+    body["consultation"].update(notes="One block of notes.", clinical_notes=None)
+    c = t.consultation_from_view(body, tz=NY)
+    assert (c.notes, c.subjective) == ("One block of notes.", None)
 
 
 @pytest.mark.parametrize(
     "reading", [{"type": "temperature", "value": "101", "unit": "K"}, {"type": "weight", "value": "heavy", "unit": "kg"}]
 )
-def test_bad_vital_raises(reading):
-    body = {"consultation": {**PAGE_DATA["consultation"], "vitals": [reading]}}
+def test_bad_view_vital_raises(reading):
+    body = load("view")
+    body["consultation"]["vitals"] = [reading]
     with pytest.raises(PimsProtocolError, match="consultation 55012"):
-        t.consultation_from_page_data(body, tz=NY)
+        t.consultation_from_view(body, tz=NY)
 
 
-def test_open_consultation_with_nothing_yet():
-    body = {"consultation": {"id": "9", "appointment_id": None, "patient_id": 1, "date": "2026-11-26 09:05:00",
-                             "status": "Open", "notes": None, "vitals": [], "diagnoses": [], "products": []}}
-    c = t.consultation_from_page_data(body, tz=NY)
-    assert (c.complete, c.notes, c.vitals, c.diagnoses, c.products) == (False, None, None, (), ())
+# --- metadata ---------------------------------------------------------------------------------
 
 
-def test_view_uses_clinical_notes_block():
-    body = {"consultation": {**PAGE_DATA["consultation"], "notes": None, "clinical_notes": "S: itchy\nO: red"}}
-    c = t.consultation_from_view(body, tz=NY)
-    assert c.notes == "S: itchy\nO: red" and c.subjective is None
-
-
-@pytest.mark.parametrize(
-    "change", [{"id": None}, {"date": "26.11.2026"}, {"notes": "text"}, {"diagnoses": [{"code": "X"}]},
-               {"products": "none"}],
-)
-def test_malformed_consultation_raises(change):
-    body = {"consultation": {**PAGE_DATA["consultation"], **change}}
-    with pytest.raises(PimsProtocolError) as info:
-        t.consultation_from_page_data(body, tz=NY)
-    assert info.value.endpoint == t.PAGE_DATA
-
-
-def test_path_ids_are_not_injectable():
-    assert t.page_data_path("55012") == "/consultations/55012/page-data"
-    with pytest.raises(ValueError):
-        t.view_path("../admin")
+def test_consultation_metadata_is_json_with_documented_keys():
+    c = t.consultation_from_view(load("view"), tz=NY)
+    meta = c.to_metadata()
+    assert json.loads(json.dumps(meta)) == meta
+    doc = (Path(__file__).parents[2] / "docs" / "IDEXX_STATUS.md").read_text(encoding="utf-8")
+    for key in meta:
+        assert f"`{key}`" in doc, key
+    assert meta["date"] == "2026-11-26T14:05:00+00:00"
+    assert meta["vitals"]["raw"]["weight"] == "23.4 lb"
+    assert meta["products"][0] == {"name": "Rabies vaccine", "quantity": 1.0, "kind": "product", "code": "VAC-R", "id": None}
