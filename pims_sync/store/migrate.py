@@ -42,7 +42,7 @@ NOTICE_PREFIX = "pims-sync: "
 DEFAULT_LOCK_TIMEOUT_S = 5.0
 LEDGER = "pims_sync.schema_migrations"
 
-_CREATE_LEDGER = f"""
+CREATE_LEDGER_SQL = f"""
 create schema if not exists pims_sync;
 create table if not exists {LEDGER} (
     filename   text primary key,
@@ -147,7 +147,9 @@ def _locked_table(statement: str, context: str | None) -> str:
     return "a table"
 
 
-def _failure(mig: Migration, offset: int, statement: str, e: psycopg.Error, url: str, lock_timeout_s: float) -> StoreError:
+def _failure(
+    mig: Migration, offset: int, statement: str, e: psycopg.Error, url: str, lock_timeout_s: float
+) -> StoreError:
     position = getattr(e.diag, "statement_position", None)
     try:
         index = offset + int(position) - 1
@@ -173,7 +175,9 @@ def _connect(database_url: str) -> psycopg.Connection:
 
 
 @contextmanager
-def migration_session(database_url: str, on_notice: Callable[[str], None] | None = None) -> Iterator[psycopg.Connection]:
+def migration_session(
+    database_url: str, on_notice: Callable[[str], None] | None = None
+) -> Iterator[psycopg.Connection]:
     """An autocommit connection holding the migration lock, with our ledger present."""
     conn = _connect(database_url)
 
@@ -201,7 +205,7 @@ def ensure_ledger(conn: psycopg.Connection, database_url: str) -> dict[str, str]
     """Create our ledger if missing; return {filename: checksum} of applied files."""
     try:
         with conn.transaction():
-            conn.execute(_CREATE_LEDGER)
+            conn.execute(CREATE_LEDGER_SQL)
         return dict(conn.execute(f"select filename, checksum from {LEDGER}").fetchall())
     except psycopg.Error as e:
         raise StoreError(f"cannot read {LEDGER}: {describe_pg_error(e, database_url)}") from e
@@ -219,7 +223,9 @@ def pending(migrations: list[Migration], done: dict[str, str]) -> list[Migration
     return out
 
 
-def run_statements(conn: psycopg.Connection, mig: Migration, database_url: str, lock_timeout_s: float) -> None:
+def run_statements(
+    conn: psycopg.Connection, mig: Migration, database_url: str, lock_timeout_s: float
+) -> None:
     """Every statement of one file, with lock_timeout (the caller owns the transaction, if any)."""
     timeout = f"{int(lock_timeout_s * 1000)}ms"
     if mig.transactional:

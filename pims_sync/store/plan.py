@@ -9,7 +9,7 @@ the SQL the way a hand-written description would. Files that must run outside a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,8 @@ import psycopg
 from ..errors import StoreError
 from ._errors import describe_pg_error
 from .migrate import (
+    CREATE_LEDGER_SQL,
     DEFAULT_LOCK_TIMEOUT_S,
-    _CREATE_LEDGER,
     load_migrations,
     migration_session,
     pending,
@@ -71,7 +71,8 @@ _CATALOG = {
 def catalog_snapshot(conn: psycopg.Connection) -> dict[str, set[tuple[Any, ...]]]:
     """The parts of the catalog a migration may change, in our two schemas."""
     return {
-        kind: {tuple(row) for row in conn.execute(query, (list(_SCHEMAS),))} for kind, query in _CATALOG.items()
+        kind: {tuple(row) for row in conn.execute(query, (list(_SCHEMAS),))}
+        for kind, query in _CATALOG.items()
     }
 
 
@@ -118,16 +119,24 @@ def diff(before: dict[str, set[tuple]], after: dict[str, set[tuple]]) -> dict[st
         return before[kind] - after[kind]
 
     columns = {f"{t}.{c} {d}" for t, c, d in added("columns") if t not in created}
-    touched = {t for t, *_ in (added("columns") | added("constraints") | added("indexes") | added("triggers"))}
+    touched = {
+        t for t, *_ in (added("columns") | added("constraints") | added("indexes") | added("triggers"))
+    }
     cons_added = {(t, n): d for t, n, d in added("constraints") if t not in created}
     cons_removed = {(t, n): d for t, n, d in removed("constraints")}
-    widened = {f"{t}.{n}: {cons_removed[(t, n)]} -> {d}" for (t, n), d in cons_added.items() if (t, n) in cons_removed}
+    widened = {
+        f"{t}.{n}: {cons_removed[(t, n)]} -> {d}"
+        for (t, n), d in cons_added.items()
+        if (t, n) in cons_removed
+    }
     old_functions = {f for f, _ in before["functions"]}
     return {
         "tables_created": _sorted(created),
         "tables_adopted": _sorted((touched & old_tables) - created),
         "columns_added": _sorted(columns),
-        "constraints_added": _sorted(f"{t}.{n}: {d}" for (t, n), d in cons_added.items() if (t, n) not in cons_removed),
+        "constraints_added": _sorted(
+            f"{t}.{n}: {d}" for (t, n), d in cons_added.items() if (t, n) not in cons_removed
+        ),
         "constraints_widened": _sorted(widened),
         "constraints_dropped": _sorted(f"{t}.{n}" for (t, n) in cons_removed if (t, n) not in cons_added),
         "indexes_created": _sorted(f"{t}: {n}" for t, n, _ in added("indexes") if t not in created),
@@ -189,8 +198,10 @@ def plan_migrations(
         try:
             with conn.transaction() as tx:
                 before = catalog_snapshot(conn)
-                conn.execute(_CREATE_LEDGER)
-                done = dict(conn.execute("select filename, checksum from pims_sync.schema_migrations").fetchall())
+                conn.execute(CREATE_LEDGER_SQL)
+                done = dict(
+                    conn.execute("select filename, checksum from pims_sync.schema_migrations").fetchall()
+                )
                 todo = pending(migrations, done)
                 deferred: list[str] = []
                 for mig in todo:
@@ -199,7 +210,11 @@ def plan_migrations(
                     else:
                         for _, statement in split_statements(mig.sql):
                             first = next(
-                                (ln.strip() for ln in statement.splitlines() if ln.strip() and not ln.strip().startswith("--")),
+                                (
+                                    ln.strip()
+                                    for ln in statement.splitlines()
+                                    if ln.strip() and not ln.strip().startswith("--")
+                                ),
                                 "",
                             )
                             deferred.append(f"{mig.name}: {first}")

@@ -33,6 +33,16 @@ alter table clinics add column if not exists updated_at timestamptz not null def
 alter table clinics add column if not exists sync_owner text not null default 'legacy'
     constraint clinics_sync_owner_check check (sync_owner in ('pims-sync', 'legacy'));
 alter table clinics alter column sync_owner set default 'pims-sync';
+do $$
+declare
+    v_legacy integer;
+begin
+    select count(*) into v_legacy from clinics where sync_owner = 'legacy';
+    if v_legacy > 0 then
+        raise notice 'pims-sync: % existing clinic(s) keep sync_owner = ''legacy'' (the old service syncs them) until you hand each over: pims-sync clinics set ID --sync-owner pims-sync', v_legacy;
+    end if;
+end;
+$$;
 create or replace trigger pims_sync_updated_at before update on clinics
     for each row execute function pims_sync.set_updated_at();
 
