@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 # any 64-bit constant works; it only has to be the same for every pims-sync process
 _LOCK_KEY = 0x70696D735F737963  # "pims_syc"
+_LOCK_POLL_S = 0.25
 _FILE_RE = re.compile(r"^\d{4,}_[\w.-]+\.sql$")
 NO_TRANSACTION_MARKER = "-- pims-sync: no-transaction"
 NOTICE_PREFIX = "pims-sync: "
@@ -189,7 +191,11 @@ def migration_session(
     conn.add_notice_handler(notice)
     with conn:
         try:
-            conn.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
+            # poll rather than block: a session waiting inside pg_advisory_lock holds a
+            # transaction open, and the holder's CREATE INDEX CONCURRENTLY waits for every open
+            # transaction to end (a deadlock)
+            while not conn.execute("select pg_try_advisory_lock(%s)", (_LOCK_KEY,)).fetchone()[0]:
+                time.sleep(_LOCK_POLL_S)
         except psycopg.Error as e:
             raise StoreError(f"cannot take the migration lock: {describe_pg_error(e, database_url)}") from e
         try:

@@ -1,9 +1,10 @@
-"""Migrations: from zero, idempotent, a failing file rolls back and is named."""
+"""Migrations: from zero, idempotent, a failing file rolls back and is named; the run mirror."""
 
 from __future__ import annotations
 
 import shutil
 import threading
+import uuid
 
 import psycopg
 import pytest
@@ -15,23 +16,26 @@ from pims_sync.store.migrate import (
     apply_migrations,
     default_migrations_dir,
     migration_files,
+    split_statements,
 )
 
 EXPECTED_TABLES = {
     "clinics",
-    "pims_credentials",
+    "idexx_credentials",
     "clinic_api_keys",
+    "pims_sync_key_clinics",
     "clinic_schedule_configs",
     "cases",
     "case_sync_audits",
+    "pims_sync_runs",
     "clinic_schedule_snapshots",
-    "schema_migrations",
+    "pims_sync_archived_cases",
 }
 
 
-def _tables(url: str) -> set[str]:
+def _tables(url: str, schema: str = "public") -> set[str]:
     with psycopg.connect(url) as conn:
-        rows = conn.execute("select tablename from pg_tables where schemaname = 'public'").fetchall()
+        rows = conn.execute("select tablename from pg_tables where schemaname = %s", (schema,)).fetchall()
     return {r[0] for r in rows}
 
 
@@ -49,6 +53,9 @@ def test_from_zero_then_rerun_is_a_noop(empty_database_url):
     assert applied == names
     assert seen == [(n, s) for n in names for s in ("applying", "applied")]
     assert EXPECTED_TABLES <= _tables(empty_database_url)
+    # our ledger lives in our own schema: the product may have a schema_migrations of its own
+    assert "schema_migrations" in _tables(empty_database_url, "pims_sync")
+    assert "schema_migrations" not in _tables(empty_database_url)
     assert applied_migrations(empty_database_url) == names
 
     assert apply_migrations(empty_database_url) == []
@@ -126,10 +133,153 @@ def _check_values(url: str, table: str, column: str) -> set[str]:
     [
         ("cases", "status", CASE_STATUSES),
         ("cases", "type", CASE_TYPES),
-        ("case_sync_audits", "sync_type", SYNC_TYPES),
-        ("case_sync_audits", "status", AUDIT_STATUSES),
-        ("case_sync_audits", "trigger", TRIGGERS),
+        ("pims_sync_runs", "sync_type", SYNC_TYPES),
+        ("pims_sync_runs", "status", AUDIT_STATUSES),
+        ("pims_sync_runs", "trigger", TRIGGERS),
+        # the product's table keeps the product's values only
+        ("case_sync_audits", "sync_type", ("inbound", "cases", "reconciliation")),
+        ("case_sync_audits", "status", ("in_progress", "completed", "failed")),
     ],
 )
 def test_check_constraints_match_the_models(database_url, table, column, allowed):
     assert _check_values(database_url, table, column) == set(allowed)
+
+
+def test_split_statements_respects_quotes_comments_and_dollar_bodies():
+    sql = (
+        "-- a comment; not a statement\n"
+        "create table a (x text default 'semi;colon');\n"
+        "do $$ begin perform 1; perform 2; end $$;\n"
+        "create function f() returns int language sql as $f$ select 1; $f$;\n"
+        "/* block; comment */ select 'it''s; fine';\n"
+        "-- trailing comment only\n"
+    )
+    parts = split_statements(sql)
+    assert len(parts) == 4  # the trailing comment is no statement
+    assert parts[0][1].endswith("create table a (x text default 'semi;colon');")  # its comment leads it
+    assert [text.split()[0] for _, text in parts[1:]] == ["do", "create", "/*"]
+    assert parts[1][1] == "do $$ begin perform 1; perform 2; end $$;"
+    assert sql[parts[1][0] :].startswith("do $$")
+
+
+def test_no_transaction_file_runs_statement_by_statement(empty_database_url, tmp_path):
+    (tmp_path / "20260101000001_t.sql").write_text("create table t (id int);")
+    (tmp_path / "20260101000002_idx.sql").write_text(
+        "-- pims-sync: no-transaction\ncreate index concurrently if not exists t_id_idx on t (id);\n"
+        "create index concurrently if not exists t_id2_idx on t (id);\n"
+    )
+    assert apply_migrations(empty_database_url, directory=tmp_path) == [
+        "20260101000001_t.sql",
+        "20260101000002_idx.sql",
+    ]
+    with psycopg.connect(empty_database_url) as conn:
+        valid = conn.execute(
+            "select count(*) from pg_index where indrelid = 't'::regclass and indisvalid"
+        ).fetchone()[0]
+    assert valid == 2
+
+
+def test_lock_timeout_stops_the_migration_and_names_the_table(empty_database_url, tmp_path):
+    (tmp_path / "20260101000001_t.sql").write_text("create table busy (id int);")
+    apply_migrations(empty_database_url, directory=tmp_path)
+    (tmp_path / "20260101000002_alter.sql").write_text("alter table busy add column if not exists extra int;")
+    with psycopg.connect(empty_database_url) as holder:
+        holder.execute("lock table busy in access share mode")  # a long read: the transaction stays open
+        with pytest.raises(StoreError) as err:
+            apply_migrations(empty_database_url, directory=tmp_path, lock_timeout_s=0.2)
+        holder.rollback()
+    message = str(err.value)
+    assert "20260101000002_alter.sql" in message and "could not lock busy" in message
+    assert "lock_timeout (0.2s)" in message
+    assert applied_migrations(empty_database_url) == ["20260101000001_t.sql"]
+    # once the other session is gone, the same file applies
+    assert apply_migrations(empty_database_url, directory=tmp_path) == ["20260101000002_alter.sql"]
+
+
+def test_new_tables_get_rls_on_a_fresh_database(database_url):
+    with psycopg.connect(database_url) as conn:
+        off = conn.execute(
+            """select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                where n.nspname = 'public' and c.relkind = 'r' and not c.relrowsecurity"""
+        ).fetchall()
+    assert off == []
+
+
+def _clinic(conn) -> str:
+    return str(
+        conn.execute(
+            "insert into clinics (name, timezone) values (%s, 'America/New_York') returning id",
+            (f"Mirror {uuid.uuid4().hex[:6]}",),
+        ).fetchone()[0]
+    )
+
+
+def _mirror(conn, run_id) -> dict | None:
+    row = conn.execute(
+        """select sync_type, status, error_message, cases_created, total_items, processed_items,
+                  progress_percentage from case_sync_audits where id = %s""",
+        (run_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    keys = ("sync_type", "status", "error_message", "cases_created", "total", "processed", "percent")
+    return dict(zip(keys, row, strict=True))
+
+
+def test_phase_runs_are_mirrored_into_case_sync_audits_in_the_products_vocabulary(database_url):
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        clinic = _clinic(conn)
+        parent = conn.execute(
+            "insert into pims_sync_runs (clinic_id, sync_type, trigger) values (%s, 'full', 'api') returning id",
+            (clinic,),
+        ).fetchone()[0]
+        phase = conn.execute(
+            """insert into pims_sync_runs (clinic_id, sync_type, trigger, parent_id, phase)
+               values (%s, 'inbound', 'api', %s, 'inbound') returning id""",
+            (clinic, parent),
+        ).fetchone()[0]
+        assert _mirror(conn, phase) is None  # queued: nothing to show yet
+        conn.execute("select start_audit(%s, 'task-1')", (phase,))
+        conn.execute("select start_audit(%s, 'task-1')", (parent,))
+        assert _mirror(conn, phase)["status"] == "in_progress"
+        conn.execute("select audit_progress(%s, 5, 20, '{}'::jsonb, 'inbound')", (phase,))
+        assert (
+            _mirror(conn, phase)["processed"],
+            _mirror(conn, phase)["total"],
+            _mirror(conn, phase)["percent"],
+        ) == (
+            5,
+            20,
+            25,
+        )
+        conn.execute(
+            "select finish_audit(%s, 'partial', %s::jsonb, 'appointment 42 could not be read')",
+            (phase, '{"casesCreated": 3}'),
+        )
+        mirrored = _mirror(conn, phase)
+        assert mirrored["status"] == "completed" and mirrored["cases_created"] == 3
+        assert mirrored["error_message"] == "partial: appointment 42 could not be read"
+        conn.execute("select finish_audit(%s, 'completed', '{}'::jsonb, null)", (parent,))
+        assert _mirror(conn, parent) is None  # a full sync's parent row never appears
+
+        skipped = conn.execute(
+            """insert into pims_sync_runs (clinic_id, sync_type, trigger, status)
+               values (%s, 'reconciliation', 'schedule', 'skipped') returning id""",
+            (clinic,),
+        ).fetchone()[0]
+        assert _mirror(conn, skipped) is None
+        failed = conn.execute(
+            "insert into pims_sync_runs (clinic_id, sync_type, trigger) values (%s, 'cases', 'cli') returning id",
+            (clinic,),
+        ).fetchone()[0]
+        conn.execute("select start_audit(%s)", (failed,))
+        conn.execute("select finish_audit(%s, 'aborted', null, 'worker lost')", (failed,))
+        assert _mirror(conn, failed)["status"] == "failed"
+        assert _mirror(conn, failed)["error_message"] == "aborted: worker lost"
+        statuses = {
+            r[0]
+            for r in conn.execute(
+                "select distinct status from case_sync_audits where clinic_id = %s", (clinic,)
+            )
+        }
+        assert statuses <= {"in_progress", "completed", "failed"}
