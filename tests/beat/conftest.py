@@ -104,10 +104,11 @@ def clinics(store, database_url):
 
 
 def audits(database_url, clinic_id) -> list[dict]:
+    """Our audit rows (pims_sync_runs): queued and skipped runs never reach the product's case_sync_audits."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         cur = conn.cursor(row_factory=dict_row)
         return cur.execute(
-            "select id::text, sync_type, status, trigger, error_message from case_sync_audits "
+            "select id::text, sync_type, status, trigger, error_message from pims_sync_runs "
             "where clinic_id = %s order by created_at",
             (clinic_id,),
         ).fetchall()
