@@ -388,7 +388,7 @@ def _print_next(clinics: list[DemoClinic], *, data_dir: Path, beat: bool, every_
         if when is not None:
             wait = int((when - now).total_seconds())
             console.print(
-                f"Next scheduled sync: inbound for {len(clinics)} clinic(s) at {when.astimezone():%H:%M:%S} "
+                f"Next scheduled sync: inbound for {len(clinics)} clinic(s) at {when.astimezone():%H:%M:%S %Z} "
                 f"(in {wait // 60}m {wait % 60:02d}s), then every {format_every(every_minutes)} — look for it in "
                 f"`pims-sync status --watch`{' and Flower' if flower else ''}.", soft_wrap=True)
     else:

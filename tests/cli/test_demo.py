@@ -113,6 +113,7 @@ def test_demo_once_embedded_syncs_three_clinics_and_leaves_nothing_running(tmp_p
     assert any("chrom" in name for _, name in watcher.seen.values()), "no Chromium was ever started"
     assert watcher.survivors() == []
     assert processes_using(data_dir) == []
+    assert not (data_dir / "state.json").exists(), "the state file outlived the demo"
 
 
 def test_demo_ctrl_c_stops_every_child(tmp_path):
@@ -138,6 +139,7 @@ def test_demo_ctrl_c_stops_every_child(tmp_path):
     reader.start()
     try:
         assert running.wait(timeout=300), "".join(lines)[-4000:]
+        assert (data_dir / "state.json").exists()  # while it runs, other commands can find it
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0, "".join(lines)[-4000:]
     finally:
@@ -150,3 +152,4 @@ def test_demo_ctrl_c_stops_every_child(tmp_path):
     assert any("chrom" in name for _, name in watcher.seen.values())
     assert watcher.survivors() == []
     assert processes_using(data_dir) == []
+    assert not (data_dir / "state.json").exists()
