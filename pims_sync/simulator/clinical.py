@@ -174,7 +174,7 @@ def consultation_record(rng: random.Random, *, consultation_id: int, event: dict
             record["vitals"]["bloodPressure"] = f"{own.randrange(110, 160)}/{own.randrange(60, 95)}"
         record["products"] = [
             {"id": consultation_id * 10 + i, "name": name, "quantity": qty, "type": kind, "code": pcode,
-             "declined": len(lines) > 1 and own.random() < 0.15}
+             "declined": i > 1 and own.random() < 0.2}  # the first line (the visit) is never declined
             for i, (name, qty, kind, pcode) in enumerate(lines, start=1)
         ]
     elif stage == "in_progress":

@@ -8,8 +8,8 @@ CAL = "/appointments/getCalendarEventData"
 
 
 def _calendar(sim, http, day: str) -> list[dict]:
-    return http.get(sim.url + CAL, timeout=10, params={"start": f"{day} 00:00:00", "end": f"{day} 23:59:59"}).json()[
-        "events"]
+    body = http.get(sim.url + CAL, timeout=10, params={"start": f"{day} 00:00:00", "end": f"{day} 23:59:59"}).json()
+    return body if isinstance(body, list) else next(iter(body.values()))  # any of the four envelopes
 
 
 def _appointments(events):
@@ -59,10 +59,13 @@ def test_edit_consultation(simulator):
     http = simulator.login_session(clinic)
     day = str(simulator.day(-1, clinic))
     record = simulator.truth(clinic["id"], day, day)["consultations"][0]
-    notes = {"subjective": "Edited — José's dog", "objective": "", "assessment": "", "plan": ""}
+    notes = "S: Edited — José's dog\nP: recheck"
     simulator.control(f"consultations/{record['id']}", {"notes": notes, "status": "Finalised"}, method="PATCH")
-    served = http.get(f"{simulator.url}/consultations/{record['id']}/page-data", timeout=10).json()["consultation"]
-    assert served["notes"] == notes and served["vitals"] == record["vitals"]
+    served = http.get(f"{simulator.url}/consultations/{record['id']}/page-data", timeout=10).json()
+    assert served["consultation"]["notes"] == notes and served["patient"]["name"] == record["patient_name"]
+    view = http.get(f"{simulator.url}/consultations/view/{record['id']}", timeout=10).json()["consultation"]
+    assert view["notes"] == {"subjective": "Edited — José's dog", "objective": "", "assessment": "", "plan": "recheck"}
+    assert simulator.truth(clinic["id"], day, day)["consultations"][0]["notes"] == notes
 
 
 def test_added_appointment_with_a_consultation(simulator):
@@ -73,8 +76,10 @@ def test_added_appointment_with_a_consultation(simulator):
                                                "end": f"{simulator.day(0)} 00:20:00", "current_status": "finalised",
                                                "consultation": "finalised"})["appointment"]
     record = http.get(f"{simulator.url}/consultations/{added['consultation_id']}/page-data", timeout=10).json()
-    assert record["consultation"]["appointment_id"] == added["id"]
-    assert record["consultation"]["vitals"]
+    assert record["consultation"]["id"] == added["consultation_id"] and record["consultationLines"]
+    truth = simulator.truth(clinic["id"], str(day), str(day))["consultations"]
+    mine = next(c for c in truth if c["id"] == added["consultation_id"])
+    assert mine["appointment_id"] == added["id"] and mine["vitals"]["pulse"]
 
 
 def test_control_errors_are_clear(simulator):

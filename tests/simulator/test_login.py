@@ -1,4 +1,4 @@
-"""Login: a real browser gets in; a script that does not run the page's JS does not."""
+"""Login: a real browser gets in; a script that does not run the page's JS does not; per-clinic pages."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import requests
 from tests.fixtures.sim import XHR_HEADERS
 
 
-def _browser_login(browser, sim, clinic, *, password=None):
+def _browser_login(browser, sim, clinic, *, password=None, mount="", company_field="company_id"):
     context = browser.new_context()
     page = context.new_page()
-    page.goto(f"{sim.url}/login")
-    page.fill("input[name=company_id]", clinic["company_id"])
+    page.goto(f"{sim.url}{mount}/login")
+    page.fill(f"input[name={company_field}]", clinic["company_id"])
     page.fill("input[name=username]", clinic["username"])
     page.fill("input[name=password]", password if password is not None else clinic["password"])
     page.click("button[type=submit]")
@@ -32,24 +32,71 @@ def test_chromium_logs_in_and_captures_an_httponly_cookie(simulator, playwright_
         http.cookies.set("neo_session", cookies["neo_session"]["value"])
         response = http.get(f"{simulator.url}/schedule/getScheduleConfigs", headers=XHR_HEADERS, timeout=10)
         assert response.status_code == 200
-        assert response.json()["slot_duration"] == 15
+        assert response.json()["slotDuration"] == 15
     finally:
         context.close()
     assert simulator.stats()["logins"] == {clinic["id"]: 1}
 
 
-def test_bad_credentials_show_the_error_message(simulator, playwright_browser):
+def test_bad_credentials_show_the_error_message_in_the_clinics_banner(simulator, playwright_browser):
+    for clinic, banner in ((simulator.clinic(0), ".error-message"), (simulator.clinic(1), ".alert-danger")):
+        assert clinic["dialect"]["errorBanner"] == banner[1:]
+        context, page = _browser_login(playwright_browser, simulator, clinic, password="wrong")
+        try:
+            assert page.url.endswith("/login")
+            assert "Invalid username or password" in page.locator(banner).inner_text()
+            other = ".alert-danger" if banner == ".error-message" else ".error-message"
+            assert page.locator(other).count() == 0
+            assert "neo_session" not in {c["name"] for c in context.cookies()}
+        finally:
+            context.close()
+    stats = simulator.stats()
+    assert stats["failed_logins"] == {simulator.clinic(0)["id"]: 1, simulator.clinic(1)["id"]: 1}
+    assert stats["logins_total"] == 0
+
+
+def test_a_clinics_mount_serves_its_login_page(simulator, playwright_browser):
     clinic = simulator.clinic(1)
-    context, page = _browser_login(playwright_browser, simulator, clinic, password="wrong")
+    assert clinic["path"] == "/c/2" and clinic["dialect"]["companyField"] == "companyId"
+    page_html = requests.get(f"{simulator.url}/c/2/login", timeout=10).text
+    assert 'name="companyId"' in page_html and 'name="company_id"' not in page_html
+    assert 'action="/c/2/login"' in page_html
+    assert 'name="company_id"' in requests.get(f"{simulator.url}/login", timeout=10).text  # the root: first variant
+    context, page = _browser_login(playwright_browser, simulator, clinic, mount="/c/2", company_field="companyId")
     try:
-        assert page.url.endswith("/login")
-        assert "Invalid username or password" in page.locator(".error-message").inner_text()
-        assert "neo_session" not in {c["name"] for c in context.cookies()}
+        assert page.url == f"{simulator.url}/c/2/dashboard"
+        assert "neo_session" in {c["name"] for c in context.cookies()}
     finally:
         context.close()
-    stats = simulator.stats()
-    assert stats["failed_logins"] == {clinic["id"]: 1}
-    assert stats["logins_total"] == 0
+    assert simulator.stats()["logins"] == {clinic["id"]: 1}
+    assert requests.get(f"{simulator.url}/c/9/login", timeout=10).status_code == 404
+
+
+def test_the_company_field_follows_the_dialect(simulator):
+    simulator.control("clinics/1/dialect", {"companyField": "companyId"}, method="PUT")
+    assert 'name="companyId"' in requests.get(f"{simulator.url}/c/1/login", timeout=10).text
+    simulator.reset()
+    assert 'name="company_id"' in requests.get(f"{simulator.url}/c/1/login", timeout=10).text
+
+
+def test_a_clinic_with_two_step_asks_every_user_for_its_field(simulator, playwright_browser):
+    clinic = simulator.clinic(0)
+    for field in ("otp", "code"):
+        simulator.control("clinics/1/dialect", {"twoStep": field}, method="PUT")
+        context, page = _browser_login(playwright_browser, simulator, clinic)
+        try:
+            assert page.locator(f"input[name={field}]").count() == 1
+            assert "neo_session" not in {c["name"] for c in context.cookies()}
+            page.fill(f"input[name={field}]", "123456")
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            assert page.locator(".error-message").count() == 1 and page.locator(f"input[name={field}]").count() == 1
+        finally:
+            context.close()
+    assert simulator.stats()["logins_total"] == 0
+    simulator.reset()  # back to the seeded dialect: no two-step for the sync user
+    http = simulator.login_session(clinic)
+    assert http.get(f"{simulator.url}/dashboard", timeout=10).status_code == 200
 
 
 def test_two_factor_account_gets_a_code_page(simulator, playwright_browser):
