@@ -188,11 +188,32 @@ def apply_live_demo(command: str | None, *, environ: MutableMapping[str, str] | 
     state = live_demo(folder / DEFAULT_DIR)
     if state is None:
         return None
-    environ.update(overlay(demo_environment(state, for_command=command), environ, files))
+    changes = overlay(demo_environment(state, for_command=command), environ, files)
+    environ.update(changes)
+    _applied.update(changes)
     from ..config import reset_settings_cache
 
     reset_settings_cache()
     return state
+
+
+# what apply_live_demo put into os.environ in this process, so a refresh can take it back
+_applied: dict[str, str] = {}
+
+
+def refresh_live_demo(command: str | None = None, *, environ: MutableMapping[str, str] | None = None,
+                      folder: Path | None = None) -> DemoState | None:
+    """Forget the demo settings this process applied (those still as applied), then look again.
+
+    For long-lived commands (the menu's "refresh connection"): a demo started, stopped or
+    restarted on other ports since is picked up without restarting the command.
+    """
+    environ = os.environ if environ is None else environ
+    for name, value in list(_applied.items()):
+        if environ.get(name) == value:
+            del environ[name]
+        del _applied[name]
+    return apply_live_demo(command, environ=environ, folder=folder)
 
 
 # --- `pims-sync demo env` -------------------------------------------------------------------------

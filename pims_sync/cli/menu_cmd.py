@@ -11,6 +11,7 @@ from rich.prompt import Prompt
 
 from ..config import reset_settings_cache
 from .connect import load_settings, open_store, redis_client
+from .demo_state import DEFAULT_DIR, refresh_live_demo
 from .output import console, redact_url
 
 ENTRIES = (
@@ -84,6 +85,8 @@ def command(ctx: click.Context) -> None:
         if name == "exit":
             return
         if name == "refresh":
+            if refresh_live_demo("menu") is not None:
+                console.print(f"[dim]using the running demo in {DEFAULT_DIR}[/]")
             reset_settings_cache()
             console.print(_connection_line())
             continue

@@ -29,7 +29,14 @@ import psutil
 import pytest
 
 from pims_sync.cli.demo_seed import demo_schedules, every_cron, parse_every
-from pims_sync.cli.demo_state import DemoState, overlay, process_started, write_state
+from pims_sync.cli.demo_state import (
+    DemoState,
+    apply_live_demo,
+    overlay,
+    process_started,
+    refresh_live_demo,
+    write_state,
+)
 from tests.cli.test_demo import TreeWatcher, processes_using
 
 DEMO_LINE = "using the running demo in .data/demo"
@@ -345,6 +352,23 @@ def test_a_second_demo_in_the_same_folder_is_refused(tmp_path, stand_in, databas
 
     assert done.returncode == 1
     assert f"already running from {tmp_path / '.data' / 'demo'} (pid {stand_in.pid})" in done.stderr
+
+
+def test_refresh_follows_a_demo_that_restarted_or_stopped(tmp_path, stand_in):
+    """The menu's "refresh connection": the demo's new URLs replace the old; a stopped demo leaves none."""
+    environ = {"HOME": "/nowhere", "IDEXX_ENCRYPTION_KEY": "the-users-own-key-0123456789abcdefgh"}
+    write_demo_state(tmp_path, stand_in.pid, "postgresql://a@/first?host=/x", "redis://127.0.0.1:1111/0")
+    assert apply_live_demo("menu", environ=environ, folder=tmp_path) is not None
+    assert environ["REDIS_URL"] == "redis://127.0.0.1:1111/0"
+    assert environ["IDEXX_ENCRYPTION_KEY"] == "the-users-own-key-0123456789abcdefgh"  # the user's wins
+
+    write_demo_state(tmp_path, stand_in.pid, "postgresql://a@/second?host=/x", "redis://127.0.0.1:2222/0")
+    assert refresh_live_demo("menu", environ=environ, folder=tmp_path) is not None
+    assert (environ["DATABASE_URL"], environ["REDIS_URL"]) == ("postgresql://a@/second?host=/x", "redis://127.0.0.1:2222/0")
+
+    (tmp_path / ".data" / "demo" / "state.json").unlink()
+    assert refresh_live_demo("menu", environ=environ, folder=tmp_path) is None
+    assert environ == {"HOME": "/nowhere", "IDEXX_ENCRYPTION_KEY": "the-users-own-key-0123456789abcdefgh"}
 
 
 def test_overlay_fills_only_what_nobody_set():
