@@ -16,30 +16,40 @@ def clinic_row(**changes):
         "id": CLINIC_ID,
         "name": "Harbor Vets",
         "timezone": "America/Los_Angeles",
-        "pims_provider": "idexx",
+        "pims_provider": "idexx-neo",
         "is_active": True,
         "phone_region": "US",
+        "pims_host": None,
+        "owner_user_id": None,
+        "sync_owner": "pims-sync",
         "created_at": STAMP,
         "updated_at": STAMP,
+        "idexx_credentials": [],  # embedded: CLINIC_SELECT
     }
     return {**row, **changes}
 
 
-def credentials_row():
-    return {
-        "id": "e5f6a7b8-c9d0-4e1f-8a3b-4c5d6e7f8091",
+CREDENTIALS_ID = "e5f6a7b8-c9d0-4e1f-8a3b-4c5d6e7f8091"
+OWNER_ID = "f6a7b8c9-d0e1-4f2a-9b4c-5d6e7f809102"
+
+
+def credentials_row(**changes):
+    row = {
+        "id": CREDENTIALS_ID,
         "clinic_id": CLINIC_ID,
-        "provider": "idexx",
+        "user_id": None,
         "username_encrypted": "\\x00757365",
         "password_encrypted": "\\x00706173",
         "company_id_encrypted": "\\x00636f6d",
         "encryption_key_id": "default",
         "is_active": True,
+        "sync_enabled": True,
         "validation_status": "valid",
         "last_validated_at": STAMP,
         "created_at": STAMP,
         "updated_at": STAMP,
     }
+    return {**row, **changes}
 
 
 def api_key_row(**changes):
@@ -54,6 +64,7 @@ def api_key_row(**changes):
         "is_active": True,
         "last_used_at": None,
         "created_at": STAMP,
+        "pims_sync_key_clinics": [],  # embedded: the grants of a shared key
     }
     return {**row, **changes}
 
@@ -74,7 +85,7 @@ def case_ref_row(case_id=CASE_ID, **changes):
         "id": case_id,
         "external_id": "pims-appt-idexx-neo-10001",
         "scheduled_at": "2026-03-02T14:15:00+00:00",
-        "status": "scheduled",
+        "status": "draft",
         "consultation_external_id": "cons-1",
         "enriched_at": None,
         "deleted_at": None,

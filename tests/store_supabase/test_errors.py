@@ -52,9 +52,9 @@ def test_table_missing_names_the_table_and_the_migrations(sb, postgrest):
 
 
 def test_relation_missing_inside_a_function_names_the_fix(sb, postgrest):
-    postgrest.error("POST", "rpc/start_audit", 404, "42P01", 'relation "case_sync_audits" does not exist')
+    postgrest.error("POST", "rpc/start_audit", 404, "42P01", 'relation "pims_sync_runs" does not exist')
     text = _raised(lambda: sb.start_audit(AUDIT_ID))
-    assert "start_audit" in text and "case_sync_audits" in text and "pims-sync db migrate" in text
+    assert "start_audit" in text and "pims_sync_runs" in text and "pims-sync db migrate" in text
 
 
 @pytest.mark.parametrize(
@@ -82,9 +82,9 @@ def test_gateway_rejecting_the_api_key(sb, postgrest):
 
 
 def test_anon_key_is_refused_by_row_level_security(sb, postgrest):
-    postgrest.error("GET", "pims_credentials", 401, "42501", "permission denied for table pims_credentials")
+    postgrest.error("GET", "idexx_credentials", 401, "42501", "permission denied for table idexx_credentials")
     text = _raised(lambda: sb.get_credentials(CLINIC_ID))
-    assert "service_role" in text and "pims_credentials" in text
+    assert "service_role" in text and "idexx_credentials" in text
 
 
 def test_server_error_without_a_postgrest_body(sb, postgrest):
@@ -125,10 +125,10 @@ def test_no_data_found_and_foreign_key_are_not_found(sb, postgrest):
     assert AUDIT_ID in _raised(lambda: sb.start_audit(AUDIT_ID), NotFound)
     postgrest.error(
         "POST",
-        "case_sync_audits",
+        "pims_sync_runs",
         409,
         "23503",
-        'insert or update on table "case_sync_audits" violates foreign key constraint "case_sync_audits_clinic_id_fkey"',
+        'insert or update on table "pims_sync_runs" violates foreign key constraint "pims_sync_runs_clinic_id_fkey"',
         details=f'Key (clinic_id)=({CLINIC_ID}) is not present in table "clinics".',
     )
     text = _raised(lambda: sb.create_audit(clinic_id=CLINIC_ID, sync_type="inbound", trigger="api"), NotFound)

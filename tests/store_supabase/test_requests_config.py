@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,10 @@ from pims_sync.models import EncryptedCredentials
 from .fake_postgrest import PAGE, expect
 from .sample_rows import (
     CLINIC_ID,
+    CREDENTIALS_ID,
     KEY_ID,
+    OTHER_CLINIC_ID,
+    OWNER_ID,
     STAMP,
     api_key_row,
     clinic_row,
@@ -29,37 +33,76 @@ def test_ping_is_one_cheap_read(sb, postgrest):
     expect(req, "GET", "clinics", [("select", "id"), ("limit", "1")])
 
 
+CLINIC_SELECT = ("select", "*,idexx_credentials(id,is_active,updated_at,created_at,sync_enabled)")
+CREDENTIALS_ORDER = ("order", "is_active.desc.nullslast,updated_at.desc.nullslast,created_at.desc.nullslast,id.desc.nullslast")
+KEY_SELECT = ("select", "*,pims_sync_key_clinics(clinic_id)")
+NEW_CLINIC = {
+    "name": "Harbor Vets",
+    "timezone": "America/Los_Angeles",
+    "pims_provider": "idexx-neo",
+    "pims_host": None,
+    "owner_user_id": None,
+    "is_active": True,
+    "phone_region": "US",
+}
+
+
 def test_create_clinic_inserts_one_row_and_reads_it_back(sb, postgrest):
     postgrest.reply("POST", "clinics", [clinic_row()], status=201)
-    made = sb.create_clinic(name="Harbor Vets", timezone="America/Los_Angeles", clinic_id=CLINIC_ID.upper())
-    (req,) = postgrest.take()
-    expect(
-        req,
-        "POST",
-        "clinics",
-        prefer={"return=representation"},
-        body={
-            "id": CLINIC_ID,
-            "name": "Harbor Vets",
-            "timezone": "America/Los_Angeles",
-            "pims_provider": "idexx",
-        },
+    made = sb.create_clinic(
+        name="Harbor Vets", timezone="America/Los_Angeles", pims_provider="idexx", clinic_id=CLINIC_ID.upper()
     )
+    (req,) = postgrest.take()
+    expect(req, "POST", "clinics", prefer={"return=representation"}, body={"id": CLINIC_ID, **NEW_CLINIC})
     assert made.id == CLINIC_ID and made.timezone == "America/Los_Angeles" and made.is_active
+    assert (made.pims_provider, made.sync_owner, made.sync_enabled) == ("idexx-neo", "pims-sync", True)
 
 
 def test_create_clinic_without_id_lets_the_database_choose(sb, postgrest):
     postgrest.reply("POST", "clinics", [clinic_row()], status=201)
-    sb.create_clinic(name="Harbor Vets", timezone="UTC")
+    sb.create_clinic(
+        name="Harbor Vets", timezone="UTC", pims_host="ca.idexxneo.com", owner_user_id=OWNER_ID, phone_region="CA"
+    )
     (req,) = postgrest.take()
-    assert req.body == {"name": "Harbor Vets", "timezone": "UTC", "pims_provider": "idexx"}
+    assert req.body == {
+        **NEW_CLINIC,
+        "timezone": "UTC",
+        "pims_host": "ca.idexxneo.com",
+        "owner_user_id": OWNER_ID,
+        "phone_region": "CA",
+    }
 
 
-def test_create_clinic_checks_zone_and_id_before_any_request(sb, postgrest):
-    with pytest.raises(ValidationError, match="time zone"):
-        sb.create_clinic(name="X", timezone="Mars/Olympus")
+def test_create_clinic_checks_fields_before_any_request(sb, postgrest):
+    for zone in ("Mars/Olympus", "", "../../etc/localtime"):
+        with pytest.raises(ValidationError, match="timezone"):
+            sb.create_clinic(name="X", timezone=zone)
     with pytest.raises(ValidationError, match="clinic_id"):
         sb.create_clinic(name="X", timezone="UTC", clinic_id="nope")
+    with pytest.raises(ValidationError, match="owner_user_id"):
+        sb.create_clinic(name="X", timezone="UTC", owner_user_id="bob")
+    assert postgrest.take() == []
+
+
+def test_update_clinic_patches_only_the_given_fields(sb, postgrest):
+    postgrest.reply("PATCH", "clinics", [clinic_row(sync_owner="legacy", timezone="Europe/London")])
+    changed = sb.update_clinic(CLINIC_ID, sync_owner="legacy", timezone="Europe/London", pims_provider="idexx")
+    assert (changed.sync_owner, changed.timezone, changed.sync_enabled) == ("legacy", "Europe/London", True)
+    with pytest.raises(NotFound):  # nothing matched: PostgREST's empty array
+        sb.update_clinic(CLINIC_ID, name="Ghost")
+    patched, missing = postgrest.take()
+    expect(
+        patched,
+        "PATCH",
+        "clinics",
+        [CLINIC_SELECT, ("id", f"eq.{CLINIC_ID}")],
+        prefer={"return=representation"},
+        body={"sync_owner": "legacy", "timezone": "Europe/London", "pims_provider": "idexx-neo"},
+    )
+    assert missing.body == {"name": "Ghost"}
+    for bad in ({"timezone": "Mars/Olympus"}, {"sync_enabled": False}, {"sync_owner": "both"}):
+        with pytest.raises(ValidationError):
+            sb.update_clinic(CLINIC_ID, **bad)
     assert postgrest.take() == []
 
 
@@ -67,13 +110,27 @@ def test_get_clinic(sb, postgrest):
     postgrest.reply("GET", "clinics", [clinic_row()])
     assert sb.get_clinic(CLINIC_ID).name == "Harbor Vets"
     (req,) = postgrest.take()
-    expect(req, "GET", "clinics", [("select", "*"), ("id", f"eq.{CLINIC_ID}")])
+    expect(req, "GET", "clinics", [CLINIC_SELECT, ("id", f"eq.{CLINIC_ID}")])
 
     with pytest.raises(NotFound, match=CLINIC_ID):  # nothing queued: PostgREST's empty array
         sb.get_clinic(CLINIC_ID)
     with pytest.raises(NotFound):
         sb.get_clinic("not-a-uuid")
     assert len(postgrest.take()) == 1  # the malformed id never left the process
+
+
+def test_clinic_sync_enabled_is_the_chosen_credentials_rows_flag(sb, postgrest):
+    creds = [
+        {"id": "1" * 8 + CREDENTIALS_ID[8:], "is_active": True, "updated_at": "2026-03-01T10:00:00+00:00",
+         "created_at": STAMP, "sync_enabled": True},
+        {"id": "2" * 8 + CREDENTIALS_ID[8:], "is_active": True, "updated_at": "2026-03-01T10:00:00.5+00:00",
+         "created_at": STAMP, "sync_enabled": False},  # active and the latest: this one decides
+        {"id": "3" * 8 + CREDENTIALS_ID[8:], "is_active": False, "updated_at": "2026-03-05T10:00:00+00:00",
+         "created_at": STAMP, "sync_enabled": True},
+    ]
+    postgrest.reply("GET", "clinics", [clinic_row(idexx_credentials=creds, pims_provider="idexx")])
+    clinic = sb.get_clinic(CLINIC_ID)
+    assert clinic.sync_enabled is False and clinic.pims_provider == "idexx-neo"
 
 
 def test_list_clinics_filters_orders_and_pages(sb, postgrest):
@@ -85,9 +142,9 @@ def test_list_clinics_filters_orders_and_pages(sb, postgrest):
         active,
         "GET",
         "clinics",
-        [("select", "*"), ("is_active", "eq.true"), ("order", "name.asc,id.asc"), *PAGE],
+        [CLINIC_SELECT, ("is_active", "eq.true"), ("order", "name.asc,id.asc"), *PAGE],
     )
-    expect(every, "GET", "clinics", [("select", "*"), ("order", "name.asc,id.asc"), *PAGE])
+    expect(every, "GET", "clinics", [CLINIC_SELECT, ("order", "name.asc,id.asc"), *PAGE])
 
 
 def test_list_reads_every_page(sb, postgrest):
@@ -102,8 +159,8 @@ def test_list_reads_every_page(sb, postgrest):
     assert ("offset", "2") in second.query and ("limit", "2") in second.query
 
 
-def _creds() -> EncryptedCredentials:
-    return EncryptedCredentials(
+def _creds(**changes) -> EncryptedCredentials:
+    creds = EncryptedCredentials(
         clinic_id=CLINIC_ID,
         provider="idexx",
         username_encrypted=b"\x00use",
@@ -111,75 +168,144 @@ def _creds() -> EncryptedCredentials:
         company_id_encrypted=b"\x00com",
         encryption_key_id="k2024",
     )
+    return replace(creds, **changes)
 
 
-def test_save_credentials_upserts_on_clinic_and_provider_with_bytea_hex(sb, postgrest):
+SECRET_BODY = {
+    "username_encrypted": "\\x00757365",
+    "password_encrypted": "\\x00706173",
+    "company_id_encrypted": "\\x00636f6d",
+    "encryption_key_id": "k2024",
+    "is_active": True,
+    "validation_status": None,
+}
+SAVE_READ = ("select", "id,owner_user_id,idexx_credentials(id,is_active,updated_at,created_at,sync_enabled)")
+
+
+def test_first_credentials_are_inserted_for_the_clinics_owner_with_bytea_hex(sb, postgrest):
+    postgrest.reply("GET", "clinics", [{"id": CLINIC_ID, "owner_user_id": OWNER_ID, "idexx_credentials": []}])
     sb.save_credentials(_creds())
-    (req,) = postgrest.take()
+    read, inserted = postgrest.take()
+    expect(read, "GET", "clinics", [SAVE_READ, ("id", f"eq.{CLINIC_ID}")])
     expect(
-        req,
+        inserted,
         "POST",
-        "pims_credentials",
-        [("on_conflict", "clinic_id,provider")],
-        prefer={"return=minimal", "resolution=merge-duplicates"},
-        body={
-            "clinic_id": CLINIC_ID,
-            "provider": "idexx",
-            "username_encrypted": "\\x00757365",
-            "password_encrypted": "\\x00706173",
-            "company_id_encrypted": "\\x00636f6d",
-            "encryption_key_id": "k2024",
-            "is_active": True,
-            "validation_status": None,
-            "last_validated_at": None,
-        },
+        "idexx_credentials",
+        prefer={"return=minimal"},
+        body={"clinic_id": CLINIC_ID, "user_id": OWNER_ID, **SECRET_BODY},
     )
 
 
+def test_saved_credentials_replace_the_clinics_chosen_row(sb, postgrest):
+    rows = [
+        credentials_row(id="1" * 8 + CREDENTIALS_ID[8:], updated_at="2026-03-01T00:00:00+00:00"),
+        credentials_row(updated_at="2026-03-02T00:00:00+00:00"),
+        credentials_row(id="3" * 8 + CREDENTIALS_ID[8:], is_active=False, updated_at="2026-03-09T00:00:00+00:00"),
+    ]
+    postgrest.reply("GET", "clinics", [{"id": CLINIC_ID, "owner_user_id": None, "idexx_credentials": rows}])
+    sb.save_credentials(_creds())
+    _, patched = postgrest.take()
+    expect(
+        patched,
+        "PATCH",
+        "idexx_credentials",
+        [("id", f"eq.{CREDENTIALS_ID}")],
+        prefer={"return=minimal"},
+        body={**SECRET_BODY, "last_validated_at": None},
+    )
+
+
+def test_credentials_errors_before_writing(sb, postgrest):
+    with pytest.raises(NotFound):  # no such clinic: the read came back empty
+        sb.save_credentials(_creds())
+    with pytest.raises(ValidationError, match="ezyvet"):
+        sb.save_credentials(_creds(provider="ezyvet"))
+    with pytest.raises(CredentialsMissing, match="ezyvet"):
+        sb.get_credentials(CLINIC_ID, "ezyvet")
+    (read,) = postgrest.take()
+    assert read.method == "GET"
+
+
 def test_get_credentials_decodes_bytea(sb, postgrest):
-    postgrest.reply("GET", "pims_credentials", [credentials_row()])
-    got = sb.get_credentials(CLINIC_ID)
+    postgrest.reply("GET", "idexx_credentials", [credentials_row()])
+    got = sb.get_credentials(CLINIC_ID, "idexx-neo")
     assert (got.username_encrypted, got.password_encrypted, got.company_id_encrypted) == (
         b"\x00use",
         b"\x00pas",
         b"\x00com",
     )
+    assert got.provider == "idexx-neo"
     (req,) = postgrest.take()
     expect(
         req,
         "GET",
-        "pims_credentials",
+        "idexx_credentials",
         [
             ("select", "*"),
             ("clinic_id", f"eq.{CLINIC_ID}"),
-            ("provider", "eq.idexx"),
             ("is_active", "eq.true"),
+            CREDENTIALS_ORDER,
+            ("limit", "1"),
         ],
     )
     with pytest.raises(CredentialsMissing):
         sb.get_credentials(CLINIC_ID)
 
 
-def test_mark_credentials_validated_patches_and_counts_rows(sb, postgrest):
-    postgrest.reply("PATCH", "pims_credentials", [{"id": "e5f6a7b8-c9d0-4e1f-8a3b-4c5d6e7f8091"}])
+def test_mark_credentials_validated_patches_the_chosen_row(sb, postgrest):
+    postgrest.reply("GET", "idexx_credentials", [{"id": CREDENTIALS_ID}])
+    postgrest.reply("PATCH", "idexx_credentials", [{"id": CREDENTIALS_ID}])
     before = datetime.now(UTC)
     sb.mark_credentials_validated(CLINIC_ID, "idexx", status="valid")
-    (req,) = postgrest.take()
+    chosen, req = postgrest.take()
+    expect(
+        chosen,
+        "GET",
+        "idexx_credentials",
+        [("select", "id"), ("clinic_id", f"eq.{CLINIC_ID}"), CREDENTIALS_ORDER, ("limit", "1")],
+    )
     expect(
         req,
         "PATCH",
-        "pims_credentials",
-        [("clinic_id", f"eq.{CLINIC_ID}"), ("provider", "eq.idexx"), ("select", "id")],
+        "idexx_credentials",
+        [("id", f"eq.{CREDENTIALS_ID}"), ("select", "id")],
         prefer={"return=representation"},
     )
     assert req.body["validation_status"] == "valid"
     stamped = datetime.fromisoformat(req.body["last_validated_at"])
     assert stamped.tzinfo is not None and stamped >= before - timedelta(seconds=1)
-    with pytest.raises(CredentialsMissing):  # no row matched
+    with pytest.raises(CredentialsMissing):  # no row to choose
         sb.mark_credentials_validated(CLINIC_ID, "idexx", status="valid")
+    with pytest.raises(CredentialsMissing):
+        sb.mark_credentials_validated(CLINIC_ID, "other-pims", status="valid")
+    assert len(postgrest.take()) == 1
 
 
-def test_create_api_key_sends_canonical_permissions(sb, postgrest):
+def test_set_sync_enabled_writes_every_row_and_the_chosen_one_last(sb, postgrest):
+    postgrest.reply("GET", "idexx_credentials", [{"id": CREDENTIALS_ID}])
+    sb.set_sync_enabled(CLINIC_ID, False)
+    chosen, others, last = postgrest.take()
+    expect(
+        chosen,
+        "GET",
+        "idexx_credentials",
+        [("select", "id"), ("clinic_id", f"eq.{CLINIC_ID}"), CREDENTIALS_ORDER, ("limit", "1")],
+    )
+    for req, pick in ((others, "neq"), (last, "eq")):
+        expect(
+            req,
+            "PATCH",
+            "idexx_credentials",
+            [("clinic_id", f"eq.{CLINIC_ID}"), ("id", f"{pick}.{CREDENTIALS_ID}"), ("sync_enabled", "not.is.false")],
+            prefer={"return=minimal"},
+            body={"sync_enabled": False},
+        )
+    with pytest.raises(CredentialsMissing):
+        sb.set_sync_enabled(CLINIC_ID, True)  # no row to hold the flag
+
+
+def test_create_api_key_sends_canonical_permissions_and_the_owner(sb, postgrest):
+    postgrest.reply("GET", "clinics", [{"owner_user_id": OWNER_ID}])
     postgrest.reply("POST", "clinic_api_keys", [api_key_row()], status=201)
     expires = datetime(2027, 1, 1, tzinfo=UTC)
     key = sb.create_api_key(
@@ -190,7 +316,8 @@ def test_create_api_key_sends_canonical_permissions(sb, postgrest):
         permissions=["sync:inbound", "sync:reconciliation"],
         expires_at=expires,
     )
-    (req,) = postgrest.take()
+    owner, req = postgrest.take()
+    expect(owner, "GET", "clinics", [("select", "owner_user_id"), ("id", f"eq.{CLINIC_ID}")])
     expect(
         req,
         "POST",
@@ -198,6 +325,7 @@ def test_create_api_key_sends_canonical_permissions(sb, postgrest):
         prefer={"return=representation"},
         body={
             "clinic_id": CLINIC_ID,
+            "user_id": OWNER_ID,
             "name": "ops",
             "key_prefix": "pk_abc",
             "key_hash": "a" * 64,
@@ -208,24 +336,113 @@ def test_create_api_key_sends_canonical_permissions(sb, postgrest):
     assert key.id == KEY_ID and key.permissions == ("sync:inbound", "sync:reconcile")
     with pytest.raises(ValidationError):
         sb.create_api_key(
-            clinic_id=CLINIC_ID, name="x", key_prefix="p", key_hash="a" * 64, permissions=["root"]
+            clinic_id=CLINIC_ID, name="xyz", key_prefix="p", key_hash="a" * 64, permissions=["root"]
         )
+    with pytest.raises(ValidationError, match="name"):
+        sb.create_api_key(clinic_id=CLINIC_ID, name="x", key_prefix="p", key_hash="a" * 64)
     assert postgrest.take() == []
+    with pytest.raises(NotFound):  # the clinic read came back empty
+        sb.create_api_key(clinic_id=CLINIC_ID, name="ops", key_prefix="p", key_hash="a" * 64)
 
 
-def test_find_and_list_api_keys(sb, postgrest):
-    postgrest.reply("GET", "clinic_api_keys", [api_key_row()])
-    assert sb.find_api_key("a" * 64).id == KEY_ID
+def test_create_shared_api_key_without_name(sb, postgrest):
+    postgrest.reply("POST", "clinic_api_keys", [api_key_row(clinic_id=None, name=None)], status=201)
+    key = sb.create_api_key(clinic_id=None, key_prefix="pk_abc", key_hash="a" * 64)
+    (req,) = postgrest.take()
+    assert req.body["clinic_id"] is None and req.body["name"] is None and req.body["user_id"] is None
+    assert (key.clinic_id, key.name) == (None, None)
+
+
+def test_find_and_list_api_keys_with_their_grants(sb, postgrest):
+    grants = [{"clinic_id": OTHER_CLINIC_ID}, {"clinic_id": CLINIC_ID}]
+    postgrest.reply("GET", "clinic_api_keys", [api_key_row(clinic_id=None, pims_sync_key_clinics=grants)])
+    found = sb.find_api_key("a" * 64)
+    assert found.id == KEY_ID and found.granted_clinic_ids == tuple(sorted([CLINIC_ID, OTHER_CLINIC_ID]))
     assert sb.find_api_key("b" * 64) is None
     assert sb.list_api_keys(CLINIC_ID) == []
-    found, missing, listed = postgrest.take()
-    expect(found, "GET", "clinic_api_keys", [("select", "*"), ("key_hash", "eq." + "a" * 64)])
-    expect(missing, "GET", "clinic_api_keys", [("select", "*"), ("key_hash", "eq." + "b" * 64)])
+    assert sb.list_api_keys(None) == []
+    found_req, missing, listed, shared = postgrest.take()
+    expect(found_req, "GET", "clinic_api_keys", [KEY_SELECT, ("key_hash", "eq." + "a" * 64)])
+    expect(missing, "GET", "clinic_api_keys", [KEY_SELECT, ("key_hash", "eq." + "b" * 64)])
+    order = ("order", "created_at.asc,id.asc")
+    expect(listed, "GET", "clinic_api_keys", [KEY_SELECT, ("clinic_id", f"eq.{CLINIC_ID}"), order, *PAGE])
+    expect(shared, "GET", "clinic_api_keys", [KEY_SELECT, ("clinic_id", "is.null"), order, *PAGE])
+
+
+def test_product_permission_spellings_read_canonically(sb, postgrest):
+    postgrest.reply("GET", "clinic_api_keys", [api_key_row(permissions=["inbound", "cases", "reconciliation"])])
+    assert sb.get_api_key(KEY_ID).permissions == ("sync:inbound", "sync:cases", "sync:reconcile")
+    with pytest.raises(NotFound):
+        sb.get_api_key(KEY_ID)
+    for req in postgrest.take():
+        expect(req, "GET", "clinic_api_keys", [KEY_SELECT, ("id", f"eq.{KEY_ID}")])
+
+
+def test_bind_api_key_only_while_shared(sb, postgrest):
+    postgrest.reply("GET", "clinic_api_keys", [api_key_row(clinic_id=None)])
+    postgrest.reply("GET", "clinics", [{"id": CLINIC_ID}])
+    postgrest.reply("PATCH", "clinic_api_keys", [{"id": KEY_ID}])
+    postgrest.reply("GET", "clinic_api_keys", [api_key_row()])
+    assert sb.bind_api_key(KEY_ID, CLINIC_ID).clinic_id == CLINIC_ID
+    _, clinic, bound, _ = postgrest.take()
+    expect(clinic, "GET", "clinics", [("select", "id"), ("id", f"eq.{CLINIC_ID}")])
     expect(
-        listed,
-        "GET",
+        bound,
+        "PATCH",
         "clinic_api_keys",
-        [("select", "*"), ("clinic_id", f"eq.{CLINIC_ID}"), ("order", "created_at.asc,id.asc"), *PAGE],
+        [("id", f"eq.{KEY_ID}"), ("clinic_id", "is.null"), ("select", "id")],
+        prefer={"return=representation"},
+        body={"clinic_id": CLINIC_ID},
+    )
+
+    postgrest.reply("GET", "clinic_api_keys", [api_key_row()])
+    with pytest.raises(ValidationError, match=CLINIC_ID):  # bound to another clinic already
+        sb.bind_api_key(KEY_ID, OTHER_CLINIC_ID)
+    postgrest.reply("GET", "clinic_api_keys", [api_key_row()])
+    with pytest.raises(ValidationError, match="shared"):
+        sb.grant_api_key_clinics(KEY_ID, [OTHER_CLINIC_ID])
+    assert [r.method for r in postgrest.take()] == ["GET", "GET"]  # refused before any write
+
+
+def test_grant_and_revoke_grants_of_a_shared_key(sb, postgrest):
+    postgrest.reply("GET", "clinic_api_keys", [api_key_row(clinic_id=None)])
+    postgrest.reply("GET", "clinics", [{"id": CLINIC_ID}, {"id": OTHER_CLINIC_ID}])
+    granted_row = api_key_row(clinic_id=None, pims_sync_key_clinics=[{"clinic_id": CLINIC_ID}, {"clinic_id": OTHER_CLINIC_ID}])
+    postgrest.reply("GET", "clinic_api_keys", [granted_row])
+    key = sb.grant_api_key_clinics(KEY_ID, [OTHER_CLINIC_ID, CLINIC_ID])
+    assert key.granted_clinic_ids == tuple(sorted([CLINIC_ID, OTHER_CLINIC_ID]))
+    _, known, inserted, _ = postgrest.take()
+    ids = sorted([CLINIC_ID, OTHER_CLINIC_ID])
+    expect(known, "GET", "clinics", [("select", "id"), ("id", f"in.({','.join(ids)})")])
+    # postgrest-py lists a bulk body's columns from a set: their order varies between runs
+    columns = dict(inserted.query).get("columns", "")
+    assert sorted(columns.split(",")) == ['"clinic_id"', '"key_id"']
+    expect(
+        replace(inserted, query=[q for q in inserted.query if q[0] != "columns"]),
+        "POST",
+        "pims_sync_key_clinics",
+        [("on_conflict", "key_id,clinic_id")],
+        prefer={"return=minimal", "resolution=ignore-duplicates"},
+        body=[{"key_id": KEY_ID, "clinic_id": c} for c in ids],
+    )
+
+    postgrest.reply("GET", "clinic_api_keys", [api_key_row(clinic_id=None)])
+    postgrest.reply("GET", "clinics", [{"id": CLINIC_ID}])
+    with pytest.raises(NotFound, match=OTHER_CLINIC_ID):
+        sb.grant_api_key_clinics(KEY_ID, [CLINIC_ID, OTHER_CLINIC_ID])
+    assert [r.method for r in postgrest.take()] == ["GET", "GET"]  # nothing written
+
+    postgrest.reply("DELETE", "pims_sync_key_clinics", [{"key_id": KEY_ID}])
+    assert sb.revoke_api_key_grant(KEY_ID, CLINIC_ID) is True
+    assert sb.revoke_api_key_grant(KEY_ID, CLINIC_ID) is False
+    assert sb.revoke_api_key_grant("junk", CLINIC_ID) is False
+    deleted, _ = postgrest.take()
+    expect(
+        deleted,
+        "DELETE",
+        "pims_sync_key_clinics",
+        [("key_id", f"eq.{KEY_ID}"), ("clinic_id", f"eq.{CLINIC_ID}"), ("select", "key_id")],
+        prefer={"return=representation"},
     )
 
 

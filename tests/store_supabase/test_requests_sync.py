@@ -43,6 +43,8 @@ def test_upsert_cases_is_one_rpc_per_chunk_in_key_order(sb, postgrest):
     assert len(first.body["p_cases"]) == 500 and len(second.body["p_cases"]) == 1
     sent = [c["external_id"] for c in first.body["p_cases"] + second.body["p_cases"]]
     assert sent == sorted(c.external_id for c in cases)
+    assert {c["pims_status"] for c in first.body["p_cases"]} == {"scheduled"}  # beside the product's status
+    assert {c["status"] for c in first.body["p_cases"]} == {"draft"}
     one = next(c for c in cases if c.external_id == sent[0])
     assert first.body["p_cases"][0] == {
         **rows.case_to_json(one),
@@ -157,14 +159,14 @@ def test_list_cases_parses_timestamps(sb, postgrest):
 
 
 def test_create_audit_inserts(sb, postgrest):
-    postgrest.reply("POST", "case_sync_audits", [audit_row()], status=201)
+    postgrest.reply("POST", "pims_sync_runs", [audit_row()], status=201)
     audit = sb.create_audit(clinic_id=CLINIC_ID, sync_type="inbound", trigger="api")
     assert (audit.id, audit.status, audit.attempts) == (AUDIT_ID, "queued", 0)
     (req,) = postgrest.take()
     expect(
         req,
         "POST",
-        "case_sync_audits",
+        "pims_sync_runs",
         prefer={"return=representation"},
         body={
             "clinic_id": CLINIC_ID,
@@ -178,8 +180,8 @@ def test_create_audit_inserts(sb, postgrest):
 
 def test_create_audit_with_id_is_idempotent(sb, postgrest):
     """ON CONFLICT DO NOTHING answers no row for an existing sync: the store reads it instead."""
-    postgrest.reply("POST", "case_sync_audits", [], status=201)
-    postgrest.reply("GET", "case_sync_audits", [audit_row(status="in_progress")])
+    postgrest.reply("POST", "pims_sync_runs", [], status=201)
+    postgrest.reply("GET", "pims_sync_runs", [audit_row(status="in_progress")])
     audit = sb.create_audit(
         clinic_id=CLINIC_ID, sync_type="cases", trigger="schedule", audit_id=AUDIT_ID, parent_id=CASE_ID
     )
@@ -188,7 +190,7 @@ def test_create_audit_with_id_is_idempotent(sb, postgrest):
     expect(
         insert,
         "POST",
-        "case_sync_audits",
+        "pims_sync_runs",
         [("on_conflict", "id")],
         prefer={"return=representation", "resolution=ignore-duplicates"},
         body={
@@ -200,7 +202,7 @@ def test_create_audit_with_id_is_idempotent(sb, postgrest):
             "status": "queued",
         },
     )
-    expect(read, "GET", "case_sync_audits", [("select", "*"), ("id", f"eq.{AUDIT_ID}")])
+    expect(read, "GET", "pims_sync_runs", [("select", "*"), ("id", f"eq.{AUDIT_ID}")])
 
 
 def test_create_audit_validates_before_sending(sb, postgrest):
@@ -253,26 +255,26 @@ def test_audit_lifecycle_functions(sb, postgrest):
 
 
 def test_get_audit_hides_other_clinics(sb, postgrest):
-    postgrest.reply("GET", "case_sync_audits", [audit_row()])
-    postgrest.reply("GET", "case_sync_audits", [audit_row()])
+    postgrest.reply("GET", "pims_sync_runs", [audit_row()])
+    postgrest.reply("GET", "pims_sync_runs", [audit_row()])
     assert sb.get_audit(AUDIT_ID, clinic_id=CLINIC_ID).id == AUDIT_ID
     with pytest.raises(NotFound):
         sb.get_audit(AUDIT_ID, clinic_id=OTHER_CLINIC_ID)
     with pytest.raises(NotFound):
         sb.get_audit(AUDIT_ID)
     for req in postgrest.take():
-        expect(req, "GET", "case_sync_audits", [("select", "*"), ("id", f"eq.{AUDIT_ID}")])
+        expect(req, "GET", "pims_sync_runs", [("select", "*"), ("id", f"eq.{AUDIT_ID}")])
 
 
 def test_child_audits(sb, postgrest):
-    postgrest.reply("GET", "case_sync_audits", [audit_row(CASE_ID, parent_id=AUDIT_ID, phase="inbound")])
+    postgrest.reply("GET", "pims_sync_runs", [audit_row(CASE_ID, parent_id=AUDIT_ID, phase="inbound")])
     (child,) = sb.child_audits(AUDIT_ID)
     assert child.parent_id == AUDIT_ID and child.phase == "inbound"
     (req,) = postgrest.take()
     expect(
         req,
         "GET",
-        "case_sync_audits",
+        "pims_sync_runs",
         [("select", "*"), ("parent_id", f"eq.{AUDIT_ID}"), ("order", "created_at.asc,id.asc"), *PAGE],
     )
 

@@ -156,7 +156,7 @@ def test_audit_lifecycle_and_history_through_rpc(rest, store, clinic, database_u
         # age only our row (trigger off): other suites' unfinished syncs in this database stay fresh
         conn.execute("set local session_replication_role = replica")
         conn.execute(
-            "update case_sync_audits set updated_at = now() - interval '2 days' where id = %s", (older.id,)
+            "update pims_sync_runs set updated_at = now() - interval '2 days' where id = %s", (older.id,)
         )
     assert rest.fail_stale_audits(datetime.now(UTC) - timedelta(days=1), reason="swept") >= 1
     assert store.get_audit(older.id).error_message == "swept"
