@@ -329,3 +329,98 @@ def test_no_error_audit_or_log_line_carries_patient_or_client_names(simulator, p
     leaked = sorted(n for n in names if n in seen)
     assert leaked == [], f"patient/client names in errors, audits or logs: {len(leaked)}"
     provider.close()
+
+
+# --- all workers of a clinic, and clinics on different hosts --------------------------------------
+
+KEY = "test-encryption-key-0123456789abcdef"
+
+
+def _worker_runtime(settings, sims_by_url):
+    """A worker's runtime whose credentials come from the simulator instead of the store."""
+    from workers.runtime import WorkerRuntime
+
+    class Runtime(WorkerRuntime):
+        def credentials_loader(self, clinic_id, provider="idexx"):
+            def load():
+                for sim in sims_by_url.values():
+                    for c in sim.clinics:
+                        if c["id"] == clinic_id:
+                            return creds(c)
+                raise AssertionError("unknown clinic")
+
+            return load
+
+    return Runtime(settings)
+
+
+def _clinic(sim_clinic, host=None):
+    return Clinic(id=sim_clinic["id"], name=sim_clinic["name"], timezone=sim_clinic["timezone"],
+                  phone_region=sim_clinic["phone_region"], pims_host=host)
+
+
+def test_two_workers_of_a_clinic_share_one_relogin_through_redis(simulator, worker_redis, worker_redis_url,
+                                                                 chromium_path):
+    """Two worker processes' worth of providers: one session cache and login lock in Redis."""
+    from pims_sync.config import Settings
+
+    settings = Settings(encryption_key=KEY, redis_url=worker_redis_url, idexx_base_url=simulator.url,
+                        chromium_path=chromium_path)
+    workers = [_worker_runtime(settings, {simulator.url: simulator}) for _ in range(2)]
+    sim_clinic = simulator.clinic(0)
+    try:
+        providers = [rt.provider_for(_clinic(sim_clinic)) for rt in workers]
+        start, end = window(sim_clinic, 2, offset=-1)
+        ids = [c.id for c in providers[0].consultations(start, end)]
+        providers[1].consultations(start, end)  # adopts worker 0's session, already known good
+        assert logins(simulator, sim_clinic) == 1
+        simulator.expire_sessions()
+        with ThreadPoolExecutor(max_workers=6) as threads:
+            done = list(threads.map(lambda i: providers[i % 2].consultation(ids[i // 2 % len(ids)]).id,
+                                    range(2 * len(ids))))
+        assert len(done) == 2 * len(ids)
+        assert logins(simulator, sim_clinic) == 2  # one re-login for both workers and all threads
+        # and the storm across workers: HTML on page-data costs no more than one further login
+        simulator.fault("html", endpoint="consultation_page_data", clinic_id=sim_clinic["id"])
+        with ThreadPoolExecutor(max_workers=6) as threads:
+            outcomes = list(threads.map(lambda i: _raises(lambda: providers[i % 2].consultation(ids[0])),
+                                        range(12)))
+        assert all(isinstance(o, PimsUnavailable) for o in outcomes)
+        assert logins(simulator, sim_clinic) <= 3
+        for p in providers:
+            p.close()
+    finally:
+        for rt in workers:
+            rt.close()
+
+
+def test_clinics_on_different_hosts_sync_side_by_side_and_unlisted_hosts_get_nothing(
+        make_simulator, worker_redis, worker_redis_url, chromium_path):
+    from pims_sync.config import Settings
+    from pims_sync.errors import PimsHostRefused
+    from pims_sync.providers.idexx.hosts import origin
+
+    home, other = make_simulator(), make_simulator()
+    settings = Settings(encryption_key=KEY, redis_url=worker_redis_url, idexx_base_url=home.url,
+                        idexx_extra_hosts=(origin(other.url),), chromium_path=chromium_path)
+    rt = _worker_runtime(settings, {home.url: home, other.url: other})
+    try:
+        on_home, on_other = _clinic(home.clinic(0)), _clinic(other.clinic(1), host=other.url)
+        providers = [rt.provider_for(on_home), rt.provider_for(on_other)]
+        assert [p.base_url for p in providers] == [home.url, other.url]
+        with ThreadPoolExecutor(max_workers=2) as threads:
+            found = list(threads.map(lambda p: p.appointments(*window(home.clinic(0), 2)), providers))
+        assert all(found)
+        assert home.stats()["logins"] == {on_home.id: 1} and other.stats()["logins"] == {on_other.id: 1}
+
+        stranger = Clinic(id="clinic-on-a-stranger-host", name="Elsewhere", timezone="UTC",
+                          pims_host="https://collector.example.net")
+        refused = rt.provider_for(stranger)
+        with pytest.raises(PimsHostRefused) as info:
+            refused.appointments(*window(home.clinic(0), 1))
+        assert stranger.id in str(info.value) and "IDEXX_EXTRA_HOSTS" in str(info.value)
+        assert home.stats()["logins"] == {on_home.id: 1}  # nothing was sent anywhere for it
+        for p in providers:
+            p.close()
+    finally:
+        rt.close()
