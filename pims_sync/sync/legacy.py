@@ -8,6 +8,7 @@ from datetime import date
 from ..models import Clinic
 from ..providers.base import PimsProvider
 from ..store.base import Store
+from .enrichment import with_search_row
 from .options import day_window
 from .slots import free_slots
 
@@ -49,7 +50,7 @@ def consultation_sync(store: Store, provider: PimsProvider, clinic: Clinic, day:
     }
     stats = {"consultationsFound": len(summaries), "consultationsFetched": 0, "casesEnriched": 0, "unmatched": 0}
     for summary in summaries:
-        detail = provider.consultation(summary.id)
+        detail = with_search_row(provider.consultation(summary.id), summary)  # vitals, diagnoses
         stats["consultationsFetched"] += 1
         case = cases.get(summary.id)
         if case is None:

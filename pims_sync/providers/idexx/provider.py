@@ -121,7 +121,7 @@ class IdexxProvider:
         self._unavailable_generation = -1  # a fresh generation IDEXX would not serve (after retries)
         self._local = threading.local()
         self._clients: list[IdexxClient] = []
-        self._schedule: tuple[ScheduleConfig, dict[str, str]] | None = None
+        self._schedule: _ScheduleLookup | None = None  # schedule settings, read once (_schedule_data)
         self._auth_failure: AuthenticationFailed | None = None
 
     def __repr__(self) -> str:

@@ -1,4 +1,4 @@
-"""Unit conversions for vitals. Pure arithmetic; the field names stay in transforms.py."""
+"""Unit conversions for vitals. Pure arithmetic; the field names stay in transforms/."""
 
 from __future__ import annotations
 
