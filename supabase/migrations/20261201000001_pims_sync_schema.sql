@@ -39,13 +39,15 @@ $$;
 
 -- Is the case's status still the sync's to set? The sync owns it while it holds the value the
 -- sync last wrote; a case adopted from the old service (sync_status unknown) while it is still
--- draft or ongoing, or while it carries the old reconciliation's marker. A human's
--- `completed` / `reviewed` wins.
+-- draft or ongoing, or while it is `reviewed` by the old service's reconciliation (its marker
+-- has no "by"; ours always says "by": "pims-sync"). A human's `completed` / `reviewed` wins.
 create or replace function pims_sync.status_is_synced(
     p_status text, p_sync_status text, p_metadata jsonb) returns boolean
 language sql immutable as $$
     select case
         when p_sync_status is not null then p_status is not distinct from p_sync_status
-        else p_status in ('draft', 'ongoing') or coalesce(p_metadata ? 'reconciliation', false)
+        else p_status in ('draft', 'ongoing')
+             or (p_status = 'reviewed' and jsonb_typeof(p_metadata -> 'reconciliation') = 'object'
+                 and not (p_metadata -> 'reconciliation' ? 'by'))
     end;
 $$;
