@@ -74,3 +74,30 @@ def test_unreachable_database_exits_1_without_password():
     assert result.returncode == 1
     assert "topsecret" not in result.stderr + result.stdout
     assert "cannot connect" in result.stderr
+
+
+def test_dry_run_on_a_fresh_database_lists_the_plan_and_applies_nothing(empty_database_url):
+    result = _run("migrate", "--dry-run", database_url=empty_database_url)
+    assert result.returncode == 0, result.stderr
+    assert "dry run: nothing was changed" in result.stdout
+    assert "public.cases" in result.stdout and "public.pims_sync_runs" in result.stdout
+    assert "duplicate cases found: 0 row(s) in 0 group(s)" in result.stdout
+    assert "WARNING" not in result.stdout  # a fresh cases.user_id is nullable
+    status = _run("status", "--json", database_url=empty_database_url)
+    assert all(not m["applied"] for m in json.loads(status.stdout)["migrations"])
+
+    assert _run("migrate", database_url=empty_database_url).returncode == 0
+    again = _run("migrate", "--dry-run", "--json", database_url=empty_database_url)
+    assert json.loads(again.stdout)["pending"] == []
+
+
+def test_restore_duplicates_before_any_migration_exits_1_with_a_message(empty_database_url):
+    result = _run("restore-duplicates", database_url=empty_database_url)
+    assert result.returncode == 1
+    assert "never migrated by pims-sync" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_lock_timeout_exits_2_naming_the_option(empty_database_url):
+    result = _run("migrate", "--lock-timeout", "0", database_url=empty_database_url)
+    assert result.returncode == 2
+    assert "--lock-timeout" in result.stderr
