@@ -11,9 +11,8 @@ import pytest
 import redis
 
 from pims_sync.crypto import CredentialCipher
-from workers.pipelines import InFlight
-
 from tests.workers.helpers import clinic_from_sim, enqueue, wait_until
+from workers.pipelines import InFlight
 
 
 @pytest.fixture
