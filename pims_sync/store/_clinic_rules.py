@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,7 +61,9 @@ _NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 @lru_cache(maxsize=1)
 def _iana_names() -> frozenset[str]:
     return frozenset(
-        name for name in available_timezones() if name not in _NOT_ZONES and not name.startswith(("posix/", "right/"))
+        name
+        for name in available_timezones()
+        if name not in _NOT_ZONES and not name.startswith(("posix/", "right/"))
     )
 
 
@@ -204,21 +207,20 @@ def credentials_order_sql(alias: str = "") -> str:
 
 
 def preferred(candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The row CREDENTIALS_ORDER puts first (rows from PostgREST: ISO strings compare after parsing)."""
-    from ._rows import _ts
+    """The row CREDENTIALS_ORDER puts first, NULLs last as in SQL (rows from PostgREST carry ISO
+    strings: timestamps are parsed, so '…:00.5+00:00' sorts after '…:00+00:00')."""
 
-    def key(row: dict[str, Any]) -> tuple:
-        out = []
-        for col, _desc in CREDENTIALS_ORDER:
-            value = row.get(col)
-            if col.endswith("_at"):
-                value = _ts(value)
-            elif col == "id":
-                value = str(value)
-            out.append((value is not None, value))  # nulls last, whatever the direction
-        return tuple(out)
+    def value(row: dict[str, Any], col: str) -> Any:
+        found = row.get(col)
+        if col.endswith("_at") and isinstance(found, str):
+            return datetime.fromisoformat(found.replace("Z", "+00:00"))
+        return None if found is None else (found if isinstance(found, bool | datetime) else str(found))
 
-    ranked = sorted(candidates, key=key, reverse=True)  # every column is descending
+    ranked = list(candidates)
+    for col, desc in reversed(CREDENTIALS_ORDER):  # stable sorts, least significant column first
+        present = [r for r in ranked if value(r, col) is not None]
+        present.sort(key=lambda r, col=col: value(r, col), reverse=desc)
+        ranked = present + [r for r in ranked if value(r, col) is None]
     return ranked[0] if ranked else None
 
 

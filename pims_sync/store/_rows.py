@@ -25,6 +25,7 @@ from ..models import (
     HistoryPage,
     ScheduleConfigRow,
 )
+from ._clinic_rules import PRODUCT_DEFAULT_TIMEZONE, provider_from_row
 
 CASE_DATA_COLUMNS = (
     "source",
@@ -88,8 +89,6 @@ def case_to_json(case: CaseRecord) -> dict[str, Any]:
 
 def clinic(row: Mapping[str, Any]) -> Clinic:
     """A clinics row plus ``sync_enabled`` (its credentials row's flag; None: no row, so True)."""
-    from ._clinic_rules import PRODUCT_DEFAULT_TIMEZONE, provider_from_row
-
     enabled = row.get("sync_enabled")
     return Clinic(
         id=str(row["id"]),
@@ -139,7 +138,9 @@ def api_key(row: Mapping[str, Any]) -> ApiKeyRecord:
         name=row.get("name"),
         key_prefix=row["key_prefix"],
         key_hash=row["key_hash"],
-        permissions=None if perms is None else tuple(dict.fromkeys(PERMISSION_ALIASES.get(p, p) for p in perms)),
+        permissions=None
+        if perms is None
+        else tuple(dict.fromkeys(PERMISSION_ALIASES.get(p, p) for p in perms)),
         expires_at=_ts(row.get("expires_at")),
         is_active=bool(row["is_active"]),
         last_used_at=_ts(row.get("last_used_at")),

@@ -208,7 +208,9 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries):
         )
         with self._conn("save credentials") as conn:
             # no unique key on the product's table: two first saves must not insert two rows
-            conn.execute("select pg_advisory_xact_lock(hashtext('pims_sync.credentials'), hashtext(%s))", (cid,))
+            conn.execute(
+                "select pg_advisory_xact_lock(hashtext('pims_sync.credentials'), hashtext(%s))", (cid,)
+            )
             row = conn.execute(
                 f"""
                 with target as (
@@ -278,7 +280,9 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries):
             (cid,),
         )
         if chosen is None:
-            raise CredentialsMissing(f"clinic {cid} has no credentials row (idexx_credentials) to hold sync_enabled")
+            raise CredentialsMissing(
+                f"clinic {cid} has no credentials row (idexx_credentials) to hold sync_enabled"
+            )
         for scope in ("id <> %s", "id = %s"):
             self._count(
                 "set sync enabled",

@@ -237,7 +237,9 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData):
         cid = rows.parse_uuid(creds.clinic_id, "clinic")
         if not rules.is_idexx(creds.provider):
             raise ValidationError(_other_provider(creds.provider, cid))
-        query = self.table("clinics").select(f"id,owner_user_id,{CREDENTIALS}({CHOICE_COLUMNS})").eq("id", cid)
+        query = (
+            self.table("clinics").select(f"id,owner_user_id,{CREDENTIALS}({CHOICE_COLUMNS})").eq("id", cid)
+        )
         found = self._read("save credentials", "clinics", query)
         if not found:
             raise NotFound(f"clinic {cid} not found")
@@ -293,7 +295,9 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData):
         enabled = rules.check_bool(enabled, "enabled")
         chosen = self._credentials_row_id("set sync enabled", cid)
         if chosen is None:
-            raise CredentialsMissing(f"clinic {cid} has no credentials row (idexx_credentials) to hold sync_enabled")
+            raise CredentialsMissing(
+                f"clinic {cid} has no credentials row (idexx_credentials) to hold sync_enabled"
+            )
         for pick in ("neq", "eq"):
             query = (
                 self.table(CREDENTIALS)

@@ -44,7 +44,9 @@ def test_clinic_create_with_every_field(store):
     assert made not in store.list_clinics() and made in store.list_clinics(active_only=False)
 
 
-@pytest.mark.parametrize("zone", ["", "Mars/Olympus", "../../etc/localtime", "/etc/localtime", "localtime", None])
+@pytest.mark.parametrize(
+    "zone", ["", "Mars/Olympus", "../../etc/localtime", "/etc/localtime", "localtime", None]
+)
 def test_clinic_time_zone_is_checked_at_write_time(store, clinic, zone):
     with pytest.raises(ValidationError, match="timezone"):
         store.create_clinic(name="X", timezone=zone)
@@ -85,7 +87,11 @@ def test_update_clinic_changes_only_what_it_is_given(store, clinic):
         phone_region="CA",
     )
     assert (changed.id, changed.name, changed.timezone) == (clinic.id, "Renamed", "America/Chicago")
-    assert (changed.pims_provider, changed.pims_host, changed.owner_user_id) == ("idexx-neo", "ca.idexxneo.com", owner)
+    assert (changed.pims_provider, changed.pims_host, changed.owner_user_id) == (
+        "idexx-neo",
+        "ca.idexxneo.com",
+        owner,
+    )
     assert (changed.sync_owner, changed.phone_region, changed.is_active) == ("legacy", "CA", True)
     assert store.get_clinic(clinic.id) == changed
 

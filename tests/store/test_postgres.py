@@ -269,18 +269,28 @@ def test_credentials_with_a_row_per_user_use_the_latest_active_one(database_url,
 
     # saving rewrites that row (no new row: the product's table has no unique key to catch a second)
     store.save_credentials(replace(store.get_credentials(clinic.id), password_encrypted=b"pnewer"))
-    rows = dict(_sql(database_url, "select id::text, password_encrypted from idexx_credentials where clinic_id = %s",
-                     (clinic.id,)))
+    rows = dict(
+        _sql(
+            database_url,
+            "select id::text, password_encrypted from idexx_credentials where clinic_id = %s",
+            (clinic.id,),
+        )
+    )
     assert len(rows) == 3 and rows[newer] == b"pnewer" and rows[older] == b"pold"
     store.mark_credentials_validated(clinic.id, "idexx-neo", status="valid")
-    ((validated,),) = _sql(database_url, "select id::text from idexx_credentials where validation_status = 'valid' "
-                                         "and clinic_id = %s", (clinic.id,))
+    ((validated,),) = _sql(
+        database_url,
+        "select id::text from idexx_credentials where validation_status = 'valid' and clinic_id = %s",
+        (clinic.id,),
+    )
     assert validated == newer
 
     # the cut-over flag goes on every row (the old service reads its own user's), and the row the
     # store uses is still the same one afterwards
     store.set_sync_enabled(clinic.id, False)
-    flags = _sql(database_url, "select sync_enabled from idexx_credentials where clinic_id = %s", (clinic.id,))
+    flags = _sql(
+        database_url, "select sync_enabled from idexx_credentials where clinic_id = %s", (clinic.id,)
+    )
     assert flags == [(False,)] * 3
     assert store.get_clinic(clinic.id).sync_enabled is False
     assert store.get_credentials(clinic.id).password_encrypted == b"pnewer"
@@ -290,20 +300,31 @@ def test_first_credentials_belong_to_the_clinic_owner(database_url, store):
     owner = str(uuid.uuid4())
     clinic = store.create_clinic(name="Owned", timezone="UTC", owner_user_id=owner)
     store.save_credentials(
-        EncryptedCredentials(clinic_id=clinic.id, provider="idexx", username_encrypted=b"u",
-                             password_encrypted=b"p", company_id_encrypted=b"c")
+        EncryptedCredentials(
+            clinic_id=clinic.id,
+            provider="idexx",
+            username_encrypted=b"u",
+            password_encrypted=b"p",
+            company_id_encrypted=b"c",
+        )
     )
-    rows = _sql(database_url, "select user_id::text, sync_enabled from idexx_credentials where clinic_id = %s",
-                (clinic.id,))
+    rows = _sql(
+        database_url,
+        "select user_id::text, sync_enabled from idexx_credentials where clinic_id = %s",
+        (clinic.id,),
+    )
     assert rows == [(owner, True)]
 
 
 def test_the_seeds_key_insert_is_read_as_a_key(database_url, store, clinic):
     """The seed's own SQL (clinic_id, key_prefix, key_hash, permissions); the product's spellings."""
     key_hash = hashlib.sha256(b"seed key").hexdigest()
-    _sql(database_url, "INSERT INTO clinic_api_keys (clinic_id, key_prefix, key_hash, permissions) "
-                       "VALUES (%s, 'abcd1234', %s, ARRAY['sync:inbound', 'cases', 'reconciliation'])",
-         (clinic.id, key_hash))
+    _sql(
+        database_url,
+        "INSERT INTO clinic_api_keys (clinic_id, key_prefix, key_hash, permissions) "
+        "VALUES (%s, 'abcd1234', %s, ARRAY['sync:inbound', 'cases', 'reconciliation'])",
+        (clinic.id, key_hash),
+    )
     key = store.find_api_key(key_hash)
     assert (key.clinic_id, key.name, key.key_prefix, key.is_active) == (clinic.id, None, "abcd1234", True)
     assert key.permissions == ("sync:inbound", "sync:cases", "sync:reconcile")
@@ -314,7 +335,9 @@ def test_keys_of_a_clinic_with_an_owner_belong_to_the_owner(database_url, store)
     owner = str(uuid.uuid4())
     clinic = store.create_clinic(name="Owned keys", timezone="UTC", owner_user_id=owner)
     key = store.create_api_key(clinic_id=clinic.id, name="ops", key_prefix="pk_own", key_hash="e" * 64)
-    assert _sql(database_url, "select user_id::text from clinic_api_keys where id = %s", (key.id,)) == [(owner,)]
+    assert _sql(database_url, "select user_id::text from clinic_api_keys where id = %s", (key.id,)) == [
+        (owner,)
+    ]
 
 
 def test_a_humans_status_and_the_products_metadata_survive_inbound(database_url, store, clinic):
@@ -322,10 +345,16 @@ def test_a_humans_status_and_the_products_metadata_survive_inbound(database_url,
     store.upsert_cases(clinic.id, cases)
     ids = {r["external_id"]: r["id"] for r in store.list_cases(clinic.id)}
     human, synced = ids[cases[0].external_id], ids[cases[1].external_id]
-    _sql(database_url, "update cases set status = 'completed', metadata = metadata || '{\"notes\": \"kept\"}' "
-                       "where id = %s", (human,))
-    _sql(database_url, "update cases set metadata = metadata || '{\"notes\": \"also kept\"}' where id = %s",
-         (synced,))
+    _sql(
+        database_url,
+        "update cases set status = 'completed', metadata = metadata || '{\"notes\": \"kept\"}' where id = %s",
+        (human,),
+    )
+    _sql(
+        database_url,
+        'update cases set metadata = metadata || \'{"notes": "also kept"}\' where id = %s',
+        (synced,),
+    )
     moved = [with_pims_status(c, "arrived") for c in cases]
     assert store.upsert_cases(clinic.id, moved).updated == 2
     rows = {r["id"]: r for r in store.list_cases(clinic.id)}

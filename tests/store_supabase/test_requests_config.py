@@ -34,7 +34,10 @@ def test_ping_is_one_cheap_read(sb, postgrest):
 
 
 CLINIC_SELECT = ("select", "*,idexx_credentials(id,is_active,updated_at,created_at,sync_enabled)")
-CREDENTIALS_ORDER = ("order", "is_active.desc.nullslast,updated_at.desc.nullslast,created_at.desc.nullslast,id.desc.nullslast")
+CREDENTIALS_ORDER = (
+    "order",
+    "is_active.desc.nullslast,updated_at.desc.nullslast,created_at.desc.nullslast,id.desc.nullslast",
+)
 KEY_SELECT = ("select", "*,pims_sync_key_clinics(clinic_id)")
 NEW_CLINIC = {
     "name": "Harbor Vets",
@@ -61,7 +64,11 @@ def test_create_clinic_inserts_one_row_and_reads_it_back(sb, postgrest):
 def test_create_clinic_without_id_lets_the_database_choose(sb, postgrest):
     postgrest.reply("POST", "clinics", [clinic_row()], status=201)
     sb.create_clinic(
-        name="Harbor Vets", timezone="UTC", pims_host="ca.idexxneo.com", owner_user_id=OWNER_ID, phone_region="CA"
+        name="Harbor Vets",
+        timezone="UTC",
+        pims_host="ca.idexxneo.com",
+        owner_user_id=OWNER_ID,
+        phone_region="CA",
     )
     (req,) = postgrest.take()
     assert req.body == {
@@ -86,7 +93,9 @@ def test_create_clinic_checks_fields_before_any_request(sb, postgrest):
 
 def test_update_clinic_patches_only_the_given_fields(sb, postgrest):
     postgrest.reply("PATCH", "clinics", [clinic_row(sync_owner="legacy", timezone="Europe/London")])
-    changed = sb.update_clinic(CLINIC_ID, sync_owner="legacy", timezone="Europe/London", pims_provider="idexx")
+    changed = sb.update_clinic(
+        CLINIC_ID, sync_owner="legacy", timezone="Europe/London", pims_provider="idexx"
+    )
     assert (changed.sync_owner, changed.timezone, changed.sync_enabled) == ("legacy", "Europe/London", True)
     with pytest.raises(NotFound):  # nothing matched: PostgREST's empty array
         sb.update_clinic(CLINIC_ID, name="Ghost")
@@ -121,12 +130,27 @@ def test_get_clinic(sb, postgrest):
 
 def test_clinic_sync_enabled_is_the_chosen_credentials_rows_flag(sb, postgrest):
     creds = [
-        {"id": "1" * 8 + CREDENTIALS_ID[8:], "is_active": True, "updated_at": "2026-03-01T10:00:00+00:00",
-         "created_at": STAMP, "sync_enabled": True},
-        {"id": "2" * 8 + CREDENTIALS_ID[8:], "is_active": True, "updated_at": "2026-03-01T10:00:00.5+00:00",
-         "created_at": STAMP, "sync_enabled": False},  # active and the latest: this one decides
-        {"id": "3" * 8 + CREDENTIALS_ID[8:], "is_active": False, "updated_at": "2026-03-05T10:00:00+00:00",
-         "created_at": STAMP, "sync_enabled": True},
+        {
+            "id": "1" * 8 + CREDENTIALS_ID[8:],
+            "is_active": True,
+            "updated_at": "2026-03-01T10:00:00+00:00",
+            "created_at": STAMP,
+            "sync_enabled": True,
+        },
+        {
+            "id": "2" * 8 + CREDENTIALS_ID[8:],
+            "is_active": True,
+            "updated_at": "2026-03-01T10:00:00.5+00:00",
+            "created_at": STAMP,
+            "sync_enabled": False,
+        },  # active and the latest: this one decides
+        {
+            "id": "3" * 8 + CREDENTIALS_ID[8:],
+            "is_active": False,
+            "updated_at": "2026-03-05T10:00:00+00:00",
+            "created_at": STAMP,
+            "sync_enabled": True,
+        },
     ]
     postgrest.reply("GET", "clinics", [clinic_row(idexx_credentials=creds, pims_provider="idexx")])
     clinic = sb.get_clinic(CLINIC_ID)
@@ -200,7 +224,9 @@ def test_saved_credentials_replace_the_clinics_chosen_row(sb, postgrest):
     rows = [
         credentials_row(id="1" * 8 + CREDENTIALS_ID[8:], updated_at="2026-03-01T00:00:00+00:00"),
         credentials_row(updated_at="2026-03-02T00:00:00+00:00"),
-        credentials_row(id="3" * 8 + CREDENTIALS_ID[8:], is_active=False, updated_at="2026-03-09T00:00:00+00:00"),
+        credentials_row(
+            id="3" * 8 + CREDENTIALS_ID[8:], is_active=False, updated_at="2026-03-09T00:00:00+00:00"
+        ),
     ]
     postgrest.reply("GET", "clinics", [{"id": CLINIC_ID, "owner_user_id": None, "idexx_credentials": rows}])
     sb.save_credentials(_creds())
@@ -296,7 +322,11 @@ def test_set_sync_enabled_writes_every_row_and_the_chosen_one_last(sb, postgrest
             req,
             "PATCH",
             "idexx_credentials",
-            [("clinic_id", f"eq.{CLINIC_ID}"), ("id", f"{pick}.{CREDENTIALS_ID}"), ("sync_enabled", "not.is.false")],
+            [
+                ("clinic_id", f"eq.{CLINIC_ID}"),
+                ("id", f"{pick}.{CREDENTIALS_ID}"),
+                ("sync_enabled", "not.is.false"),
+            ],
             prefer={"return=minimal"},
             body={"sync_enabled": False},
         )
@@ -370,7 +400,9 @@ def test_find_and_list_api_keys_with_their_grants(sb, postgrest):
 
 
 def test_product_permission_spellings_read_canonically(sb, postgrest):
-    postgrest.reply("GET", "clinic_api_keys", [api_key_row(permissions=["inbound", "cases", "reconciliation"])])
+    postgrest.reply(
+        "GET", "clinic_api_keys", [api_key_row(permissions=["inbound", "cases", "reconciliation"])]
+    )
     assert sb.get_api_key(KEY_ID).permissions == ("sync:inbound", "sync:cases", "sync:reconcile")
     with pytest.raises(NotFound):
         sb.get_api_key(KEY_ID)
@@ -407,7 +439,9 @@ def test_bind_api_key_only_while_shared(sb, postgrest):
 def test_grant_and_revoke_grants_of_a_shared_key(sb, postgrest):
     postgrest.reply("GET", "clinic_api_keys", [api_key_row(clinic_id=None)])
     postgrest.reply("GET", "clinics", [{"id": CLINIC_ID}, {"id": OTHER_CLINIC_ID}])
-    granted_row = api_key_row(clinic_id=None, pims_sync_key_clinics=[{"clinic_id": CLINIC_ID}, {"clinic_id": OTHER_CLINIC_ID}])
+    granted_row = api_key_row(
+        clinic_id=None, pims_sync_key_clinics=[{"clinic_id": CLINIC_ID}, {"clinic_id": OTHER_CLINIC_ID}]
+    )
     postgrest.reply("GET", "clinic_api_keys", [granted_row])
     key = sb.grant_api_key_clinics(KEY_ID, [OTHER_CLINIC_ID, CLINIC_ID])
     assert key.granted_clinic_ids == tuple(sorted([CLINIC_ID, OTHER_CLINIC_ID]))
