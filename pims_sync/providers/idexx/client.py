@@ -201,9 +201,7 @@ class IdexxClient:
             except _Unreadable:
                 failure = "answered a body that is not valid JSON"
                 if last:
-                    raise PimsProtocolError(
-                        f"IDEXX {endpoint} {failure} ({attempt} attempts)", endpoint=endpoint
-                    ) from None
+                    raise PimsProtocolError(f"IDEXX {failure} ({attempt} attempts)", endpoint=endpoint) from None
                 self._backoff(endpoint, attempt, failure)
         raise AssertionError("unreachable")  # pragma: no cover
 
