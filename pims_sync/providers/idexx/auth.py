@@ -243,8 +243,9 @@ def _check_status(response, what: str) -> None:
 
 
 def _is_login_path(url: str) -> bool:
+    """``/login`` or below it, also under a base URL with a path (``https://host/base/login``)."""
     path = urlparse(url).path.rstrip("/").lower()
-    return path == "/login" or path.startswith("/login/")
+    return path.endswith("/login") or "/login/" in path
 
 
 def _redact(message: str, credentials: Credentials) -> str:
