@@ -141,6 +141,8 @@ def _via_worker(settings, sync_type, clinic_id, options, no_wait, timeout_s, as_
 
 def _via_local(settings, sync_type, clinic_id, options, as_json) -> dict:
     """In-process: the same phases and audit rows, with this machine's Chromium."""
+    from workers.pipelines import ensure_sync_allowed
+
     from ..providers.idexx.auth import default_browser_source
     from ..sync.pipeline import run_full_sync
 
@@ -148,7 +150,7 @@ def _via_local(settings, sync_type, clinic_id, options, as_json) -> dict:
     browser = default_browser_source(settings)
     target = err_console if as_json else console
     try:
-        clinic = store.get_clinic(clinic_id)
+        clinic = ensure_sync_allowed(store, clinic_id)  # the cut-over gate holds here too
         provider = local_provider(settings, store, clinic, browser)
         phases = PHASES_FOR[sync_type]
         with SyncProgress(target, phases=phases) as bars:

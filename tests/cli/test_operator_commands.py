@@ -70,3 +70,13 @@ def test_servers_without_a_database_setting_exit_2_naming_it(command):
                                                      "IDEXX_ENCRYPTION_KEY": TEST_KEY})
     assert result.exit_code == 2, result.output
     assert "DATABASE_URL" in result.output and "Traceback" not in result.output
+
+
+def test_a_local_sync_honours_the_cut_over_flag(env, store):
+    clinic = store.create_clinic(name="Legacy Owned Clinic", timezone="America/Chicago")
+    store.update_clinic(clinic.id, sync_owner="legacy")
+
+    result = run(env, "sync", "inbound", "--clinic", clinic.id, "--local")
+
+    assert result.exit_code == 1
+    assert "sync_owner" in result.output and "--sync-owner pims-sync" in result.output
