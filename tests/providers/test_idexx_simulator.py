@@ -256,3 +256,22 @@ def test_dst_days_give_the_whole_local_day(make_simulator, make_provider, index,
         assert by_id and {a.id for a in appointments} == set(by_id)
         for a in appointments:  # each UTC instant reads back as the wall time IDEXX showed
             assert a.start.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") == by_id[a.id]["start"]
+
+
+def test_schedule_settings_fall_back_to_the_legacy_endpoint_then_to_room_ids(simulator, make_provider):
+    clinic = simulator.clinic(0)
+    start, end = day_window(clinic)
+    rooms = {str(r["id"]): r["name"] for r in simulator.server.state.world.clinic(clinic["id"]).rooms}
+    simulator.fault("html", endpoint="appointment_view")
+    legacy = make_provider(0)
+    assert legacy.schedule_config().source == "/schedule/getScheduleConfigs"
+    named = legacy.appointments(start, end)
+    assert {a.room for a in named if a.room} <= set(rooms.values()) and legacy.warnings == []
+
+    simulator.fault("error", endpoint="schedule", status=503)
+    neither = make_provider(0)
+    found = neither.appointments(start, end)  # a sync never fails for room names alone
+    assert [a.id for a in found] == [a.id for a in named]
+    assert any(a.room for a in found) and {a.room for a in found if a.room} <= set(rooms)  # ids, not names
+    assert len(neither.warnings) == 1 and "rooms shown by id" in neither.warnings[0]
+    assert not any(a.patient_name and a.patient_name in neither.warnings[0] for a in found)
