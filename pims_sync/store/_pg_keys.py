@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from psycopg import sql
+
 from ..errors import NotFound
 from ..models import ApiKeyRecord
 from . import _clinic_rules as rules
@@ -36,22 +38,25 @@ class ApiKeyQueries:
         permissions: Sequence[str] | None = None,
         expires_at: datetime | None = None,
     ) -> ApiKeyRecord:
-        """user_id is the clinic's owner (the product's table may require one); None for a shared key."""
+        """user_id is the clinic's owner (the product's table may require one); None for a shared key.
+
+        permissions=None ("every permission") leaves the column to its default: NULL on a fresh
+        database, the product's NOT NULL list of every permission on an adopted one.
+        """
         cid = None if clinic_id is None else rows.parse_uuid(clinic_id, "clinic")
         name = rules.check_key_name(name)
-        perms = None if permissions is None else permissions_arg(permissions)
-        row = self._one(
-            "create API key",
+        perms = () if permissions is None else (permissions_arg(permissions),)
+        query = sql.SQL(
             """
             with made as (
                 insert into clinic_api_keys (clinic_id, user_id, name, key_prefix, key_hash, permissions, expires_at)
-                values (%s, (select owner_user_id from clinics where id = %s), %s, %s, %s, %s, %s)
+                values (%s, (select owner_user_id from clinics where id = %s), %s, %s, %s, {perms}, %s)
                 returning *
             )
-            select made.*, '{}'::uuid[] as granted_clinic_ids from made
-            """,
-            (cid, cid, name, key_prefix, key_hash, perms, expires_at),
-        )
+            select made.*, '{{}}'::uuid[] as granted_clinic_ids from made
+            """
+        ).format(perms=sql.Placeholder() if perms else sql.SQL("default"))
+        row = self._one("create API key", query, (cid, cid, name, key_prefix, key_hash, *perms, expires_at))
         return rows.api_key(row)
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:

@@ -35,7 +35,7 @@ class SupabaseApiKeys:
         permissions: Sequence[str] | None = None,
         expires_at: datetime | None = None,
     ) -> ApiKeyRecord:
-        """user_id is the clinic's owner (the product's table may require one); None for a shared key."""
+        """As PostgresStore.create_api_key: the owner's user_id; permissions None = the column default."""
         cid = None if clinic_id is None else rows.parse_uuid(clinic_id, "clinic")
         row = {
             "clinic_id": cid,
@@ -43,9 +43,10 @@ class SupabaseApiKeys:
             "name": rules.check_key_name(name),
             "key_prefix": key_prefix,
             "key_hash": key_hash,
-            "permissions": None if permissions is None else permissions_arg(permissions),
             "expires_at": None if expires_at is None else expires_at.isoformat(),
         }
+        if permissions is not None:  # None: the column's default (NULL fresh; every permission adopted)
+            row["permissions"] = permissions_arg(permissions)
         if cid is not None:
             query = self.table("clinics").select("owner_user_id").eq("id", cid)
             owner = self._read("create API key", "clinics", query)

@@ -380,6 +380,7 @@ def test_create_shared_api_key_without_name(sb, postgrest):
     key = sb.create_api_key(clinic_id=None, key_prefix="pk_abc", key_hash="a" * 64)
     (req,) = postgrest.take()
     assert req.body["clinic_id"] is None and req.body["name"] is None and req.body["user_id"] is None
+    assert "permissions" not in req.body  # every permission: the column's default (the product's is NOT NULL)
     assert (key.clinic_id, key.name) == (None, None)
 
 
