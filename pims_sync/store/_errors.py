@@ -11,6 +11,12 @@ from ..errors import NotFound, StoreError
 
 # SQLSTATE P0002 (no_data_found): what our SQL functions raise for a row that does not exist
 NO_DATA_FOUND = "P0002"
+NOT_NULL = "23502"
+# the product's cases, keys and credentials may require a user: new rows take the clinic's owner
+OWNER_FIX = (
+    " (the product's table requires a user: set the clinic's owner with "
+    "`pims-sync clinics set CLINIC_ID --owner-user USER_ID`; its cases, keys and credentials get that user)"
+)
 
 _KEY_DETAIL = re.compile(r"^Key \((?P<cols>.*?)\)=\((?P<vals>.*)\)(?P<rest>[^()]*)$", re.S)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -78,4 +84,7 @@ def translate(e: psycopg.Error, what: str, database_url: str | None = None) -> S
         return NotFound(message)
     if isinstance(e, psycopg.errors.UndefinedFunction | psycopg.errors.UndefinedTable):
         message += " (are the migrations applied? run `pims-sync db migrate`)"
+    diag = getattr(e, "diag", None)
+    if isinstance(e, psycopg.errors.NotNullViolation) and getattr(diag, "column_name", None) == "user_id":
+        message += OWNER_FIX
     return StoreError(message)

@@ -15,7 +15,7 @@ import httpx
 from postgrest.exceptions import APIError
 
 from ..errors import NotFound, StoreError
-from ._errors import NO_DATA_FOUND, _safe_detail
+from ._errors import NO_DATA_FOUND, NOT_NULL, OWNER_FIX, _safe_detail
 
 MIGRATE_FIX = "apply the migrations: `supabase db push` or `pims-sync db migrate`"
 SCHEMA_CACHE_FIX = "if they are applied, reload PostgREST's schema cache (`NOTIFY pgrst, 'reload schema'`)"
@@ -98,6 +98,8 @@ def translate_api_error(e: APIError, what: str, *, target: str, key: str | None)
                 "in the dashboard and SUPABASE_URL, then retry)"
             ),
         )
+    elif code == NOT_NULL and '"user_id"' in message:
+        cls, text = StoreError, f"{what} failed on {target}: {words}{OWNER_FIX}"
     else:
         cls, text = StoreError, (f"{what} failed on {target}: {words}")
     return cls(redact_key(text, key))

@@ -140,7 +140,7 @@ def test_the_products_shared_key_is_found_and_can_be_bound(adopted, pstore):
 
 
 def test_new_keys_keep_the_products_constraints(adopted, pstore):
-    with pytest.raises(StoreError, match="user_id"):  # the product's NOT NULL user stays
+    with pytest.raises(StoreError, match="user_id.*--owner-user"):  # the product's NOT NULL user stays
         pstore.create_api_key(clinic_id=None, name="shared ops", key_prefix="pk_shared", key_hash="a" * 64)
     # a clinic with an owner: its keys belong to the owner, as the product's own keys do
     pstore.update_clinic(adopted.clinic_id, owner_user_id=adopted.owner_user_id)
@@ -152,6 +152,15 @@ def test_new_keys_keep_the_products_constraints(adopted, pstore):
     assert _sql(adopted.url, "select user_id::text from clinic_api_keys where id = %s", (key.id,)) == [
         (adopted.owner_user_id,)
     ]
+
+
+def test_new_cases_of_a_clinic_without_owner_name_the_fix(adopted, pstore):
+    before = pstore.list_cases(adopted.other_clinic_id)
+    new = make_case(adopted.other_clinic_id, 8)
+    with pytest.raises(StoreError, match="user_id.*--owner-user") as err:
+        pstore.upsert_cases(adopted.other_clinic_id, [new])
+    assert new.client_email not in str(err.value)  # no row values in the message
+    assert pstore.list_cases(adopted.other_clinic_id) == before
 
 
 @pytest.fixture

@@ -168,3 +168,16 @@ def test_repr_hides_the_key(sb):
 def test_missing_settings_are_refused():
     with pytest.raises(StoreError, match="SUPABASE_SERVICE_ROLE_KEY"):
         SupabaseStore("https://example.supabase.co", "")
+
+
+def test_a_required_user_names_the_owner_fix(sb, postgrest):
+    postgrest.error(
+        "POST",
+        "rpc/upsert_cases",
+        400,
+        "23502",
+        'null value in column "user_id" of relation "cases" violates not-null constraint',
+        details="Failing row contains (…, client1@example.test, …).",
+    )
+    text = _raised(lambda: sb.upsert_cases(CLINIC_ID, make_cases(CLINIC_ID, 1)))
+    assert "--owner-user" in text and "client1@example.test" not in text
