@@ -1,8 +1,11 @@
 """PostgresStore: the Store protocol on psycopg 3 and a connection pool.
 
-Clinic configuration (clinics, credentials, API keys, schedule configs, snapshots) lives here;
+Clinics, credentials, schedule configs and snapshots live here, API keys in :mod:`._pg_keys`,
 the sync data (cases, audits) in :mod:`._pg_sync`, which calls the SQL functions from
-``supabase/migrations`` for every multi-row operation.
+``supabase/migrations`` for every multi-row operation. The tables are the product's own
+(clinics, idexx_credentials, clinic_api_keys, cases) beside ours (pims_sync_runs,
+pims_sync_key_clinics): every write names its columns, so the product's other columns are never
+touched, and what we write is checked first (:mod:`._clinic_rules`).
 
 The pool is opened lazily and again after a fork: a Celery prefork worker that inherited a
 store from its parent must not share the parent's sockets.

@@ -4,13 +4,17 @@ For deployments that have SUPABASE_URL and the service-role key but no direct Po
 connection. Multi-row semantics are never re-implemented here: batch upsert, soft delete,
 restore and the audit lifecycle are ``.rpc()`` calls of the same SQL functions PostgresStore
 runs with ``SELECT fn(...)`` (``supabase/migrations``). Plain reads and single-row writes use the
-table API. Clinic configuration lives in this module, the sync data (cases, audits) in
-:mod:`._supabase_sync`.
+table API. Clinics, credentials and schedule configs live in this module, API keys in
+:mod:`._supabase_keys`, the sync data (cases, audits) in :mod:`._supabase_sync`.
 
 Differences a caller may notice, all forced by the REST API: each upsert chunk of 500 cases is its
 own transaction (PostgresStore puts a whole batch in one), timestamps PostgREST cannot compute
 (``last_validated_at``) come from this machine's clock, and lists are read in pages of
 ``page_size`` rows because Supabase caps a response at its "Max Rows" setting (1000 by default).
+Writes that PostgresStore makes in one statement take a read and a write here (saving credentials,
+binding or granting a key), each guarded so a concurrent change is not overwritten silently; a
+clinic's credentials rows come embedded in the clinic read, and the row that holds its flags is
+chosen in Python by the same rule (``_clinic_rules.CREDENTIALS_ORDER``) the SQL orders by.
 """
 
 from __future__ import annotations
