@@ -12,7 +12,9 @@ own transaction (PostgresStore puts a whole batch in one), timestamps PostgREST 
 (``last_validated_at``) come from this machine's clock, and lists are read in pages of
 ``page_size`` rows because Supabase caps a response at its "Max Rows" setting (1000 by default).
 Writes that PostgresStore makes in one statement take a read and a write here (saving credentials,
-binding or granting a key), each guarded so a concurrent change is not overwritten silently; a
+binding or granting a key): a bind only applies while the key is still shared, but two first saves
+of a clinic's credentials at the same moment can insert two rows (the newer is then the one used,
+where PostgresStore serialises them with an advisory lock); a
 clinic's credentials rows come embedded in the clinic read, and the row that holds its flags is
 chosen in Python by the same rule (``_clinic_rules.CREDENTIALS_ORDER``) the SQL orders by.
 """
