@@ -5,6 +5,10 @@
 -- rewrite what the product owns, never enable RLS or change policies on an existing table.
 
 create schema if not exists pims_sync;
+-- upsert_cases & co. (in public, called by whatever role the store uses: Supabase's service_role,
+-- or a dedicated login role) call the helpers below; what may only be run by the migration's
+-- owner (merging duplicates) has its EXECUTE revoked where it is defined.
+grant usage on schema pims_sync to public;
 
 -- updated_at on every real write (an upsert that changes nothing never fires it: no UPDATE).
 create or replace function pims_sync.set_updated_at() returns trigger

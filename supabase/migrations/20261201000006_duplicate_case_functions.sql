@@ -126,3 +126,8 @@ begin
     return v_n;
 end;
 $$;
+
+-- only the migration's owner (pims-sync db migrate / restore-duplicates) merges or restores
+revoke execute on function pims_sync.merge_duplicate_cases() from public;
+revoke execute on function pims_sync.restore_duplicate_cases() from public;
+revoke execute on function pims_sync.case_references() from public;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import uuid
@@ -283,3 +284,42 @@ def test_phase_runs_are_mirrored_into_case_sync_audits_in_the_products_vocabular
             )
         }
         assert statuses <= {"in_progress", "completed", "failed"}
+
+
+def test_a_role_that_is_not_the_owner_can_use_the_functions_but_not_merge(database_url):
+    """Supabase's service_role (or a dedicated login role) is not the owner of our schema."""
+    role = f"pims_store_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"create role {role} bypassrls")  # as Supabase's service_role
+        conn.execute(f"grant select, insert, update, delete on all tables in schema public to {role}")
+        try:
+            clinic = _clinic(conn)
+            conn.execute(f"set role {role}")
+            cases = [
+                {
+                    "external_id": f"pims-appt-idexx-neo-{uuid.uuid4().hex[:6]}",
+                    "status": "draft",
+                    "pims_status": "scheduled",
+                    "type": "checkup",
+                    "scheduled_at": "2026-12-01T17:00:00+00:00",
+                }
+            ]
+            result = conn.execute(
+                "select upsert_cases(%s, %s::jsonb)", (clinic, json.dumps(cases))
+            ).fetchone()[0]
+            assert result["created"] == 1
+            case_id = conn.execute("select id from cases where clinic_id = %s", (clinic,)).fetchone()[0]
+            assert conn.execute("select soft_delete_cases(%s, %s)", (clinic, [case_id])).fetchone()[0] == 1
+            assert conn.execute("select restore_cases(%s, %s)", (clinic, [case_id])).fetchone()[0] == 1
+            run = conn.execute(
+                "insert into pims_sync_runs (clinic_id, sync_type, trigger) values (%s, 'inbound', 'api') returning id",
+                (clinic,),
+            ).fetchone()[0]
+            conn.execute("select start_audit(%s)", (run,))
+            assert _mirror(conn, run)["status"] == "in_progress"
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("select pims_sync.merge_duplicate_cases()")
+        finally:
+            conn.execute("reset role")
+            conn.execute(f"drop owned by {role}")
+            conn.execute(f"drop role {role}")
