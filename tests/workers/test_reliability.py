@@ -124,7 +124,7 @@ def test_housekeeping_fails_audits_a_lost_worker_left_in_progress(workers, simul
     store.start_audit(live.sync_id)
     with psycopg.connect(database_url) as conn:  # age one row past the hard limit, bypassing the trigger
         conn.execute("set local session_replication_role = replica")
-        conn.execute("update case_sync_audits set updated_at = now() - interval '2 hours' where id = %s",
+        conn.execute("update pims_sync_runs set updated_at = now() - interval '2 hours' where id = %s",
                      (lost.sync_id,))
     workers.start("housekeeper")
     result = workers.app.send_task(HOUSEKEEPING_TASK, queue="default").get(timeout=30)
