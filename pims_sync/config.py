@@ -3,22 +3,69 @@
 Nothing else in pims-sync reads ``os.environ``: every component takes a :class:`Settings`.
 A bad value raises :class:`~pims_sync.errors.ConfigError` naming the variable and what was
 expected, so a process stops at start-up with one readable line.
+
+Where values come from, strongest first: the real environment, then ``.env.local``, then
+``.env`` in the working directory (the TypeScript service kept every setting in ``.env.local``).
+An empty value means unset. The old service's names are aliases: ``NODE_ENV`` for ``APP_ENV``
+and ``ENCRYPTION_KEY`` for ``IDEXX_ENCRYPTION_KEY`` (ours win when both are set).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from urllib.parse import urlparse
 
 from .errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 APP_ENVS = ("development", "production", "test")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 MIN_KEY_LENGTH = 32
 KEY_PREFIX = "IDEXX_ENCRYPTION_KEY_"
+#: read from the working directory at start-up; the later file wins over the earlier one
+ENV_FILES = (".env", ".env.local")
+_loaded_files: tuple[str, ...] | None = None
+
+
+def load_env_files(folder: Path | str | None = None) -> tuple[str, ...]:
+    """Put ``.env`` and ``.env.local`` values into ``os.environ`` where nothing is set yet.
+
+    Real environment variables win (python-dotenv's ``override=False``); ``.env.local`` is read
+    first so that it wins over ``.env``. Returns the names of the files read. Runs once per
+    process unless a folder is given.
+    """
+    global _loaded_files
+    if folder is None and _loaded_files is not None:
+        return _loaded_files
+    from dotenv import load_dotenv
+
+    base = Path(folder) if folder is not None else Path.cwd()
+    read = []
+    for name in reversed(ENV_FILES):
+        path = base / name
+        if path.is_file():
+            load_dotenv(path, override=False)
+            read.append(name)
+    files = tuple(reversed(read))
+    if folder is None:
+        _loaded_files = files
+    return files
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    """The stripped value, or None when unset or blank (an empty value means unset)."""
+    return (env.get(name) or "").strip() or None
+
+
+def _alias(env: Mapping[str, str], name: str, alias: str) -> str | None:
+    """``name``'s value, else its alias's; empty counts as unset."""
+    return _text(env, name) or _text(env, alias)
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -95,17 +142,31 @@ class Settings:
     idexx_extra_hosts: tuple[str, ...] = ()
     # a folder where every IDEXX response body is saved for debugging (patient data!); None = off
     idexx_debug_dump_dir: str | None = None
+    # the .env files read at start-up (for the start-up line), and what a reader should know
+    env_files: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """From ``environ``, or from the process environment after reading the .env files."""
+        env_files: tuple[str, ...] = ()
+        if environ is None:
+            env_files = load_env_files()
         env = os.environ if environ is None else environ
-        app_env = (env.get("APP_ENV") or "development").strip().lower()
+        notes: list[str] = []
+        app_env_name = "APP_ENV" if (env.get("APP_ENV") or "").strip() else "NODE_ENV"
+        app_env = (_alias(env, "APP_ENV", "NODE_ENV") or "development").lower()
         if app_env not in APP_ENVS:
-            raise ConfigError("APP_ENV", " | ".join(APP_ENVS), env.get("APP_ENV"))
+            raise ConfigError(app_env_name, " | ".join(APP_ENVS), env.get(app_env_name))
 
-        key = env.get("IDEXX_ENCRYPTION_KEY") or None
+        key_name = "IDEXX_ENCRYPTION_KEY" if (env.get("IDEXX_ENCRYPTION_KEY") or "").strip() else "ENCRYPTION_KEY"
+        key = _alias(env, "IDEXX_ENCRYPTION_KEY", "ENCRYPTION_KEY")
         if key is not None and len(key) < MIN_KEY_LENGTH:
-            raise ConfigError("IDEXX_ENCRYPTION_KEY", f"at least {MIN_KEY_LENGTH} characters")
+            raise ConfigError(key_name, f"at least {MIN_KEY_LENGTH} characters")
+        old_key = (env.get("ENCRYPTION_KEY") or "").strip()
+        if key_name == "IDEXX_ENCRYPTION_KEY" and old_key and old_key != key:
+            notes.append("IDEXX_ENCRYPTION_KEY and ENCRYPTION_KEY differ; IDEXX_ENCRYPTION_KEY is used")
+            log.warning("settings: %s", notes[-1])
         extra = {}
         for name, value in env.items():
             if name.startswith(KEY_PREFIX) and len(name) > len(KEY_PREFIX):
@@ -114,11 +175,11 @@ class Settings:
                 extra[name[len(KEY_PREFIX):].lower()] = value
 
         base_url = _url(env, "IDEXX_BASE_URL", ("http", "https")) or cls.idexx_base_url
-        host = (env.get("HOST") or cls.host).strip()
+        host = _text(env, "HOST") or cls.host
         level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigError("LOG_LEVEL", "DEBUG, INFO, WARNING, ERROR or CRITICAL", env.get("LOG_LEVEL"))
-        basic_auth = env.get("FLOWER_BASIC_AUTH") or None
+        basic_auth = _text(env, "FLOWER_BASIC_AUTH")
         if basic_auth is not None and ":" not in basic_auth:
             raise ConfigError("FLOWER_BASIC_AUTH", "user:password")
 
@@ -126,7 +187,7 @@ class Settings:
             database_url=_url(env, "DATABASE_URL", ("postgres", "postgresql")),
             redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
             supabase_url=_url(env, "SUPABASE_URL", ("http", "https")),
-            supabase_service_role_key=env.get("SUPABASE_SERVICE_ROLE_KEY") or None,
+            supabase_service_role_key=_text(env, "SUPABASE_SERVICE_ROLE_KEY"),
             encryption_key=key,
             encryption_keys=extra,
             idexx_base_url=base_url.rstrip("/"),
@@ -136,21 +197,23 @@ class Settings:
             headless=_bool(env, "HEADLESS", True),
             sync_timeout_ms=_int(env, "SYNC_TIMEOUT_MS", cls.sync_timeout_ms, lo=1_000, hi=86_400_000),
             enable_scheduler=_bool(env, "ENABLE_SCHEDULER", True),
-            chromium_path=(env.get("CHROMIUM_PATH") or None),
+            chromium_path=_text(env, "CHROMIUM_PATH"),
             schedule_poll_seconds=_int(env, "SCHEDULE_POLL_SECONDS", 300, lo=1, hi=86_400),
             schedule_grace_seconds=_int(env, "SCHEDULE_GRACE_SECONDS", 3600, lo=0, hi=7 * 86_400),
             beat_lock_ttl_s=_int(env, "BEAT_LOCK_TTL_S", 30, lo=2, hi=3_600),
             trust_proxy_hops=_int(env, "TRUST_PROXY_HOPS", 0, lo=0, hi=5),
             log_level=level,
             flower_basic_auth=basic_auth,
-            flower_cookie_secret=env.get("FLOWER_COOKIE_SECRET") or None,
+            flower_cookie_secret=_text(env, "FLOWER_COOKIE_SECRET"),
             celery_visibility_timeout_s=_visibility_timeout(env, app_env),
             session_ttl_s=_int(env, "SESSION_CACHE_TTL_S", 1800, lo=10, hi=86_400),
             clinic_lock_ttl_s=_int(env, "CLINIC_LOCK_TTL_S", 60, lo=2, hi=3_600),
             max_task_deliveries=_int(env, "MAX_TASK_DELIVERIES", 3, lo=1, hi=100),
             browser_idle_close_s=_int(env, "BROWSER_IDLE_CLOSE_S", 600, lo=1, hi=86_400),
             idexx_extra_hosts=_extra_hosts(env),
-            idexx_debug_dump_dir=(env.get("IDEXX_DEBUG_DUMP_DIR") or "").strip() or None,
+            idexx_debug_dump_dir=_text(env, "IDEXX_DEBUG_DUMP_DIR"),
+            env_files=env_files,
+            notes=tuple(notes),
         )
 
     def replace(self, **changes) -> Settings:
@@ -160,7 +223,9 @@ class Settings:
 
     def require_encryption_key(self) -> str:
         if not self.encryption_key:
-            raise ConfigError("IDEXX_ENCRYPTION_KEY", f"a secret of at least {MIN_KEY_LENGTH} characters")
+            raise ConfigError(
+                "IDEXX_ENCRYPTION_KEY", f"a secret of at least {MIN_KEY_LENGTH} characters (ENCRYPTION_KEY is read too)"
+            )
         return self.encryption_key
 
     def require_database(self) -> None:

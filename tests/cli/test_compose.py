@@ -26,7 +26,8 @@ OURS = {name for name, svc in SERVICES.items() if "build" in svc}
 def known_variables() -> set[str]:
     """Names config.py reads: env.get("X"), _int(env, "X"...), _bool(...), _url(...)."""
     source = (REPO / "pims_sync" / "config.py").read_text()
-    names = set(re.findall(r'(?:env\.get|_int|_bool|_url)\(\s*(?:env,\s*)?"([A-Z][A-Z0-9_]*)"', source))
+    names = set(re.findall(r'(?:env\.get|_int|_bool|_url|_text|_alias)\(\s*(?:env,\s*)?"([A-Z][A-Z0-9_]*)"', source))
+    names |= set(re.findall(r'_alias\(\s*env,\s*"[A-Z0-9_]+",\s*"([A-Z][A-Z0-9_]*)"', source))  # the old names
     assert {"DATABASE_URL", "REDIS_URL", "IDEXX_ENCRYPTION_KEY", "FLOWER_BASIC_AUTH"} <= names
     return names
 
