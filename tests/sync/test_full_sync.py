@@ -11,15 +11,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-# the simulator's canonical labels -> our case statuses (the events carry messier spellings)
-EXPECTED_STATUS = {
-    "Booked": "scheduled",
-    "Confirmed": "confirmed",
-    "Arrived": "checked_in",
-    "In Progress": "in_progress",
-    "Finalised": "completed",
-    "Cancelled": "cancelled",
-    "No Show": "no_show",
+from pims_sync.models import case_status_for
+
+# the simulator's canonical stage of an appointment -> the normalised PIMS status; the events
+# carry the messier spellings IDEXX uses ("Ready to Pay", "not arrived", no status at all, ...)
+EXPECTED_PIMS_STATUS = {
+    "booked": "scheduled",
+    "confirmed": "confirmed",
+    "arrived": "arrived",
+    "in_progress": "in_progress",
+    "finalised": "completed",
+    "cancelled": "cancelled",
+    "no_show": "no_show",
 }
 
 
@@ -53,7 +56,9 @@ def assert_matches_truth(cs, *, days_back: int, days_ahead: int) -> None:
         case = cases[external_id]
         assert case["scheduled_at"] == local_to_utc(event["start"], tz), external_id
         assert case["ends_at"] == local_to_utc(event["end"], tz), external_id
-        assert case["status"] == EXPECTED_STATUS[event["status_label"]], (external_id, event["status_label"])
+        pims_status = EXPECTED_PIMS_STATUS[event["stage"]]
+        assert case["pims_status"] == pims_status, (external_id, event.get("current_status"), event["stage"])
+        assert case["status"] == case_status_for(pims_status), external_id  # the product's vocabulary
         assert case["patient_name"] == clean(event["patient_name"])
         client = " ".join(p for p in (clean(event["first_name"]), clean(event["last_name"])) if p) or None
         assert case["client_name"] == client
@@ -74,20 +79,24 @@ def assert_matches_truth(cs, *, days_back: int, days_ahead: int) -> None:
         if consultation and past:
             assert stored is not None, f"{external_id} was not enriched"
             enriched += 1
-            notes = consultation.get("notes") or {}
-            assert stored["subjective"] == clean(notes.get("subjective"))
-            assert stored["plan"] == clean(notes.get("plan"))
+            assert stored["notes"] == clean(consultation.get("notes"))  # one free-text string
             assert [d["name"] for d in stored["diagnoses"]] == [d["name"] for d in consultation["diagnoses"]]
             assert stored["discharge_summary"] == clean(consultation.get("discharge_summary"))
-            for vital in consultation["vitals"]:
-                if vital["type"] == "temperature":
-                    value = float(vital["value"])
-                    celsius = (value - 32) * 5 / 9 if "F" in vital["unit"] else value
-                    assert stored["vitals"]["temperature_c"] == pytest.approx(celsius, abs=0.06)
-                if vital["type"] == "weight":
-                    value = float(vital["value"])
-                    kg = value * 0.45359237 if "lb" in vital["unit"] else value
-                    assert stored["vitals"]["weight_kg"] == pytest.approx(kg, abs=0.006)
+            vitals = consultation["vitals"] or {}  # the search's vitals object (IDEXX_FACTS.md)
+            if vitals.get("temperature") is not None:
+                value = float(vitals["temperature"])
+                celsius = (value - 32) * 5 / 9 if "F" in vitals["temperatureUnit"] else value
+                assert stored["vitals"]["temperature_c"] == pytest.approx(celsius, abs=0.06)
+            if vitals.get("weight") is not None:
+                value = float(vitals["weight"])
+                kg = value * 0.45359237 if "lb" in vitals["weightUnit"] else value
+                assert stored["vitals"]["weight_kg"] == pytest.approx(kg, abs=0.006)
+            if vitals.get("pulse") is not None:
+                assert stored["vitals"]["pulse_bpm"] == vitals["pulse"]
+            products = [p["name"] for p in consultation.get("products") or () if not p.get("declined")]
+            declined = [p["name"] for p in consultation.get("products") or () if p.get("declined")]
+            assert [p["name"] for p in stored["products"]] == products
+            assert [p["name"] for p in stored.get("declined_products") or ()] == declined
     assert enriched > 0, "the window held no past consultations: the test would prove nothing"
 
 
@@ -136,10 +145,14 @@ def test_upstream_changes_are_reflected_exactly(simulator, make_clinic_sync):
     cases = cs.cases(include_deleted=True)
     assert cases[ext(added["id"])]["patient_name"] == "Zoë O'Brien"
     assert cases[ext(added["id"])]["client_phone_e164"] == "+14155550199"
-    assert cases[ext(to_cancel["id"])]["status"] == "cancelled"
-    assert cases[ext(to_cancel["id"])]["deleted_at"] is None, "a cancelled appointment is updated, not deleted"
+    cancelled = cases[ext(to_cancel["id"])]
+    assert (cancelled["pims_status"], cancelled["status"]) == ("cancelled", "reviewed")
+    assert cancelled["deleted_at"] is None, "a cancelled appointment is updated, not deleted"
+    assert "reconciliation" not in cancelled["metadata"], "cancelled is not vanished: no reconciliation marker"
     assert cases[ext(to_move["id"])]["scheduled_at"] == local_to_utc(new_start, cs.clinic.timezone)
-    assert cases[ext(to_delete["id"])]["deleted_at"] is not None
+    vanished = cases[ext(to_delete["id"])]
+    assert vanished["deleted_at"] is not None
+    assert vanished["status"] == "reviewed" and "reconciliation" in vanished["metadata"]  # the product's way
     assert_matches_truth(cs, days_back=2, days_ahead=2)
 
 
