@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 from datetime import datetime
 
-from ..errors import AuthenticationFailed, CredentialError, PimsSyncError, ProviderError
+from ..errors import AuthenticationFailed, CredentialError, PimsSyncError, PimsUnavailable, ProviderError
 from ..models import CaseRef, Clinic, Consultation, ConsultationSummary, DateWindow
 from ..providers.base import PimsProvider
 from ..store.base import Store
@@ -25,6 +25,10 @@ ProgressFn = Callable[[int, int, dict], None]
 MAX_ERRORS_KEPT = 5
 # failures that will hit every remaining item too: stop the phase instead of hammering the PIMS
 _FATAL = (AuthenticationFailed, CredentialError)
+# ...and, for the detail calls, a PIMS that stayed unavailable through the client's retries
+# (5xx, HTML instead of JSON on a fresh session): the next consultation would meet the same
+# outage, so the phase fails now, with the cause, instead of asking once per consultation
+_FATAL_ITEM = (*_FATAL, PimsUnavailable)
 
 
 class CaseEnrichment:
@@ -76,7 +80,7 @@ class CaseEnrichment:
                     try:
                         changed = self.store.save_enrichment(self.clinic.id, ref.id, future.result())
                         outcome = "casesEnriched" if changed else "casesSkipped"
-                    except _FATAL:
+                    except _FATAL_ITEM:
                         raise
                     except (ProviderError, PimsSyncError) as e:  # one bad consultation does not sink the batch
                         if len(errors) < MAX_ERRORS_KEPT:

@@ -162,13 +162,19 @@ def test_enrichment_phase_over_twenty_days_fails_cleanly_with_at_most_two_logins
     simulator.fault("html", endpoint="consultation_page_data", clinic_id=sim_clinic["id"])
     today = date.fromisoformat(sim_clinic["today"])
     now = datetime.combine(today, time(12), ZoneInfo(sim_clinic["timezone"])).astimezone(UTC)
-    result = run_full_sync(store, provider, clinic, SyncOptions(lookback_days=20, days_ahead=0),
-                           sync_type="full", trigger="cli", now=now)
+    options = SyncOptions(lookback_days=20, days_ahead=0, parallel_batch_size=2)
+    result = run_full_sync(store, provider, clinic, options, sync_type="full", trigger="cli", now=now)
     assert logins(simulator, sim_clinic) <= 2
     assert result["success"] is False and result["inboundResult"]["status"] == "completed"
     cases = result["casesResult"]
-    assert cases["status"] == "failed" and cases["stats"]["failed"] == cases["stats"]["casesFound"] > 20
-    assert all("page-data answered an HTML page" in e and "fresh login" in e for e in cases["stats"]["errors"])
+    with_consultation = [c for c in store.list_cases(clinic.id) if c["consultation_external_id"]]
+    assert cases["status"] == "failed" and len(with_consultation) > 20
+    assert cases["error"]["code"] == "pims_unavailable"
+    assert "page-data answered an HTML page" in cases["error"]["message"] and "fresh login" in cases["error"]["message"]
+    # the outage stops the phase: the calls of the threads in flight (each at most 3 attempts; a
+    # freed thread may have picked up one more), not one call per consultation of the twenty days
+    asked = simulator.stats()["requests_by_clinic_endpoint"][sim_clinic["id"]].get("consultation_page_data", 0)
+    assert 0 < asked <= 3 * 2 * options.parallel_batch_size < len(with_consultation)
     assert result["reconciliationResult"]["status"] == "not_run"  # never on the back of a failed phase
     assert pool.launches == 1
     provider.close()
