@@ -7,12 +7,16 @@ Chromium, celery, ...) running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -60,6 +64,27 @@ class TreeWatcher:
         return left
 
 
+@contextlib.contextmanager
+def own_temp_folder() -> Iterator[Path]:
+    """A folder outside pytest's basetemp for the demo's data.
+
+    The embedded PostgreSQL runs initdb as its own system user, so pgserver opens every parent
+    folder to others; a concurrent pytest session re-closes its basetemp root (mode 700) and
+    initdb fails half-way. A folder of our own under the temp dir has no such neighbour.
+    """
+    path = Path(tempfile.mkdtemp(prefix="pims-demo-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def demo_folder() -> Iterator[Path]:
+    with own_temp_folder() as path:
+        yield path
+
+
 def processes_using(path: Path) -> list[str]:
     found = []
     for p in psutil.process_iter(["pid", "name", "cmdline"]):
@@ -71,8 +96,8 @@ def processes_using(path: Path) -> list[str]:
     return found
 
 
-def test_demo_once_embedded_syncs_three_clinics_and_leaves_nothing_running(tmp_path):
-    data_dir = tmp_path / "demo"
+def test_demo_once_embedded_syncs_three_clinics_and_leaves_nothing_running(demo_folder):
+    data_dir = demo_folder / "demo"
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL", "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY",
                         "IDEXX_ENCRYPTION_KEY", "FLOWER_BASIC_AUTH")}
@@ -116,11 +141,11 @@ def test_demo_once_embedded_syncs_three_clinics_and_leaves_nothing_running(tmp_p
     assert not (data_dir / "state.json").exists(), "the state file outlived the demo"
 
 
-def test_demo_ctrl_c_stops_every_child(tmp_path):
+def test_demo_ctrl_c_stops_every_child(demo_folder):
     """Without --once the demo keeps running; SIGINT (Ctrl-C) must stop all of it."""
     import signal
 
-    data_dir = tmp_path / "demo"
+    data_dir = demo_folder / "demo"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "IDEXX_ENCRYPTION_KEY")}
     argv = [sys.executable, "-m", "pims_sync.cli.main", "demo", "--data-dir", str(data_dir), "--clinics", "1",
             "--port", "0", "--flower-port", "0", "--simulator-port", "0", "--redis-port", "0", "--timeout", "180"]

@@ -37,7 +37,7 @@ from pims_sync.cli.demo_state import (
     refresh_live_demo,
     write_state,
 )
-from tests.cli.test_demo import TreeWatcher, processes_using
+from tests.cli.test_demo import TreeWatcher, own_temp_folder, processes_using
 
 DEMO_LINE = "using the running demo in .data/demo"
 NOT_OURS = ("DATABASE_URL", "REDIS_URL", "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "IDEXX_ENCRYPTION_KEY",
@@ -177,14 +177,22 @@ def menu_shows(folder: Path, names: list[str]) -> str:
         os.close(master)
 
 
+@pytest.fixture
+def demo_folder():
+    with own_temp_folder() as path:
+        yield path
+
+
 @pytest.mark.slow
-def test_running_demo_is_explored_with_the_rest_of_the_cli(tmp_path):
-    folder = tmp_path / "newcomer"
+def test_running_demo_is_explored_with_the_rest_of_the_cli(demo_folder):
+    folder = demo_folder / "newcomer"
     folder.mkdir()
     demo = Demo(folder, "--clinics", "2", "--schedule-every", "1m", "--port", "0", "--flower-port", "0",
                 "--simulator-port", "0", "--redis-port", "0", "--timeout", "300")
     try:
-        assert demo.running.wait(timeout=600), demo.output[-5000:]
+        wait_for(lambda: demo.running.is_set() or demo.proc.poll() is not None, timeout_s=600,
+                 what="the demo to say Running", every_s=0.5)
+        assert demo.running.is_set(), f"the demo exited {demo.proc.returncode}:\n{demo.output[-5000:]}"
         out = demo.output
         for hint in ("pims-sync menu", "pims-sync status --watch", "pims-sync history", "pims-sync sync full --clinic"):
             assert hint in out, out[-3000:]
