@@ -19,6 +19,7 @@ from typing import Any
 import redis
 
 from pims_sync.config import Settings, get_settings
+from pims_sync.credential_status import refusal_for
 from pims_sync.crypto import CredentialCipher
 from pims_sync.errors import PimsHostRefused
 from pims_sync.models import CASE_SOURCE_IDEXX, Clinic, Credentials, external_id_for
@@ -79,7 +80,11 @@ class WorkerRuntime:
         """Decrypts only when the provider must log in, inside this worker, never before."""
 
         def load() -> Credentials:
-            return self.cipher.decrypt_credentials(self.store.get_credentials(clinic_id, provider))
+            stored = self.store.get_credentials(clinic_id, provider)
+            refusal = refusal_for(clinic_id, stored.validation_status)
+            if refusal is not None:  # the PIMS refused them last time: never another attempt
+                raise refusal
+            return self.cipher.decrypt_credentials(stored)
 
         return load
 

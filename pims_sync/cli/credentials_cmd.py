@@ -10,6 +10,7 @@ import time
 
 import click
 
+from ..credential_status import status_after_refusal
 from ..errors import AuthenticationFailed, PimsSyncError
 from .connect import load_settings, local_provider, open_store
 from .output import console, fail, handles_errors, json_option, print_json
@@ -85,8 +86,9 @@ def test(clinic_id, as_json):
             reason, message = e.code, str(e)
         finally:
             provider.close()
-        if ok or rejected:  # an unreachable PIMS says nothing about the credentials
-            store.mark_credentials_validated(clinic_id, clinic.pims_provider, status="valid" if ok else "invalid")
+        status = "valid" if ok else status_after_refusal(reason) if rejected else None
+        if status:  # an unreachable PIMS or an unreadable login page says nothing about the credentials
+            store.mark_credentials_validated(clinic_id, clinic.pims_provider, status=status)
     finally:
         browser.close()
         store.close()

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..errors import PimsSyncError, SyncAborted
+from ..credential_status import status_after_refusal
+from ..errors import AuthenticationFailed, PimsSyncError, SyncAborted
 from ..models import Appointment, Clinic
 from ..providers.base import PimsProvider
 from ..store.base import Store
@@ -136,6 +137,10 @@ class PhaseRunner:
             status = _status_from_stats(stats)
         except SyncAborted as e:
             status, error, code = "aborted", str(e), e.code
+        except AuthenticationFailed as e:
+            error, code = str(e), e.code
+            log.warning("phase %s failed for clinic %s: login refused (%s)", phase, self.clinic.id, e.reason)
+            self._remember_refusal(e)
         except PimsSyncError as e:
             error, code = str(e), e.code
             log.warning("phase %s failed for clinic %s: %s", phase, self.clinic.id, e.__class__.__name__)
@@ -155,6 +160,16 @@ class PhaseRunner:
             audit_id=audit_id,
             duration_ms=int((time.monotonic() - started) * 1000),
         )
+
+    def _remember_refusal(self, e: AuthenticationFailed) -> None:
+        """Mark the credentials so no scheduled sync tries them again (credential_status.py)."""
+        status = status_after_refusal(e.reason)
+        if status is None:
+            return
+        try:
+            self.store.mark_credentials_validated(self.clinic.id, self.clinic.pims_provider, status=status)
+        except PimsSyncError as failure:  # the phase has failed already; say why the mark is missing
+            log.warning("could not mark the credentials of clinic %s: %s", self.clinic.id, failure.code)
 
     def _run(self, phase: str, options: SyncOptions, reporter, upstream) -> dict:
         now = self.now or datetime.now(UTC)
