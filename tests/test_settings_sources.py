@@ -75,3 +75,13 @@ def test_blank_values_are_unset():
     s = Settings.from_env({"HOST": "  ", "CHROMIUM_PATH": "", "SUPABASE_SERVICE_ROLE_KEY": " ", "APP_ENV": " "})
     assert s.host == "0.0.0.0" and s.chromium_path is None and s.supabase_service_role_key is None
     assert s.app_env == "development"
+
+
+def test_the_cli_says_which_files_it_read_and_uses_them(tmp_path):
+    (tmp_path / ".env.local").write_text("DATABASE_URL=postgresql://postgres@127.0.0.1:1/from_env_local\n")
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_URL", "REDIS_URL")}
+    done = subprocess.run([sys.executable, "-m", "pims_sync.cli.main", "history"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env={**clean, "PYTHONPATH": str(REPO)})
+    assert "settings from .env.local" in done.stderr
+    assert "127.0.0.1:1/from_env_local" in done.stderr  # the file's database, unreachable: exit 1
+    assert done.returncode == 1

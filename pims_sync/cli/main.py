@@ -39,6 +39,7 @@ COMMAND_MODULES = (
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """pims-sync: keep clinics' PIMS data and the product database in step."""
+    _read_env_files()
     _use_live_demo(ctx.invoked_subcommand or "menu")
     if ctx.invoked_subcommand is None:
         menu = _load("menu_cmd")
@@ -46,6 +47,16 @@ def cli(ctx: click.Context) -> None:
             ctx.invoke(menu.command)
         else:
             click.echo(ctx.get_help())
+
+
+def _read_env_files() -> None:
+    """.env/.env.local of this folder, once, before anything reads a setting (config.py)."""
+    from ..config import load_env_files
+    from .output import err_console
+
+    files = load_env_files()
+    if files:
+        err_console.print(f"[dim]settings from {', '.join(files)} (environment variables win)[/]")
 
 
 def _use_live_demo(command: str) -> None:
