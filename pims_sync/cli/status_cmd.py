@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-import psutil
 import requests
 from rich.live import Live
 from rich.table import Table
@@ -171,13 +170,23 @@ def _timed(fn) -> dict[str, Any]:
 
 def health_data(settings, api_url: str, *, ping_timeout_s: float = 1.0) -> dict[str, Any]:
     def api():
+        """The server's own view (its /health): uptime, version and the memory of that process."""
         r = requests.get(f"{api_url}/health", timeout=3)
         r.raise_for_status()
-        return {"url": api_url}
+        body = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else {}
+        memory = body.get("memory") or {}
+        return {"url": api_url, "uptimeSeconds": body.get("uptimeSeconds"), "version": body.get("version"),
+                "rssMb": memory.get("rssMb")}
+
+    clinics: list[dict[str, Any]] = []
 
     def db():
         store = open_store(settings)
-        store.close()
+        try:
+            clinics.extend({"id": c.id, "name": c.name, "active": c.is_active, "syncOwner": c.sync_owner}
+                           for c in store.list_clinics(active_only=False))
+        finally:
+            store.close()
         return {"url": redact_url(database_label(settings))}
 
     info: dict[str, Any] = {}
@@ -199,12 +208,13 @@ def health_data(settings, api_url: str, *, ping_timeout_s: float = 1.0) -> dict[
             workers = sorted(n for reply in app.control.ping(timeout=ping_timeout_s) or [] for n in reply)
         except Exception:  # the broker check above already reports the broker
             workers = []
-    vm = psutil.virtual_memory()
     return {
         "checks": checks,
         "workers": workers,
         "queues": info.get("queues", {}),
-        "memory": {"hostUsedPercent": vm.percent, "hostAvailableMb": round(vm.available / 1048576)},
+        # the API server's process (from its /health), not the machine this command runs on
+        "memory": {"apiRssMb": checks["api"].get("rssMb"), "apiUptimeSeconds": checks["api"].get("uptimeSeconds")},
+        "clinics": clinics,
         "healthy": all(c["ok"] for c in checks.values()) and bool(workers),
         "at": datetime.now(UTC),
     }
@@ -236,9 +246,22 @@ def health_view(data: dict[str, Any], trend: dict[str, deque] | None = None) -> 
     table.add_row("queues", f"{depth} waiting", ", ".join(f"{q}={n}" for q, n in data["queues"].items()),
                   sparkline(trend["queue"]) if trend else "")
     m = data["memory"]
-    table.add_row("memory", f"{m['hostUsedPercent']}%", f"{m['hostAvailableMb']} MB available on this host",
-                  sparkline(trend["memory"]) if trend else "")
+    if m.get("apiRssMb") is not None:
+        uptime = m.get("apiUptimeSeconds") or 0
+        table.add_row("API memory", f"{m['apiRssMb']} MB", f"the API server process, up {_duration(uptime)}",
+                      sparkline(trend["memory"]) if trend else "")
+    else:
+        table.add_row("API memory", "[dim]unknown", "the API did not answer /health", "")
     return table
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 @click.command("health")
@@ -248,7 +271,7 @@ def health_view(data: dict[str, Any], trend: dict[str, deque] | None = None) -> 
 @json_option
 @handles_errors
 def health(watch, interval, api_url, as_json):
-    """API, database, Redis, workers online, queue depth and memory. Exit 1 when unhealthy."""
+    """API (its uptime and memory), database, Redis, workers online, queue depth. Exit 1 when unhealthy."""
     settings = load_settings()
     api_url = (api_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
     data = health_data(settings, api_url)
@@ -264,7 +287,7 @@ def health(watch, interval, api_url, as_json):
                 trend[name].append(d["checks"][name]["latencyMs"] if d["checks"][name]["ok"] else 0)
             trend["workers"].append(len(d["workers"]))
             trend["queue"].append(sum(d["queues"].values()))
-            trend["memory"].append(d["memory"]["hostUsedPercent"])
+            trend["memory"].append(d["memory"]["apiRssMb"] or 0)
 
         push(data)
         with Live(health_view(data, trend), console=console, refresh_per_second=4) as live:

@@ -5,8 +5,11 @@ Real database and Redis; no worker process is started here, on purpose.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import redis
+import requests
 from click.testing import CliRunner
 
 from pims_sync.cli.main import cli
@@ -80,3 +83,32 @@ def test_a_local_sync_honours_the_cut_over_flag(env, store):
 
     assert result.exit_code == 1
     assert "sync_owner" in result.output and "--sync-owner pims-sync" in result.output
+
+
+def test_health_shows_the_api_servers_memory_and_uptime_and_the_clinics(env, store, database_url, idle_redis_url):
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from api.app import create_app
+    from pims_sync.config import Settings
+
+    clinic = store.create_clinic(name="Health Listed Clinic", timezone="America/Chicago")
+    app = create_app(Settings.from_env(env), store=store)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        result = run(env, "health", "--json", "--api-url", url)
+        body = json.loads(result.stdout)
+        served = requests.get(f"{url}/health", timeout=30).json()
+    finally:
+        server.shutdown()
+        app.extensions["pims_sync"].close()
+    assert body["checks"]["api"]["ok"] is True
+    assert body["memory"]["apiRssMb"] > 0  # the server's process, as its own /health reports it
+    assert abs(body["memory"]["apiRssMb"] - served["memory"]["rssMb"]) < 50
+    assert 0 <= body["memory"]["apiUptimeSeconds"] <= served["uptimeSeconds"]
+    assert clinic.id in [c["id"] for c in body["clinics"]]
+    assert result.exit_code == 1  # no worker consumes this Redis: unhealthy, and it says so
+    assert body["workers"] == [] and body["healthy"] is False
