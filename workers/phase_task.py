@@ -17,11 +17,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pims_sync.errors import NotFound, PimsSyncError, SyncInProgress
+from pims_sync.errors import NotFound, PimsSyncError, SyncInProgress, ValidationError
 from pims_sync.store.base import Store
 from pims_sync.sync.options import PHASES_FOR
 from pims_sync.sync.pipeline import STOPS_CHAIN, finish_parent, mark_not_run
 from pims_sync.sync.results import PhaseResult
+from pims_sync.timezones import check_timezone
 
 from .deliveries import delivery_id
 from .locks import TokenLock, clinic_lock
@@ -196,10 +197,19 @@ def end_sync(rt: WorkerRuntime, ref: SyncRef) -> dict[str, Any]:
 
 
 def load_clinic(rt: WorkerRuntime, ref: SyncRef):
+    """The clinic, checked before a phase uses it: a bad row fails this sync, fast and clearly."""
     try:
-        return rt.store.get_clinic(ref.clinic_id)
+        clinic = rt.store.get_clinic(ref.clinic_id)
     except NotFound as e:
         raise PimsSyncError(f"clinic {ref.clinic_id} not found") from e
+    try:
+        check_timezone(clinic.timezone, "clinics.timezone")
+    except ValidationError as e:
+        raise PimsSyncError(
+            f"clinic {clinic.id}: clinics.timezone is not an IANA time zone; fix it with "
+            f"`pims-sync clinics set {clinic.id} --timezone America/New_York` (the clinic's own zone)"
+        ) from e
+    return clinic
 
 
 def _ids(ref: SyncRef) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 import redis
 from flask import Blueprint, g
 
+from pims_sync.errors import ValidationError
+from pims_sync.timezones import check_timezone
 from workers.pipelines import enqueue_legacy
 
 from ..auth import clinic_for, permissions_for
@@ -54,8 +56,20 @@ def scrape(*, body: dict[str, Any], query: dict[str, Any]):
     svc = _services()
     if "date" in body:
         day = date.fromisoformat(body["date"])
-    else:
-        day = datetime.now(UTC).astimezone(ZoneInfo(svc.store.get_clinic(clinic_id).timezone)).date()
+    elif kind == "consultation":  # which day's consultations is the caller's to say
+        raise ValidationError("date is required for type=consultation (YYYY-MM-DD, clinic-local)",
+                              details={"field": "date"})
+    else:  # a schedule sync defaults to today, in the clinic's zone
+        zone = svc.store.get_clinic(clinic_id).timezone
+        try:
+            check_timezone(zone, "clinics.timezone")
+        except ValidationError:
+            raise ValidationError(
+                f"clinic {clinic_id} has no valid time zone (clinics.timezone), so 'today' is unknown: "
+                "send a date, or fix the clinic with `pims-sync clinics set ID --timezone ZONE`",
+                details={"field": "clinics.timezone"},
+            ) from None
+        day = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
     enqueued = enqueue_legacy(svc.celery_app, svc.store, svc.inflight, clinic_id=clinic_id, kind=kind,
                               day=day.isoformat(), trigger="api", ttl_s=svc.inflight_ttl_s)
     return _accepted(enqueued.sync_id, enqueued.status, {"type": kind, "clinicId": clinic_id, "date": day.isoformat()})

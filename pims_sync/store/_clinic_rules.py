@@ -12,13 +12,12 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, available_timezones
 
 from ..errors import ValidationError
 from ..models import PERMISSION_ALIASES, PERMISSIONS
+from ..timezones import check_timezone  # noqa: F401  (the stores' write check)
 
 # the product's default zone for clinics (ORIGINAL_SCHEMA.md): what a NULL timezone means there
 PRODUCT_DEFAULT_TIMEZONE = "America/Los_Angeles"
@@ -52,39 +51,6 @@ KEY_NAME_LENGTH = (3, 100)  # the product's CHECK on clinic_api_keys.name
 _PROVIDER = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _REGION = re.compile(r"^[A-Z]{2}$")
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$")
-
-
-# files in a zoneinfo directory that are not zones: the host's own setting, build leftovers
-_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
-
-
-@lru_cache(maxsize=1)
-def _iana_names() -> frozenset[str]:
-    return frozenset(
-        name
-        for name in available_timezones()
-        if name not in _NOT_ZONES and not name.startswith(("posix/", "right/"))
-    )
-
-
-def check_timezone(value: Any, field: str = "timezone") -> str:
-    """An IANA zone name zoneinfo can load; never a path, an empty string or 'localtime'."""
-    if not isinstance(value, str) or value not in _iana_names():
-        raise ValidationError(
-            f"{field}: unknown time zone {value!r} (expected an IANA name such as America/New_York)",
-            details={"field": field},
-        )
-    try:
-        ZoneInfo(value)
-    except (ValueError, OSError) as e:  # ZoneInfoNotFoundError is a KeyError subclass of neither
-        raise ValidationError(
-            f"{field}: time zone {value!r} cannot be loaded", details={"field": field}
-        ) from e
-    except KeyError:
-        raise ValidationError(
-            f"{field}: time zone {value!r} cannot be loaded", details={"field": field}
-        ) from None
-    return value
 
 
 def canonical_provider(value: Any, field: str = "pims_provider") -> str:

@@ -93,7 +93,8 @@ def clinic(row: Mapping[str, Any]) -> Clinic:
     return Clinic(
         id=str(row["id"]),
         name=row["name"],
-        timezone=row.get("timezone") or PRODUCT_DEFAULT_TIMEZONE,
+        # NULL is the product's default zone; anything else (even '') is the row's, checked by the worker
+        timezone=PRODUCT_DEFAULT_TIMEZONE if row.get("timezone") is None else row["timezone"],
         pims_provider=provider_from_row(row.get("pims_provider")),
         is_active=row.get("is_active") is not False,
         phone_region=row.get("phone_region") or "US",

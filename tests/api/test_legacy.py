@@ -64,3 +64,21 @@ def test_scrape_shares_the_clinic_single_flight(client, key, clinic):
 def test_status_requires_a_key_and_a_clinic_id(client, key):
     assert client.get("/api/idexx/status?clinicId=00000000-0000-0000-0000-000000000000").status_code == 401
     assert client.get("/api/idexx/status", headers=key.headers).status_code == 400
+
+
+def test_a_consultation_scrape_needs_a_date(client, key, clinic):
+    resp = client.post("/api/idexx/scrape", headers=key.headers, json={"type": "consultation", "clinicId": clinic.id})
+    body = resp.get_json()
+    assert resp.status_code == 400 and "date is required" in body["error"]["message"]
+
+
+def test_a_schedule_scrape_for_a_clinic_with_a_bad_zone_is_a_clear_400_not_a_crash(client, key, clinic, database_url):
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("update clinics set timezone = 'Mars/Olympus' where id = %s", (clinic.id,))
+    resp = client.post("/api/idexx/scrape", headers=key.headers, json={"type": "schedule", "clinicId": clinic.id})
+    assert resp.status_code == 400 and "clinics.timezone" in resp.get_json()["error"]["message"]
+    dated = client.post("/api/idexx/scrape", headers=key.headers,
+                        json={"type": "schedule", "clinicId": clinic.id, "date": "2026-01-17"})
+    assert dated.status_code == 202  # with a date the zone is not needed to accept the request
