@@ -89,6 +89,11 @@ def _check(fn, *, timeout_s: float = READY_TIMEOUT_S) -> dict[str, Any]:
 def ready(*, query: dict[str, Any]):
     svc = _services()
     checks = {"database": _check(svc.store.ping), "redis": _check(svc.redis.ping)}
+    if svc.settings.redis_url is None and svc.settings.app_env == "production":
+        # the default 127.0.0.1:6379 is nobody's Redis in a container: the syncs this API enqueues
+        # would go where no worker looks, so it is not ready until REDIS_URL names the shared one
+        checks["redis"] = {"ok": False, "latencyMs": 0.0,
+                           "error": "REDIS_URL is not set (production needs the Redis the workers use)"}
     down = [name for name, c in checks.items() if not c["ok"]]
     if not down:
         return {"ready": True, "checks": checks, "down": [], "timestamp": utc_timestamp()}
