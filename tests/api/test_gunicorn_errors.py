@@ -3,55 +3,25 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
 from gunicorn.workers.gthread import ThreadWorker
 
 from api.gunicorn_worker import JsonErrorWorker
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.fixtures.api_process import API_ARGV, REPO, api_process, free_port
 
 
 @pytest.fixture(scope="module")
 def server(database_url, tmp_path_factory):
     port = free_port()
-    log_path = tmp_path_factory.mktemp("gunicorn") / "api.log"
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": "redis://127.0.0.1:6379/15",
            "APP_ENV": "test", "PYTHONPATH": str(REPO)}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pims_sync.cli.main", "api", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1", "--threads", "2"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-2000:]
-            try:
-                requests.get(f"{base}/health", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the API did not come up"
-                time.sleep(0.2)
+    argv = (*API_ARGV, "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--threads", "2")
+    log_path = tmp_path_factory.mktemp("gunicorn") / "api.log"
+    with api_process(env, port=port, log_path=log_path, argv=argv) as base:
         yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def assert_json_error(resp: requests.Response, status: int, code: str) -> None:

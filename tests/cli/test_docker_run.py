@@ -13,14 +13,12 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
+
+from tests.fixtures.api_process import api_process, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -34,16 +32,6 @@ def dockerfile() -> tuple[list[str], dict[str, str]]:
     return cmd, env
 
 
-def free_port(preferred: int) -> int:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-
-
 def test_the_seed_docker_run_line_serves_health_and_says_redis_is_missing(tmp_path):
     cmd, image_env = dockerfile()
     assert cmd == ["pims-sync", "api"] and image_env["PORT"] == "3001"
@@ -53,27 +41,12 @@ def test_the_seed_docker_run_line_serves_health_and_says_redis_is_missing(tmp_pa
            # the three -e of the seed's line; the project URL answers nothing here
            "SUPABASE_URL": "http://127.0.0.1:9", "SUPABASE_SERVICE_ROLE_KEY": "service-role-key-of-the-project",
            "ENCRYPTION_KEY": "the-old-services-encryption-key-0123456789"}
-    log_path = tmp_path / "api.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([str(BIN / cmd[0]), *cmd[1:]], cwd=tmp_path, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            try:
-                health = requests.get(f"{base}/health", timeout=5)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the API did not come up: " + log_path.read_text()[-3000:]
-                time.sleep(0.3)
+    argv = [str(BIN / cmd[0]), *cmd[1:]]
+    with api_process(env, port=port, log_path=tmp_path / "api.log", argv=argv, cwd=tmp_path) as base:
+        health = requests.get(f"{base}/health", timeout=30)
         assert health.status_code == 200 and health.json()["status"] == "ok"
         ready = requests.get(f"{base}/ready", timeout=30)
         assert ready.status_code == 503
         body = ready.json()
         assert "redis" in body["down"]
         assert "REDIS_URL" in body["checks"]["redis"]["error"]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
