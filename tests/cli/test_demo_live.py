@@ -221,6 +221,8 @@ def test_running_demo_is_explored_with_the_rest_of_the_cli(demo_folder):
         body = json.loads(health.stdout)
         assert body["healthy"] and body["workers"], body
         assert body["checks"]["api"]["url"] == state["api_url"]
+        assert set(ids) <= {c["id"] for c in body["clinics"]}  # every demo clinic
+        assert body["memory"]["apiRssMb"] > 0  # the demo API server's own memory, from its /health
 
         env = cli(folder, "demo", "env")
         assert env.returncode == 0, env.stderr
