@@ -142,6 +142,12 @@ class Settings:
     idexx_extra_hosts: tuple[str, ...] = ()
     # a folder where every IDEXX response body is saved for debugging (patient data!); None = off
     idexx_debug_dump_dir: str | None = None
+    # observability (docs/METRICS.md, docs/WEBHOOKS.md): /metrics token, worker exporter port,
+    # log format, and whether webhook URLs may resolve to private/loopback addresses
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_port: int | None = None
+    log_format: str = "text"
+    webhook_allow_private: bool = False
     # the .env files read at start-up (for the start-up line), and what a reader should know
     env_files: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
@@ -179,6 +185,10 @@ class Settings:
         level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigError("LOG_LEVEL", "DEBUG, INFO, WARNING, ERROR or CRITICAL", env.get("LOG_LEVEL"))
+        log_format = (_text(env, "LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError("LOG_FORMAT", "text or json", env.get("LOG_FORMAT"))
+        metrics_port = _int(env, "METRICS_PORT", 0, lo=0, hi=65535) or None
         basic_auth = _text(env, "FLOWER_BASIC_AUTH")
         if basic_auth is not None and ":" not in basic_auth:
             raise ConfigError("FLOWER_BASIC_AUTH", "user:password")
@@ -212,6 +222,10 @@ class Settings:
             browser_idle_close_s=_int(env, "BROWSER_IDLE_CLOSE_S", 600, lo=1, hi=86_400),
             idexx_extra_hosts=_extra_hosts(env),
             idexx_debug_dump_dir=_text(env, "IDEXX_DEBUG_DUMP_DIR"),
+            metrics_token=_text(env, "METRICS_TOKEN"),
+            metrics_port=metrics_port,
+            log_format=log_format,
+            webhook_allow_private=_bool(env, "WEBHOOK_ALLOW_PRIVATE_URLS", False),
             env_files=env_files,
             notes=tuple(notes),
         )
