@@ -16,11 +16,13 @@ from celery import Celery, chain
 
 from pims_sync.errors import NotFound, QueueUnavailable, SyncDisabled, SyncInProgress
 from pims_sync.models import Audit, Clinic
+from pims_sync.providers.registry import API_QUEUE, queue_for
 from pims_sync.store.base import Store
 from pims_sync.sync.options import PHASES_FOR, SyncOptions, for_sync_type
 from pims_sync.sync.results import PhaseResult, full_sync_response, overall_status
 
 SYNC_QUEUE = "sync"
+API_SYNC_QUEUE = API_QUEUE  # browser-free providers' phases (pims_sync/providers/registry.py)
 DEFAULT_QUEUE = "default"
 TASK_NAMES = {"inbound": "pims_sync.inbound", "cases": "pims_sync.cases", "reconcile": "pims_sync.reconcile"}
 LEGACY_TASK_NAMES = {"schedule": "pims_sync.idexx.schedule", "consultation": "pims_sync.idexx.consultation"}
@@ -111,10 +113,13 @@ class Enqueued:
     status: str = "queued"
 
 
-def _task_options(name: str, clinic_id: str, sync_id: str, audit_id: str, phase: str) -> dict[str, Any]:
+def _task_options(name: str, clinic_id: str, sync_id: str, audit_id: str, phase: str,
+                  queue: str = SYNC_QUEUE) -> dict[str, Any]:
     # argsrepr/kwargsrepr: what Flower and the events show; ids only, never options or secrets
+    # queue: the clinic's provider's (registry.queue_for): browser-free providers go to "api",
+    # which workers without Playwright serve, so they never wait behind IDEXX logins
     return {
-        "queue": SYNC_QUEUE,
+        "queue": queue,
         "argsrepr": "()",
         "kwargsrepr": repr({"clinic_id": clinic_id, "sync_id": sync_id, "audit_id": audit_id, "phase": phase}),
     }
@@ -137,7 +142,8 @@ def enqueue_sync(
     """
     from pims_sync.sync.pipeline import create_sync_audits, mark_not_run
 
-    ensure_sync_allowed(store, clinic_id)
+    clinic = ensure_sync_allowed(store, clinic_id)
+    queue = queue_for(clinic.pims_provider)
     phases = PHASES_FOR[sync_type]
     options = for_sync_type(options, sync_type)
     sync_id = str(uuid.uuid4())
@@ -160,7 +166,7 @@ def enqueue_sync(
                         "trigger": trigger,
                     },
                     immutable=True,
-                    **_task_options(TASK_NAMES[phase], clinic_id, sync_id, audit_id, phase),
+                    **_task_options(TASK_NAMES[phase], clinic_id, sync_id, audit_id, phase, queue),
                 )
             )
         (chain(*sigs) if len(sigs) > 1 else sigs[0]).apply_async()

@@ -21,8 +21,9 @@ import redis
 from pims_sync.config import Settings, get_settings
 from pims_sync.credential_status import refusal_for
 from pims_sync.crypto import CredentialCipher
-from pims_sync.errors import PimsHostRefused
+from pims_sync.errors import ConfigError, PimsHostRefused
 from pims_sync.models import CASE_SOURCE_IDEXX, Clinic, Credentials, external_id_for
+from pims_sync.providers.registry import provider_spec
 
 from .browser_pool import BrowserPool
 from .deliveries import DeliveryCounter
@@ -88,7 +89,69 @@ class WorkerRuntime:
 
         return load
 
+    @cached_property
+    def api_tokens(self) -> RedisSessionCache:
+        """REST providers' OAuth tokens per site, encrypted like sessions; its login_lock is the
+        single-flight lock of a token fetch."""
+        return RedisSessionCache(self.redis, self.cipher, ttl_s=14 * 86_400, prefix="pims:api-token:",
+                                 login_lock_ttl_s=60.0, login_wait_s=90.0)
+
+    @cached_property
+    def rate_limiter(self) -> Any:
+        from pims_sync.providers.ezyvet.limiter import RedisRateLimiter
+
+        return RedisRateLimiter(self.redis)
+
+    def provider_credentials_loader(self, clinic_id: str, provider: str):
+        """A non-IDEXX provider's fields, decrypted inside this worker when first needed."""
+        from pims_sync.store._provider_credentials import unseal
+
+        def load() -> dict[str, str]:
+            stored = self.store.get_provider_credentials(clinic_id, provider)
+            refusal = refusal_for(clinic_id, stored.validation_status)
+            if refusal is not None:
+                raise refusal
+            return dict(unseal(self.cipher, stored).fields)
+
+        return load
+
     def provider_for(self, clinic: Clinic) -> Any:
+        """The provider clinics.pims_provider names (pims_sync/providers/registry.py).
+
+        An unknown name, or a clinic host we must not send credentials to, gives a
+        RefusedProvider: the phase then fails through its usual path naming the field.
+        """
+        try:
+            spec = provider_spec(clinic.pims_provider)
+        except ConfigError as refused:
+            log.error("clinic %s: %s", clinic.id, refused)
+            return RefusedProvider(refused, clinic_id=clinic.id)
+        if spec.name == "ezyvet":
+            return self._ezyvet_provider(clinic, spec)
+        return self._idexx_provider(clinic)
+
+    def _ezyvet_provider(self, clinic: Clinic, spec: Any) -> Any:
+        from pims_sync.providers.ezyvet.hosts import base_url_for
+        from pims_sync.providers.ezyvet.provider import EzyvetProvider
+
+        try:  # clinics.pims_host: a trial host, or one the operator listed (the simulator)
+            base_url = base_url_for(clinic.id, clinic.pims_host, extra_hosts=self.settings.idexx_extra_hosts)
+        except PimsHostRefused as refused:
+            log.error("%s", refused)
+            return RefusedProvider(refused)
+        # the limiter waits in this worker, not beyond the phase's time limit
+        self.rate_limiter.max_wait_s = max(1.0, self.settings.hard_time_limit_s / 4)
+        return EzyvetProvider(
+            clinic=clinic,
+            credentials_loader=self.provider_credentials_loader(clinic.id, spec.name),
+            base_url=base_url,
+            token_cache=self.api_tokens,
+            token_lock=self.api_tokens.login_lock,
+            limiter=self.rate_limiter,
+            rate_limit=spec.rate_limit,
+        )
+
+    def _idexx_provider(self, clinic: Clinic) -> Any:
         """The clinic's IDEXX provider, on the clinic's own host when it has an allowed one.
 
         Raises PimsHostRefused (naming the clinic and IDEXX_EXTRA_HOSTS) before anything is sent
@@ -144,11 +207,12 @@ class RefusedProvider:
 
     source = CASE_SOURCE_IDEXX
 
-    def __init__(self, error: PimsHostRefused):
+    def __init__(self, error: ConfigError, *, clinic_id: str | None = None):
         self.error = error
+        self.clinic_id = clinic_id or getattr(error, "clinic_id", None)
 
     def __repr__(self) -> str:
-        return f"RefusedProvider(clinic={self.error.clinic_id!r})"
+        return f"RefusedProvider(clinic={self.clinic_id!r})"
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise self.error

@@ -12,6 +12,8 @@ import click
 
 from ..credential_status import status_after_refusal
 from ..errors import AuthenticationFailed, PimsSyncError
+from ..providers.registry import ALIASES, PROVIDERS, provider_spec
+from ..store._provider_credentials import seal
 from .connect import load_settings, local_provider, open_store
 from .output import console, fail, handles_errors, json_option, print_json
 
@@ -23,18 +25,57 @@ def command() -> None:
 
 @command.command("set")
 @click.option("--clinic", "clinic_id", required=True, help="Clinic id (uuid).")
-@click.option("--username", required=True)
+@click.option("--username", default=None, help="IDEXX username (required for an IDEXX clinic).")
 @click.option("--password", default=None, help="Avoid: it lands in shell history. Prefer the prompt or --password-stdin.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 @click.option("--company-id", default=None, help="IDEXX company id (prompted, hidden, when missing).")
-@click.option("--provider", default="idexx", show_default=True, type=click.Choice(["idexx"]))
+@click.option("--provider", default=None, type=click.Choice(sorted([*PROVIDERS, *ALIASES])),
+              help="The clinic's PIMS provider (default: clinics.pims_provider; must match it).")
+@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE",
+              help="A non-IDEXX provider's non-secret field (e.g. client_id=...); missing ones are "
+                   "prompted, secret ones hidden.")
 @click.option("--key-id", default="default", show_default=True, help="Encryption key id (see key rotation).")
 @json_option
 @handles_errors
-def set_(clinic_id, username, password, password_stdin, company_id, provider, key_id, as_json):
-    """Encrypt and store the clinic's credentials (AES-256-GCM)."""
+def set_(clinic_id, username, password, password_stdin, company_id, provider, fields, key_id, as_json):
+    """Encrypt and store the clinic's credentials (AES-256-GCM), asking for its provider's fields."""
     from ..crypto import CredentialCipher
 
+    settings = load_settings()
+    cipher = CredentialCipher.from_settings(settings)
+    store = open_store(settings)
+    try:
+        clinic = store.get_clinic(clinic_id)
+        spec = provider_spec(clinic.pims_provider)
+        if provider is not None and provider_spec(provider).name != spec.name:
+            raise click.UsageError(f"clinic {clinic_id} uses {spec.name}, not {provider}; "
+                                   "change clinics.pims_provider first (pims-sync clinics set --pims-provider)")
+        if spec.credentials_table == "idexx_credentials":
+            if fields:
+                raise click.UsageError("--field is for other providers; IDEXX takes --username/--password/--company-id")
+            username, password, company_id = _idexx_fields(username, password, password_stdin, company_id)
+            store.save_credentials(cipher.encrypt_credentials(username, password, company_id, clinic_id=clinic_id,
+                                                              provider=provider or "idexx", key_id=key_id))
+        else:
+            if username or password or password_stdin or company_id:
+                raise click.UsageError(f"{spec.label} takes --field NAME=VALUE (fields: {', '.join(spec.field_names)})")
+            values = _provider_fields(spec, fields)
+            store.save_provider_credentials(seal(cipher, clinic_id=clinic_id, provider=spec.name, fields=values,
+                                                 required=spec.field_names, key_id=key_id))
+    finally:
+        store.close()
+    shown = provider or ("idexx" if spec.name == "idexx-neo" else spec.name)
+    if as_json:
+        print_json({"clinicId": clinic_id, "provider": shown, "encryptionKeyId": key_id, "saved": True})
+    else:
+        console.print(f"[green]✓[/] credentials saved for clinic {clinic_id} (encrypted with key id {key_id!r})")
+
+
+def _idexx_fields(username, password, password_stdin, company_id) -> tuple[str, str, str]:
+    """IDEXX's flags, exactly as before the registry: --username required, the password from
+    --password, --password-stdin or a hidden prompt, the company id prompted hidden when missing."""
+    if not username:
+        raise click.UsageError("Missing option '--username'.")
     if password and password_stdin:
         raise click.UsageError("give --password or --password-stdin, not both")
     if password_stdin:
@@ -45,19 +86,25 @@ def set_(clinic_id, username, password, password_stdin, company_id, provider, ke
         raise click.UsageError("the password is empty")
     if company_id is None:
         company_id = click.prompt("Company id", hide_input=True)
-    settings = load_settings()
-    cipher = CredentialCipher.from_settings(settings)
-    store = open_store(settings)
-    try:
-        store.get_clinic(clinic_id)
-        store.save_credentials(cipher.encrypt_credentials(username, password, company_id, clinic_id=clinic_id,
-                                                          provider=provider, key_id=key_id))
-    finally:
-        store.close()
-    if as_json:
-        print_json({"clinicId": clinic_id, "provider": provider, "encryptionKeyId": key_id, "saved": True})
-    else:
-        console.print(f"[green]✓[/] credentials saved for clinic {clinic_id} (encrypted with key id {key_id!r})")
+    return username, password, company_id
+
+
+def _provider_fields(spec, given: tuple[str, ...]) -> dict[str, str]:
+    """--field values for non-secret fields; every missing field prompted (secret ones hidden).
+    A secret given on the command line is refused: it would land in shell history."""
+    values: dict[str, str] = {}
+    by_name = {f.name: f for f in spec.credential_fields}
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or name not in by_name:
+            raise click.UsageError(f"--field {name!r}: expected NAME=VALUE with NAME one of {', '.join(by_name)}")
+        if by_name[name].secret:
+            raise click.UsageError(f"--field {name}: a secret; leave it out to be prompted (hidden)")
+        values[name] = value
+    for f in spec.credential_fields:
+        if f.name not in values:
+            values[f.name] = click.prompt(f.label, hide_input=f.secret)
+    return values
 
 
 @command.command("test")

@@ -43,8 +43,9 @@ def worker_argv(
 @click.command("worker")
 @click.option("--concurrency", "-c", type=click.IntRange(1, 64), default=None,
               help="Worker processes (each may run one Chromium); default: CPU count.")
-@click.option("--queues", "-Q", default="sync,default", show_default=True,
-              help="Comma-separated queues to consume.")
+@click.option("--queues", "-Q", default="sync,api,default", show_default=True,
+              help="Comma-separated queues to consume: sync (browser providers: IDEXX), api (REST "
+                   "providers: ezyVet; no Playwright needed), default (housekeeping).")
 @click.option("--loglevel", "-l", default=None, help="DEBUG, INFO, WARNING... (default LOG_LEVEL).")
 @click.option("--hostname", "-n", default=None, help="Node name, unique per worker (default sync@<host>).")
 @click.option("--max-tasks-per-child", type=click.IntRange(1), default=50, show_default=True,

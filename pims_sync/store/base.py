@@ -67,6 +67,17 @@ class Store(Protocol):
         """The active credentials; raise CredentialsMissing when there are none."""
 
     def mark_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None: ...
+    # Other providers' credentials (pims_sync_provider_credentials, one sealed JSON object per
+    # clinic and provider, see store/_provider_credentials.py). mark_credentials_validated above
+    # routes there for a provider other than IDEXX.
+    def save_provider_credentials(self, creds: Any) -> None:
+        """Insert or replace the clinic's row for ``creds.provider``; NotFound without the clinic."""
+
+    def get_provider_credentials(self, clinic_id: str, provider: str) -> Any:
+        """The active EncryptedProviderCredentials; CredentialsMissing when there are none."""
+
+    def mark_provider_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None: ...
+
     def set_sync_enabled(self, clinic_id: str, enabled: bool) -> None:
         """The cut-over flag on every credentials row of the clinic; CredentialsMissing without one."""
 

@@ -36,6 +36,7 @@ from . import _rows as rows
 from ._errors import redact, safe_url, translate
 from ._pg_keys import ApiKeyQueries
 from ._pg_sync import SyncDataQueries, jsonb
+from ._provider_credentials import ProviderCredentialQueries
 
 # sync_enabled: the flag of the credentials row the store uses; NULL (no row) reads as True
 _SYNC_ENABLED = (
@@ -50,7 +51,7 @@ select s.clinic_id, s.sync_schedules, s.version, s.updated_at, c.timezone, c.is_
 """
 
 
-class PostgresStore(ApiKeyQueries, SyncDataQueries):
+class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries):
     """The product database over a direct Postgres connection (DATABASE_URL)."""
 
     def __init__(self, database_url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 30.0):
@@ -259,8 +260,8 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries):
 
     def mark_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None:
         cid = rows.parse_uuid(clinic_id, "clinic")
-        if not rules.is_idexx(provider):
-            raise CredentialsMissing(_other_provider(provider, cid))
+        if not rules.is_idexx(provider):  # other providers' rows: pims_sync_provider_credentials
+            return self.mark_provider_credentials_validated(cid, provider, status=status)
         n = self._count(
             "mark credentials validated",
             "update idexx_credentials set validation_status = %s, last_validated_at = now() "

@@ -294,6 +294,18 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData):
         if not self._read("mark credentials validated", CREDENTIALS, query):
             raise CredentialsMissing(f"clinic {cid} has no {provider} credentials (idexx_credentials)")
 
+    # --- other providers' credentials (pims_sync_provider_credentials): not over PostgREST yet ---
+    def _no_provider_credentials(self, clinic_id: str, provider: str, *args, **kwargs):
+        raise StoreError(
+            f"clinic {clinic_id}: {provider} credentials (pims_sync_provider_credentials) are kept only "
+            "through DATABASE_URL for now; set DATABASE_URL to use a provider other than IDEXX Neo"
+        )
+
+    def save_provider_credentials(self, creds) -> None:
+        self._no_provider_credentials(creds.clinic_id, creds.provider)
+
+    get_provider_credentials = mark_provider_credentials_validated = _no_provider_credentials
+
     def set_sync_enabled(self, clinic_id: str, enabled: bool) -> None:
         """Every credentials row of the clinic (the old service reads its user's row); the row
         the store uses is written last, so it stays the most recently updated one."""

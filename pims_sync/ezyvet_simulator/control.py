@@ -1,0 +1,94 @@
+"""/__sim/: what tests, benchmarks and the demo use to read and steer the simulator.
+
+The same habits as the IDEXX simulator's control API: sites (with credentials: it is a
+simulator), stats, faults (the next N calls of an endpoint answer a status with the
+``messages`` envelope), token expiry, site expiry, config and reset. Never throttled.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+
+def blueprint(state) -> Blueprint:
+    bp = Blueprint("ezyvet_sim_control", __name__, url_prefix="/__sim")
+
+    def site_or_404(number: int):
+        site = next((s for s in state.sites if s.number == number), None)
+        if site is None:
+            return None, (jsonify({"error": f"no site {number}"}), 404)
+        return site, None
+
+    @bp.get("/sites")
+    def sites():
+        return jsonify({"sites": [s.summary() for s in state.sites]})
+
+    @bp.get("/stats")
+    def stats():
+        with state.lock:
+            s = state.stats
+            return jsonify({"tokens_issued": dict(s["tokens_issued"]), "requests": dict(s["requests"]),
+                            "rate_limited": s["rate_limited"], "max_limit_asked": s["max_limit_asked"],
+                            "live_tokens": len(state.tokens)})
+
+    @bp.post("/faults")
+    def add_fault():
+        body = request.get_json(force=True) or {}
+        status = body.get("status")
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            return jsonify({"error": "status: an HTTP error status (400-599)"}), 400
+        fault = {"path": body.get("path", "*"), "status": status, "remaining": int(body.get("count", 1)),
+                 "text": body.get("text", "Injected fault."), "type": body.get("type", "InternalError")}
+        with state.lock:
+            state.faults.append(fault)
+        return jsonify(fault), 201
+
+    @bp.delete("/faults")
+    def clear_faults():
+        with state.lock:
+            state.faults.clear()
+        return jsonify({"faults": []})
+
+    @bp.post("/tokens/expire")
+    def expire_tokens():
+        with state.lock:
+            n = len(state.tokens)
+            state.tokens.clear()
+        return jsonify({"expired": n})
+
+    @bp.post("/sites/<int:number>/expire")
+    def expire_site(number: int):
+        site, missing = site_or_404(number)
+        if missing:
+            return missing
+        site.expired = bool((request.get_json(silent=True) or {}).get("expired", True))
+        return jsonify(site.summary() | {"expired": site.expired})
+
+    @bp.post("/config")
+    def config():
+        body = request.get_json(force=True) or {}
+        with state.lock:
+            if "token_ttl_s" in body:
+                state.token_ttl_s = int(body["token_ttl_s"])
+            if "latency_ms" in body:
+                state.latency_ms = float(body["latency_ms"])
+        for name in ("per_endpoint", "per_site"):
+            if name in body:
+                setattr(state.throttle, name, int(body[name]))
+                state.throttle.reset()
+        return jsonify({"token_ttl_s": state.token_ttl_s, "latency_ms": state.latency_ms,
+                        "per_endpoint": state.throttle.per_endpoint, "per_site": state.throttle.per_site})
+
+    @bp.post("/reset")
+    def reset():
+        with state.lock:
+            state.faults.clear()
+            state.tokens.clear()
+            state.stats["tokens_issued"].clear()
+            state.stats["requests"].clear()
+            state.stats["rate_limited"] = 0
+            state.stats["max_limit_asked"] = 0
+        state.throttle.reset()
+        return jsonify({"reset": True})
+
+    return bp
