@@ -137,6 +137,13 @@ class EzyvetClient:
                 f"ezyVet refused the client credentials of clinic {self.clinic_id} "
                 f"(HTTP {response.status_code}: {messages_text(_json_or_none(response))})",
                 reason="invalid_credentials")
+        if response.status_code == 404:
+            raise PimsProtocolError(f"HTTP 404: ezyVet does not know the site of clinic {self.clinic_id} (an expired "
+                                    "trial site answers 404)", endpoint=TOKEN_PATH)
+        if response.status_code >= 400:
+            error = PimsUnavailable if response.status_code >= 500 or response.status_code == 429 else PimsProtocolError
+            raise error(f"ezyVet {TOKEN_PATH} answered HTTP {response.status_code} "
+                        f"({messages_text(_json_or_none(response))})")
         answer = self._json(response, TOKEN_PATH)
         if not isinstance(answer, Mapping) or not answer.get("access_token"):
             raise PimsProtocolError("the token answer has no access_token", endpoint=TOKEN_PATH)
