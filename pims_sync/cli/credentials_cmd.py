@@ -122,9 +122,11 @@ def test(clinic_id, as_json):
     ok, rejected, reason, message = False, False, "", ""
     try:
         clinic = store.get_clinic(clinic_id)
-        provider = local_provider(settings, store, clinic, browser)
+        spec = provider_spec(clinic.pims_provider)  # a refused host or provider: raised, nothing sent
+        provider = (local_provider(settings, store, clinic, browser) if spec.needs_browser
+                    else _api_provider(settings, store, clinic, spec))
         try:
-            with console.status(f"logging in to {settings.idexx_base_url} …") if not as_json else _nothing():
+            with console.status(f"logging in to {spec.label} …") if not as_json else _nothing():
                 provider.ensure_session()
             ok = True
         except AuthenticationFailed as e:
@@ -147,6 +149,21 @@ def test(clinic_id, as_json):
         console.print(f"[green]✓[/] login succeeded for clinic {clinic_id} ({elapsed_ms} ms)")
     if not ok:
         fail(f"login failed for clinic {clinic_id}: {reason}: {message}")
+
+
+def _api_provider(settings, store, clinic, spec):
+    """A REST provider in this process: ``ensure_session`` fetches one token (its "login")."""
+    from ..crypto import CredentialCipher
+    from ..providers.ezyvet.hosts import base_url_for
+    from ..providers.ezyvet.provider import EzyvetProvider
+    from ..store._provider_credentials import unseal
+
+    cipher = CredentialCipher.from_settings(settings)
+    base_url = base_url_for(clinic.id, clinic.pims_host, extra_hosts=settings.idexx_extra_hosts)
+    return EzyvetProvider(
+        clinic=clinic, base_url=base_url, rate_limit=spec.rate_limit,
+        credentials_loader=lambda: dict(unseal(cipher, store.get_provider_credentials(clinic.id, spec.name)).fields),
+    )
 
 
 class _nothing:
