@@ -14,18 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from flask import Flask, current_app
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from flask import Flask, current_app, g, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from pims_sync.config import Settings, get_settings
 from pims_sync.store import open_store
 from pims_sync.store.base import Store
+from pims_sync.store.postgres import API_WAIT_S
 from workers.pipelines import InFlight
 
 from . import errors
 from .auth import Authenticator, FailureLimiter, LastUsedRecorder
+from .fail_fast import PROBE_PATHS, BusyLimit, celery_publish_options, redis_for_api
 from .openapi import Operation, build_document
 from .routes import health, legacy, metrics, sync
 
@@ -44,13 +44,16 @@ class Services:
     authenticator: Authenticator
     operations: list[Operation]
     started_at: float = field(default_factory=time.monotonic)
+    busy: BusyLimit = field(default_factory=BusyLimit)
     _celery_app: Any = None
 
     @property
     def celery_app(self):
         if self._celery_app is None:  # by name, on first use: never the tasks, never Playwright
             module, _, name = CELERY_FACTORY.partition(":")
-            self._celery_app = getattr(importlib.import_module(module), name)(self.settings)
+            app = getattr(importlib.import_module(module), name)(self.settings)
+            app.conf.update(celery_publish_options(app.conf))  # a hung broker: 503 in seconds
+            self._celery_app = app
         return self._celery_app
 
     def close(self) -> None:
@@ -73,11 +76,6 @@ ROUTE_MODULES = (sync, legacy, health, metrics)
 def all_operations() -> list[Operation]:
     """Every documented operation (the OpenAPI document is ``build_document(all_operations())``)."""
     return [op for module in ROUTE_MODULES for op in module.bp.operations]
-
-
-def redis_for_api(url: str) -> redis.Redis:
-    """A client that fails fast: a request should answer 503 in seconds, not retry for long."""
-    return redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1))
 
 
 def services() -> Services:
@@ -105,7 +103,7 @@ def create_app(
     settings = settings or get_settings()
     if proxy_hops is None:
         proxy_hops = settings.trust_proxy_hops
-    store = store if store is not None else open_store(settings)
+    store = store if store is not None else open_store(settings, wait_s=API_WAIT_S)
     if redis_client is None:
         redis_client = redis_for_api(settings.broker_url)
     app = Flask(__name__)
@@ -132,4 +130,26 @@ def create_app(
     document = build_document(operations)
     app.add_url_rule("/openapi.json", "openapi", lambda: document)
     errors.register(app)
+    app.before_request(_enter_busy_limit)
+    app.teardown_request(_leave_busy_limit)
     return app
+
+
+def _enter_busy_limit():
+    """Refuse at once when every thread but the probes' one is inside a handler (fail_fast.BusyLimit)."""
+    if request.url_rule is None or request.url_rule.rule in PROBE_PATHS:
+        return None
+    if not services().busy.try_enter():
+        body, status = errors.error_body(
+            503, "server_busy", "every request thread of this API process is busy; retry shortly")
+        response = jsonify(body)
+        response.status_code = status
+        response.headers["Retry-After"] = "1"
+        return response
+    g.pims_busy_entered = True
+    return None
+
+
+def _leave_busy_limit(_exc):
+    if g.pop("pims_busy_entered", False):
+        services().busy.leave()

@@ -61,3 +61,10 @@ class JsonErrorWorker(ThreadWorker):
         # process only ever serves the API, so pointing it at ours covers every refusal path
         util.write_error = write_json_error
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        # one thread stays free for /health and /ready while the rest wait on a dead dependency
+        from api.fail_fast import reserve_one_thread
+
+        reserve_one_thread(self.wsgi, self.cfg.threads)

@@ -37,6 +37,7 @@ from ._errors import redact, safe_url, translate
 from ._pg_keys import ApiKeyQueries
 from ._pg_sync import SyncDataQueries, jsonb
 from ._provider_credentials import ProviderCredentialQueries
+from ._webhooks import WebhookQueries
 
 # sync_enabled: the flag of the credentials row the store uses; NULL (no row) reads as True
 _SYNC_ENABLED = (
@@ -45,20 +46,33 @@ _SYNC_ENABLED = (
 )
 _CLINIC_SELECT = f"select c.*, {_SYNC_ENABLED.format(clinic='c')} as sync_enabled from clinics c"
 
+# the API's bound on waiting for a connection: with PROBE_WAIT_S, an unreachable database is a
+# 503 within 3 s (issue 16); workers wait the pool's 30 s default
+API_WAIT_S = 2.0
+PROBE_WAIT_S = 0.5
+
 _CONFIG_SELECT = """
 select s.clinic_id, s.sync_schedules, s.version, s.updated_at, c.timezone, c.is_active as clinic_active
   from clinic_schedule_configs s join clinics c on c.id = s.clinic_id
 """
 
 
-class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries):
+class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, WebhookQueries):
     """The product database over a direct Postgres connection (DATABASE_URL)."""
 
-    def __init__(self, database_url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 30.0):
+    def __init__(self, database_url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 30.0,
+                 connect_timeout_s: int = 10):
+        """``timeout_s``: the longest a caller waits for a pooled connection before StoreError.
+
+        Workers keep the patient default (a brief database restart should not fail a sync); the
+        API passes :data:`API_WAIT_S`, so a request answers 503 while its client still waits.
+        ``connect_timeout_s`` bounds one connection attempt (libpq's minimum is 2).
+        """
         self._url = database_url
         self._min_size = min_size
         self._max_size = max_size
         self._timeout_s = timeout_s
+        self._connect_timeout_s = max(2, int(connect_timeout_s))
         self._pool_obj: ConnectionPool | None = None
         self._pool_pid: int | None = None
         self._lock = threading.Lock()
@@ -77,7 +91,7 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries):
                     min_size=self._min_size,
                     max_size=self._max_size,
                     timeout=self._timeout_s,
-                    kwargs={"row_factory": dict_row, "connect_timeout": 10},
+                    kwargs={"row_factory": dict_row, "connect_timeout": self._connect_timeout_s},
                     name="pims-sync",
                     open=False,
                 )
@@ -100,12 +114,24 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries):
             raise translate(e, what, self._url) from e
 
     def _probe(self) -> str:
-        """Why connecting fails, in Postgres's words (the pool only says it timed out)."""
-        try:
-            psycopg.connect(self._url, connect_timeout=3).close()
-        except psycopg.Error as e:
-            return redact(str(e).strip().splitlines()[0], self._url)
-        return "the pool is exhausted: every connection is busy"
+        """Why connecting fails, in Postgres's words (the pool only says it timed out).
+
+        Bounded by :data:`PROBE_WAIT_S` (the attempt runs in a daemon thread), so a server that
+        accepts connections and never answers cannot hold the caller's error up; that is named.
+        """
+        box: list[str] = []
+
+        def attempt() -> None:
+            try:
+                psycopg.connect(self._url, connect_timeout=self._connect_timeout_s).close()
+                box.append("the pool is exhausted: every connection is busy")
+            except psycopg.Error as e:
+                box.append(redact(str(e).strip().splitlines()[0], self._url))
+
+        thread = threading.Thread(target=attempt, name="pg-probe", daemon=True)
+        thread.start()
+        thread.join(PROBE_WAIT_S)
+        return box[0] if box else f"a new connection got no answer within {PROBE_WAIT_S:g} s"
 
     def _one(self, what: str, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         with self._conn(what) as conn:

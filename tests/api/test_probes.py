@@ -1,8 +1,14 @@
-"""/health, /ready (with real outages: a closed Redis port, a database URL that points nowhere), /openapi.json."""
+"""/health, /ready (with real outages: a closed Redis port, a database URL that points nowhere, an unmigrated
+database), /openapi.json."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import psycopg
+
 from api.app import create_app, redis_for_api
+from pims_sync.store.migrate import CREATE_LEDGER_SQL, LEDGER, migration_files
 from pims_sync.store.postgres import PostgresStore
 
 
@@ -67,3 +73,38 @@ def test_openapi_document_covers_every_route(app, client):
     assert inbound["additionalProperties"] is False
     assert inbound["properties"]["daysAhead"]["maximum"] == 90
     assert doc["paths"]["/api/sync/full"]["post"]["security"] == [{"ApiKeyAuth": []}]
+
+
+def test_ready_names_the_migrations_an_unmigrated_database_lacks(api_settings, api_redis, broker_app,
+                                                                 empty_database_url):
+    """A database that answers pings but lacks our migrations is not ready (issue 16), and says what is missing."""
+    files = [p.name for p in migration_files()]
+    settings = dataclasses.replace(api_settings, database_url=empty_database_url)
+    bare = PostgresStore(empty_database_url, timeout_s=5)
+    try:
+        client = create_app(settings, store=bare, celery_app=broker_app, redis_client=api_redis).test_client()
+        body = client.get("/ready").get_json()
+        assert body["down"] == ["schema"] and body["checks"]["database"]["ok"] is True
+        assert body["checks"]["schema"]["missing"] == files
+        assert body["checks"]["schema"]["expected"] == files[-1]
+        assert "pims-sync db migrate" in body["error"]["message"] and files[0] in body["error"]["message"]
+
+        # every file but the newest recorded: the newest alone is named
+        with psycopg.connect(empty_database_url, autocommit=True) as conn:
+            conn.execute(CREATE_LEDGER_SQL)
+            for name in files[:-1]:
+                conn.execute(f"insert into {LEDGER} (filename, checksum) values (%s, 'x')", (name,))
+        resp = client.get("/ready")
+        assert resp.status_code == 503
+        assert resp.get_json()["checks"]["schema"]["missing"] == [files[-1]]
+        assert files[-1] in resp.get_json()["error"]["message"]
+
+        with psycopg.connect(empty_database_url, autocommit=True) as conn:
+            conn.execute(f"insert into {LEDGER} (filename, checksum) values (%s, 'x')", (files[-1],))
+        resp = client.get("/ready")
+        assert resp.status_code == 200, resp.get_json()
+        assert resp.get_json()["checks"]["schema"] == {
+            "ok": True, "latencyMs": resp.get_json()["checks"]["schema"]["latencyMs"],
+            "expected": files[-1], "missing": []}
+    finally:
+        bare.close()

@@ -1,0 +1,132 @@
+"""Answering fast while a dependency is down (issue 16): a Redis client that stops waiting, and
+a bound on the request threads that may wait on a dependency at all.
+
+A hung Redis (one that accepts connections and never answers) costs each command its read
+timeout. One request makes several Redis calls (the failed-key limiter, the single-flight
+claim), so timeouts alone would add up; after one failure the client's *breaker* makes every
+call fail at once for a short cooldown, and the request answers 503 within 2 s.
+
+Even bounded waits fill a thread pool when requests keep coming: gunicorn's gthread worker hands
+every connection to one pool, so ``/health`` would queue behind them. :class:`BusyLimit` lets at
+most ``threads - 1`` requests into the handlers that touch a dependency; one more is answered 503
+``server_busy`` at once, so one thread always remains for ``/health`` and ``/ready``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import redis
+from redis.backoff import NoBackoff
+from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.retry import Retry
+
+REDIS_CONNECT_TIMEOUT_S = 1.0
+REDIS_READ_TIMEOUT_S = 1.5
+REDIS_COOLDOWN_S = 2.0
+# routes that touch no dependency (or bound their own checks) and must answer during an outage
+PROBE_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json"})
+
+
+class RedisBreaker:
+    """Shared by one client's connections: after a failure, calls fail at once for ``cooldown_s``."""
+
+    def __init__(self, cooldown_s: float = REDIS_COOLDOWN_S):
+        self.cooldown_s = cooldown_s
+        self._open_until = 0.0
+
+    def check(self) -> None:
+        if time.monotonic() < self._open_until:
+            raise redis.ConnectionError(
+                f"Redis failed to answer less than {self.cooldown_s:g} s ago; not waiting for it again yet")
+
+    def trip(self) -> None:
+        self._open_until = time.monotonic() + self.cooldown_s
+
+
+def _fail_fast_class(base: type, breaker: RedisBreaker) -> type:
+    class FailFastConnection(base):
+        def connect_check_health(self, *args, **kwargs):
+            breaker.check()
+            try:
+                return super().connect_check_health(*args, **kwargs)
+            except (redis.ConnectionError, redis.TimeoutError):
+                breaker.trip()
+                raise
+
+        def send_packed_command(self, *args, **kwargs):
+            breaker.check()
+            try:
+                return super().send_packed_command(*args, **kwargs)
+            except (redis.ConnectionError, redis.TimeoutError):
+                breaker.trip()
+                raise
+
+        def read_response(self, *args, **kwargs):
+            try:
+                return super().read_response(*args, **kwargs)
+            except (redis.ConnectionError, redis.TimeoutError):
+                breaker.trip()
+                raise
+
+    return FailFastConnection
+
+
+def redis_for_api(url: str, *, breaker: RedisBreaker | None = None) -> redis.Redis:
+    """A client that fails fast: no retries, second-scale timeouts, and a breaker."""
+    base = (SSLConnection if url.startswith("rediss://")
+            else UnixDomainSocketConnection if url.startswith("unix://") else Connection)
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=REDIS_READ_TIMEOUT_S,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+        connection_class=_fail_fast_class(base, breaker or RedisBreaker()),
+    )
+
+
+def celery_publish_options(conf) -> dict:
+    """Overrides for the API's Celery app: a hung broker fails the publish in seconds, not 12+.
+
+    The transport options are merged, never replaced (the visibility timeout stays one fact).
+    """
+    transport = dict(conf.broker_transport_options or {})
+    transport.update(socket_timeout=REDIS_READ_TIMEOUT_S, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S)
+    return {
+        "broker_connection_timeout": REDIS_CONNECT_TIMEOUT_S,
+        "broker_connection_retry": False,
+        "broker_connection_max_retries": 0,
+        "task_publish_retry": False,
+        "broker_transport_options": transport,
+    }
+
+
+class BusyLimit:
+    """At most ``permits`` requests inside dependency-touching handlers; the next is refused at once.
+
+    ``permits`` is None until the server says how many threads it has (:func:`reserve_one_thread`);
+    the Flask development server and the test client are not limited.
+    """
+
+    def __init__(self) -> None:
+        self.permits: int | None = None
+        self._semaphore: threading.BoundedSemaphore | None = None
+
+    def resize(self, threads: int) -> None:
+        self.permits = max(1, threads - 1)
+        self._semaphore = threading.BoundedSemaphore(self.permits)
+
+    def try_enter(self) -> bool:
+        return self._semaphore is None or self._semaphore.acquire(blocking=False)
+
+    def leave(self) -> None:
+        if self._semaphore is not None:
+            self._semaphore.release()
+
+
+def reserve_one_thread(flask_app, threads: int) -> None:
+    """Called by the gunicorn worker once the app is loaded: keep one of its threads for probes."""
+    services = getattr(flask_app, "extensions", {}).get("pims_sync")
+    if services is not None:  # not gunicorn's stand-in app that reports a load error
+        services.busy.resize(threads)
