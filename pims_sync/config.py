@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .errors import ConfigError
+from .webhooks.policy import DEFAULT_RETRY_DELAYS_S, parse_delays
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ class Settings:
     metrics_port: int | None = None
     log_format: str = "text"
     webhook_allow_private: bool = False
+    webhook_retry_delays_s: tuple[int, ...] = DEFAULT_RETRY_DELAYS_S
+    webhook_disable_after: int = 16  # consecutive failed attempts (two deliveries' worth)
     # the .env files read at start-up (for the start-up line), and what a reader should know
     env_files: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
@@ -226,6 +229,8 @@ class Settings:
             metrics_port=metrics_port,
             log_format=log_format,
             webhook_allow_private=_bool(env, "WEBHOOK_ALLOW_PRIVATE_URLS", False),
+            webhook_retry_delays_s=_retry_delays(env),
+            webhook_disable_after=_int(env, "WEBHOOK_DISABLE_AFTER", 16, lo=1, hi=1000),
             env_files=env_files,
             notes=tuple(notes),
         )
@@ -308,6 +313,14 @@ def _extra_hosts(env: Mapping[str, str]) -> tuple[str, ...]:
         return parse_extra_hosts(env.get("IDEXX_EXTRA_HOSTS"))
     except HostSyntaxError as e:
         raise ConfigError("IDEXX_EXTRA_HOSTS", f"comma-separated hosts or https:// origins (an entry {e})") from None
+
+
+def _retry_delays(env: Mapping[str, str]) -> tuple[int, ...]:
+    try:
+        return parse_delays(env.get("WEBHOOK_RETRY_DELAYS_S"))
+    except ValueError:
+        raise ConfigError("WEBHOOK_RETRY_DELAYS_S", "comma-separated seconds, each up to a week",
+                          env.get("WEBHOOK_RETRY_DELAYS_S")) from None
 
 
 _cached: Settings | None = None

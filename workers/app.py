@@ -12,13 +12,14 @@ from celery import Celery
 import celeryconfig
 from pims_sync.config import Settings, get_settings
 
-TASK_MODULES = ["workers.tasks"]
+TASK_MODULES = ["workers.tasks", "workers.webhook_tasks"]
 
 
 def create_celery_app(settings: Settings | None = None, **overrides) -> Celery:
     settings = settings or get_settings()
     app = Celery("pims_sync", include=TASK_MODULES, set_as_current=True)
     app.conf.update(celeryconfig.from_settings(settings))
+    app.conf.beat_schedule = {**app.conf.beat_schedule, **webhook_beat_entries()}
     if overrides:
         app.conf.update(overrides)
     app.pims_settings = settings
@@ -27,6 +28,14 @@ def create_celery_app(settings: Settings | None = None, **overrides) -> Celery:
 
     runtime.configure(settings)
     return app
+
+
+def webhook_beat_entries() -> dict:
+    """The webhook sweep (retries from their stored next_attempt_at; docs/WEBHOOKS.md)."""
+    from pims_sync.webhooks import SWEEP_INTERVAL_S, SWEEP_TASK
+
+    return {"webhook-sweep": {"task": SWEEP_TASK, "schedule": SWEEP_INTERVAL_S,
+                              "options": {"queue": celeryconfig.DEFAULT_QUEUE, "expires": SWEEP_INTERVAL_S * 2}}}
 
 
 app = create_celery_app()

@@ -87,6 +87,9 @@ def observe_task(name: str, kwargs: dict, retval: dict) -> None:
                               duration_ms=root.duration_ms, stats=retval.get("stats") or {})
     metrics.observe_sync(provider=provider, sync_type=root.sync_type, outcome=root.status,
                          duration_ms=root.duration_ms)
+    from .webhook_tasks import sync_ended
+
+    sync_ended(rt, root)
 
 
 def _provider(rt, clinic_id: str | None) -> str:

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "worker_cmd",
     "menu_cmd",
     "api_cmd",
+    "webhooks_cmd",
 )
 
 
