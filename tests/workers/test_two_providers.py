@@ -16,7 +16,7 @@ from pims_sync.ezyvet_simulator import EzyvetSimulator
 from pims_sync.store._provider_credentials import seal
 from tests.fixtures.api_process import API_ARGV, api_process, free_port
 
-from .helpers import clinic_from_sim, wait_until
+from .helpers import clinic_from_sim, enqueue, wait_done, wait_until
 
 pytestmark = pytest.mark.slow  # real worker and API processes
 
@@ -81,3 +81,29 @@ def test_an_ezyvet_and_an_idexx_clinic_sync_side_by_side(workers, simulator, sto
         blob = worker_redis.get(f"pims:api-token:{site['site_uid']}")
         assert blob and b"access_token" not in blob
         assert site["client_secret"] not in workers.workers[0].log()
+
+
+def test_a_worker_without_playwright_serves_ezyvet_and_leaves_idexx_queued(workers, simulator, store, worker_redis,
+                                                                           tmp_path):
+    # "no Playwright installed": a package of that name that cannot be imported shadows the real one
+    fake = tmp_path / "no_playwright" / "playwright"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('Playwright is not installed on this worker')\n")
+    with EzyvetSimulator(seed=22, sites=1, appointments_per_day=3) as ezy:
+        site = ezy.sites[0]
+        ezy_clinic = store.create_clinic(name=f"Ezy {secrets.token_hex(2)}", timezone=site["timezone"],
+                                         pims_provider="ezyvet", pims_host=ezy.url)
+        store.save_provider_credentials(seal(workers.cipher, clinic_id=ezy_clinic.id, provider="ezyvet",
+                                             fields={k: site[k] for k in EZY_FIELDS}, required=EZY_FIELDS))
+        idexx_clinic = clinic_from_sim(store, workers.cipher, simulator.clinic(1))
+        workers.configure(IDEXX_EXTRA_HOSTS=ezy.url)
+        env = workers.environment()
+        workers.start("api-only", queues="api", env={"PYTHONPATH": f"{fake.parent}:{env['PYTHONPATH']}"})
+        idexx = enqueue(workers, store, idexx_clinic.id)
+        ezy_sync = enqueue(workers, store, ezy_clinic.id)
+        status = wait_done(store, ezy_sync.sync_id, ezy_clinic.id)
+        assert status["status"] == "completed", status
+        assert store.list_cases(ezy_clinic.id)
+        # the IDEXX sync waits for a worker with a browser; it was never taken
+        assert worker_redis.llen("sync") == 1
+        assert store.get_audit(idexx.sync_id).status == "queued"
