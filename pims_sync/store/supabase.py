@@ -295,16 +295,14 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData):
             raise CredentialsMissing(f"clinic {cid} has no {provider} credentials (idexx_credentials)")
 
     # --- other providers' credentials (pims_sync_provider_credentials): not over PostgREST yet ---
-    def _no_provider_credentials(self, clinic_id: str, provider: str, *args, **kwargs):
-        raise StoreError(
-            f"clinic {clinic_id}: {provider} credentials (pims_sync_provider_credentials) are kept only "
-            "through DATABASE_URL for now; set DATABASE_URL to use a provider other than IDEXX Neo"
-        )
+    def save_provider_credentials(self, creds: Any) -> None:
+        raise _no_provider_credentials(creds.clinic_id, creds.provider)
 
-    def save_provider_credentials(self, creds) -> None:
-        self._no_provider_credentials(creds.clinic_id, creds.provider)
+    def get_provider_credentials(self, clinic_id: str, provider: str) -> Any:
+        raise _no_provider_credentials(clinic_id, provider)
 
-    get_provider_credentials = mark_provider_credentials_validated = _no_provider_credentials
+    def mark_provider_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None:
+        raise _no_provider_credentials(clinic_id, provider)
 
     def set_sync_enabled(self, clinic_id: str, enabled: bool) -> None:
         """Every credentials row of the clinic (the old service reads its user's row); the row
@@ -379,3 +377,10 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData):
         )
         found = self._read("get schedule snapshot", "clinic_schedule_snapshots", query)
         return found[0]["payload"] if found else None
+
+
+def _no_provider_credentials(clinic_id: str, provider: str) -> StoreError:
+    return StoreError(
+        f"clinic {clinic_id}: {provider} credentials (pims_sync_provider_credentials) are kept only "
+        "through DATABASE_URL for now; set DATABASE_URL to use a provider other than IDEXX Neo"
+    )
