@@ -7,7 +7,8 @@ connection and loads no Playwright (the tasks module is only imported by worker 
 
 from __future__ import annotations
 
-from celery import Celery
+from celery import Celery, current_app
+from celery.signals import after_setup_logger, after_setup_task_logger
 
 import celeryconfig
 from pims_sync.config import Settings, get_settings
@@ -28,6 +29,15 @@ def create_celery_app(settings: Settings | None = None, **overrides) -> Celery:
 
     runtime.configure(settings)
     return app
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _configure_logs(logger=None, **_: object) -> None:
+    """Worker and beat logs: redacted always, JSON with LOG_FORMAT=json (pims_sync.logs)."""
+    from pims_sync.logs import configure
+
+    configure(getattr(current_app, "pims_settings", None) or get_settings(), root=logger)
 
 
 def webhook_beat_entries() -> dict:

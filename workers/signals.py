@@ -18,7 +18,15 @@ import atexit
 import logging
 import os
 
-from celery.signals import celeryd_after_setup, task_postrun, worker_process_init, worker_process_shutdown
+from celery.signals import (
+    celeryd_after_setup,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+)
+
+from pims_sync.logs import clear_sync_context, set_sync_context
 
 from . import runtime
 from .pipelines import LEGACY_TASK_NAMES, TASK_NAMES
@@ -52,11 +60,28 @@ def _start_exporter(**_: object) -> None:
         start_exporter(settings, port=settings.metrics_port)
 
 
+@task_prerun.connect
+def _log_context(sender=None, kwargs=None, **_: object) -> None:
+    """Every log line of a sync task carries its sync id, clinic id and phase (LOG_FORMAT=json)."""
+    name = getattr(sender, "name", None)
+    if name in PHASE_OF_TASK or name in LEGACY_OF_TASK:
+        kwargs = kwargs or {}
+        set_sync_context(sync_id=kwargs.get("sync_id"), clinic_id=kwargs.get("clinic_id"),
+                         phase=PHASE_OF_TASK.get(name) or LEGACY_OF_TASK.get(name))
+
+
 @task_postrun.connect
 def _after_sync_task(sender=None, kwargs=None, retval=None, **_: object) -> None:
     name = getattr(sender, "name", None)
     if name not in PHASE_OF_TASK and name not in LEGACY_OF_TASK:
         return
+    try:
+        _observe(name, kwargs, retval)
+    finally:
+        clear_sync_context()
+
+
+def _observe(name: str, kwargs: dict | None, retval) -> None:
     if not isinstance(retval, dict) or retval.get("duplicate"):
         return  # a retry, a crash or a duplicate delivery: the real delivery reports
     try:

@@ -33,7 +33,7 @@ def test_signed_webhooks_retries_and_a_dead_receiver(workers, simulator, store, 
     samples = tmp_path / "prom"
     samples.mkdir()
     workers.configure(WEBHOOK_ALLOW_PRIVATE_URLS="true", WEBHOOK_RETRY_DELAYS_S="0,0",
-                      WEBHOOK_DISABLE_AFTER="3", PROMETHEUS_MULTIPROC_DIR=str(samples))
+                      WEBHOOK_DISABLE_AFTER="3", PROMETHEUS_MULTIPROC_DIR=str(samples), LOG_FORMAT="json")
     worker = workers.start("hooks")
     sim_a, sim_b = simulator.clinic(0), simulator.clinic(1)
     for sim in (sim_a, sim_b):
@@ -120,6 +120,12 @@ def test_signed_webhooks_retries_and_a_dead_receiver(workers, simulator, store, 
     assert sample(text, "pims_sync_webhook_deliveries_total", event="sync.completed", outcome="delivered") == 1
     assert sample(text, "pims_sync_webhook_deliveries_total", event="sync.completed", outcome="failed") == 1
     assert "disabled after 3 failed attempts" in worker.log()
+    # LOG_FORMAT=json: one object per line; a sync task's lines carry its sync id, clinic and phase
+    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    assert lines and all(set(line) >= {"time", "level", "logger", "syncId", "clinicId", "phase", "message"}
+                         for line in lines)
+    assert any(line["syncId"] == failed["syncId"] and line["clinicId"] == refused.id and line["phase"] == "inbound"
+               and line["level"] == "WARNING" for line in lines)
 
     # nothing secret at rest or in the logs: the sealed secret, no password, no credentials
     with psycopg.connect(database_url) as conn:
