@@ -82,6 +82,10 @@ def test_a_sync_shows_in_the_api_and_worker_metrics(workers, simulator, store, t
     for phase in ("inbound", "cases", "reconcile"):
         assert sample(text, "pims_sync_phase_duration_seconds_count", phase=phase, outcome="completed") == 1
     assert sample(text, "pims_sync_cases_total", provider=provider, action="created") == created
+    assert sample(text, "pims_sync_logins_total", provider=provider, kind="login", outcome="succeeded") == 1
+    pims_calls = [line for line in text.splitlines()
+                  if line.startswith("pims_sync_pims_request_duration_seconds_count{") and 'status="200"' in line]
+    assert pims_calls and all(float(line.rpartition(" ")[2]) >= 1 for line in pims_calls)
     assert sample(text, "pims_sync_api_requests_total", route="/api/sync/full", method="POST", status="202") == 1
     assert sample(text, "pims_sync_auth_rejections_total", reason="api_key") == 1
     assert sample(text, "pims_sync_auth_rejections_total", reason="metrics_token") == 2  # none, then a wrong one

@@ -31,10 +31,12 @@ from urllib.parse import urljoin, urlparse
 
 import requests
 
+from ... import metrics
 from ...errors import PimsProtocolError, PimsUnavailable, RateLimited, SessionExpired
 from .dump import BodyDump
 
 log = logging.getLogger(__name__)
+PROVIDER = "idexx-neo"  # the metrics' provider label
 
 HEADERS = {"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
 Cookies = Mapping[str, str] | Iterable[Mapping[str, Any]]
@@ -163,10 +165,11 @@ class IdexxClient:
         failure = ""
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
+            started = time.monotonic()
             try:
                 response = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=False)
             except (requests.ConnectionError, requests.Timeout) as e:
-                self._record(endpoint, None, attempt)
+                self._record(endpoint, None, attempt, started)
                 failure = "timed out" if isinstance(e, requests.Timeout) else "could not be reached"
                 if last:
                     raise PimsUnavailable(
@@ -174,7 +177,7 @@ class IdexxClient:
                     ) from e
                 self._backoff(endpoint, attempt, failure)
                 continue
-            self._record(endpoint, response.status_code, attempt)
+            self._record(endpoint, response.status_code, attempt, started)
             status = response.status_code
             if status == 429:
                 retry_after = self._retry_after(response.headers.get("Retry-After"))
@@ -207,7 +210,10 @@ class IdexxClient:
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _record(self, endpoint: str, status: int | None, attempt: int) -> None:
+    def _record(self, endpoint: str, status: int | None, attempt: int, started: float) -> None:
+        # pims_sync_pims_request_duration_seconds: endpoint is a template, never a path with ids
+        metrics.PIMS_REQUEST_DURATION.labels(PROVIDER, endpoint, str(status or "error")).observe(
+            time.monotonic() - started)
         if self._on_request is not None:
             self._on_request(endpoint, status, attempt)
 

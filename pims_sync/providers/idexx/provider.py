@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from ... import metrics
 from ...errors import AuthenticationFailed, PimsProtocolError, PimsUnavailable, ProviderError
 from ...models import (
     CASE_SOURCE_IDEXX,
@@ -142,8 +143,11 @@ class IdexxProvider:
             else:
                 self._login()
 
-    def _login(self) -> None:
-        """Log in (caller holds the login lock). AuthenticationFailed propagates, never retried."""
+    def _login(self, kind: str = "login") -> None:
+        """Log in (caller holds the login lock). AuthenticationFailed propagates, never retried.
+
+        ``kind``: login or relogin, the label of pims_sync_logins_total (a relogin storm alerts).
+        """
         if self._auth_failure is not None:  # other threads must not try the same bad credentials
             failure = self._auth_failure
             raise AuthenticationFailed(str(failure), reason=failure.reason)
@@ -153,7 +157,12 @@ class IdexxProvider:
             cookies = self._auth.login(credentials)
         except AuthenticationFailed as e:
             self._auth_failure = e
+            metrics.LOGINS.labels(self.clinic.pims_provider, kind, "refused").inc()
             raise
+        except Exception:
+            metrics.LOGINS.labels(self.clinic.pims_provider, kind, "error").inc()
+            raise
+        metrics.LOGINS.labels(self.clinic.pims_provider, kind, "succeeded").inc()
         self.stats.bump("logins")
         self._cache.set(self.clinic.id, cookies, self._session_ttl_s)
         self._adopt(cookies, verified=False)
@@ -205,7 +214,7 @@ class IdexxProvider:
                 self._adopt(fresh, verified=self._cache_says_verified(fresh))
                 return
             log.info("IDEXX session for clinic %s expired; logging in again", self.clinic.id)
-            self._login()
+            self._login("relogin")
 
     def _client(self) -> tuple[IdexxClient, int]:
         """This thread's client, carrying the current cookies."""
