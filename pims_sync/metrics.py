@@ -71,7 +71,10 @@ WEBHOOK_DELIVERIES = Counter("pims_sync_webhook_deliveries_total", "Webhook deli
 WEBHOOK_DISABLED = Counter("pims_sync_webhook_endpoints_disabled_total",
                            "Webhook endpoints disabled after repeated failed deliveries.")
 WORKER_MEMORY = Gauge("pims_sync_worker_memory_bytes", "Resident memory of each worker process (by pid).",
-                      multiprocess_mode="liveall")
+                      ["role"], multiprocess_mode="liveall")
+BROWSER_LAUNCHES = Counter("pims_sync_browser_launches_total", "Chromium launches by worker processes.")
+RATE_LIMIT_WAIT = Histogram("pims_sync_rate_limit_wait_seconds", "Time spent waiting on a PIMS rate limit.",
+                            ["provider"], buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60))
 
 # what a sync's stats call the case counts, and the action label each becomes
 CASE_STATS = {"casesCreated": "created", "casesUpdated": "updated", "casesDeleted": "deleted",
@@ -140,7 +143,7 @@ def record_worker_memory() -> None:
     try:
         import psutil
 
-        WORKER_MEMORY.set(psutil.Process().memory_info().rss)
+        WORKER_MEMORY.labels("worker").set(psutil.Process().memory_info().rss)
     except Exception:  # a metric must never fail a task
         pass
 

@@ -13,7 +13,6 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from . import metrics
 
 log = logging.getLogger(__name__)
-QUEUES = ("sync", "default")
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -21,7 +20,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def exporter_app(settings, redis_client):
+def exporter_app(settings, redis_client, *, queues: tuple[str, ...]):
     def app(environ, start_response):
         if environ.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -31,18 +30,18 @@ def exporter_app(settings, redis_client):
             start_response("401 Unauthorized", [("Content-Type", "text/plain"),
                                                  ("WWW-Authenticate", 'Bearer realm="metrics"')])
             return [refusal.encode() + b"\n"]
-        body = metrics.render(extra_collectors=[metrics.RedisStateCollector(redis_client, queues=QUEUES)])
+        body = metrics.render(extra_collectors=[metrics.RedisStateCollector(redis_client, queues=queues)])
         start_response("200 OK", [("Content-Type", metrics.CONTENT_TYPE)])
         return [body]
 
     return app
 
 
-def start_exporter(settings, *, port: int, host: str = "0.0.0.0") -> WSGIServer:
+def start_exporter(settings, *, port: int, queues: tuple[str, ...], host: str = "0.0.0.0") -> WSGIServer:
     import redis
 
     client = redis.Redis.from_url(settings.broker_url, socket_timeout=3, socket_connect_timeout=2)
-    server = make_server(host, port, exporter_app(settings, client), handler_class=_QuietHandler)
+    server = make_server(host, port, exporter_app(settings, client, queues=queues), handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics-exporter", daemon=True).start()
     log.info("metrics exporter on port %d", port)
     return server

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import psutil
 
+from pims_sync import metrics
 from pims_sync.providers.idexx.chromium import CHROMIUM_ARGS, BrowserThread
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class BrowserPool:
         # remember which Chromium is ours, so cleanup never touches another browser of this process
         self._browser_pids = {p.pid for p in browser_processes(os.getpid())} - before
         self.launches += 1
+        metrics.BROWSER_LAUNCHES.inc()
         log.info("launched Chromium for worker process %s", os.getpid())
 
     # --- idleness ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from pims_sync.sync.results import PhaseResult, full_sync_response, overall_stat
 SYNC_QUEUE = "sync"
 API_SYNC_QUEUE = API_QUEUE  # browser-free providers' phases (pims_sync/providers/registry.py)
 DEFAULT_QUEUE = "default"
+ALL_QUEUES = (SYNC_QUEUE, API_SYNC_QUEUE, DEFAULT_QUEUE)  # e.g. pims_sync_queue_depth's queue label
 TASK_NAMES = {"inbound": "pims_sync.inbound", "cases": "pims_sync.cases", "reconcile": "pims_sync.reconcile"}
 LEGACY_TASK_NAMES = {"schedule": "pims_sync.idexx.schedule", "consultation": "pims_sync.idexx.consultation"}
 TERMINAL = ("completed", "failed", "partial", "skipped", "aborted", "not_run")

@@ -29,7 +29,7 @@ from celery.signals import (
 from pims_sync.logs import clear_sync_context, set_sync_context
 
 from . import runtime
-from .pipelines import LEGACY_TASK_NAMES, TASK_NAMES
+from .pipelines import ALL_QUEUES, LEGACY_TASK_NAMES, TASK_NAMES
 
 log = logging.getLogger(__name__)
 PHASE_OF_TASK = {name: phase for phase, name in TASK_NAMES.items()}
@@ -57,7 +57,7 @@ def _start_exporter(**_: object) -> None:
     if settings.metrics_port:
         from pims_sync.metrics_exporter import start_exporter
 
-        start_exporter(settings, port=settings.metrics_port)
+        start_exporter(settings, port=settings.metrics_port, queues=ALL_QUEUES)
 
 
 @task_prerun.connect

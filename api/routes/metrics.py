@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from pims_sync import metrics
-from workers.pipelines import DEFAULT_QUEUE, SYNC_QUEUE
+from workers.pipelines import ALL_QUEUES
 
 from ..errors import Unauthorized
 from ..openapi import ERROR, Operation, route
@@ -40,7 +40,7 @@ def metrics_view(*, query: dict[str, Any]):
     refusal = metrics.access_refusal(svc.settings, request.headers.get("Authorization"))
     if refusal is not None:
         raise Unauthorized(refusal)
-    state = metrics.RedisStateCollector(svc.redis, queues=(SYNC_QUEUE, DEFAULT_QUEUE))
+    state = metrics.RedisStateCollector(svc.redis, queues=ALL_QUEUES)
     return Response(metrics.render(extra_collectors=[state]), content_type=metrics.CONTENT_TYPE)
 
 

@@ -91,9 +91,9 @@ def test_a_sync_shows_in_the_api_and_worker_metrics(workers, simulator, store, t
     assert sample(text, "pims_sync_auth_rejections_total", reason="metrics_token") == 2  # none, then a wrong one
     assert sample(text, "pims_sync_queue_depth", queue="sync") == 0
     assert sample(text, "pims_sync_syncs_in_flight") == 0
-    memory = [float(line.rpartition(" ")[2]) for line in text.splitlines()
-              if line.startswith("pims_sync_worker_memory_bytes{")]
-    assert max(memory) > 10_000_000  # the pool child that ran the tasks (labelled by pid)
+    assert sample(text, "pims_sync_worker_memory_bytes", role="worker") > 10_000_000  # the pool child, by pid
+    assert sample(text, "pims_sync_browser_launches_total") == 1
+    assert sample(text, "pims_sync_queue_depth", queue="default") == 0
     for secret in (clinic.id, sim_clinic["password"], sim_clinic["username"], generated.key, TOKEN):
         assert secret not in text
 

@@ -189,6 +189,7 @@ class IdexxClient:
                     self._backoff(endpoint, attempt, "429")
                 else:
                     log.info("IDEXX %s: 429, waiting %.2fs (Retry-After)", endpoint, retry_after)
+                    metrics.RATE_LIMIT_WAIT.labels(PROVIDER).observe(retry_after)
                     self._sleep(retry_after)
                 continue
             if status >= 500:
