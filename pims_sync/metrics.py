@@ -125,6 +125,32 @@ class RedisStateCollector:
         yield inflight
 
 
+class FreshnessCollector:
+    """``pims_sync_active_clinics_without_success{older_than}``, from the store at scrape time.
+
+    Counts, not clinic ids: the alert says some clinic is stale, ``pims-sync status`` says which.
+    Left out when the store cannot answer (the Supabase REST store, a database outage).
+    """
+
+    def __init__(self, store):
+        self.store = store
+
+    def collect(self):
+        summarise = getattr(self.store, "clinics_by_success_age", None)
+        if summarise is None:
+            return
+        try:
+            counts = summarise()
+        except Exception:
+            return
+        family = GaugeMetricFamily("pims_sync_active_clinics_without_success",
+                                   "Active clinics whose last completed sync is older than older_than (or never).",
+                                   labels=["older_than"])
+        for older_than, count in counts.items():
+            family.add_metric([older_than], count)
+        yield family
+
+
 def render(*, extra_collectors: Iterable = (), path: str | None = None) -> bytes:
     """The text exposition of every process's samples in ``path`` plus the live collectors."""
     registry = CollectorRegistry()

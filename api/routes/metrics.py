@@ -41,7 +41,8 @@ def metrics_view(*, query: dict[str, Any]):
     if refusal is not None:
         raise Unauthorized(refusal)
     state = metrics.RedisStateCollector(svc.redis, queues=ALL_QUEUES)
-    return Response(metrics.render(extra_collectors=[state]), content_type=metrics.CONTENT_TYPE)
+    freshness = metrics.FreshnessCollector(svc.store)
+    return Response(metrics.render(extra_collectors=[state, freshness]), content_type=metrics.CONTENT_TYPE)
 
 
 @bp.before_app_request

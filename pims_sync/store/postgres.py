@@ -34,6 +34,7 @@ from ..models import (
 from . import _clinic_rules as rules
 from . import _rows as rows
 from ._errors import redact, safe_url, translate
+from ._freshness import FreshnessQueries
 from ._pg_keys import ApiKeyQueries
 from ._pg_sync import SyncDataQueries, jsonb
 from ._provider_credentials import ProviderCredentialQueries
@@ -57,7 +58,8 @@ select s.clinic_id, s.sync_schedules, s.version, s.updated_at, c.timezone, c.is_
 """
 
 
-class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, WebhookQueries):
+class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, WebhookQueries,
+                    FreshnessQueries):
     """The product database over a direct Postgres connection (DATABASE_URL)."""
 
     def __init__(self, database_url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 30.0,

@@ -94,6 +94,10 @@ def test_a_sync_shows_in_the_api_and_worker_metrics(workers, simulator, store, t
     assert sample(text, "pims_sync_worker_memory_bytes", role="worker") > 10_000_000  # the pool child, by pid
     assert sample(text, "pims_sync_browser_launches_total") == 1
     assert sample(text, "pims_sync_queue_depth", queue="default") == 0
+    # this clinic synced just now: not counted stale; every active clinic counts in "never" or not
+    assert sample(text, "pims_sync_active_clinics_without_success", older_than="1h") is not None
+    never = sample(text, "pims_sync_active_clinics_without_success", older_than="never")
+    assert never == store.clinics_by_success_age()["never"]
     for secret in (clinic.id, sim_clinic["password"], sim_clinic["username"], generated.key, TOKEN):
         assert secret not in text
 
