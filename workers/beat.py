@@ -12,6 +12,8 @@ Run it with ``celery -A workers.app beat -S workers.beat:ClinicScheduler`` (or `
   A beat that loses the lock drops its entries and waits again instead of exiting.
 * last_run_at is kept in Redis, so a restarted or standby beat runs a slot missed within
   SCHEDULE_GRACE_SECONDS once and skips (and logs) older misses.
+* ENABLE_SCHEDULER=false turns the clinic schedules off, not housekeeping: such a beat runs
+  only the static entries (the stale-audit sweep, celeryconfig.beat_schedule), without the lock.
 
 The heap (workers/beat_heap.py) differs from Celery's in one way: a reload pushes the new
 entries and leaves the replaced ones to be dropped lazily when they reach the top, instead
@@ -119,10 +121,12 @@ class ClinicScheduler(LazyHeapMixin, Scheduler):
         self.data = {}
         s = self.settings
         self.enabled = s.enable_scheduler
+        self.merge_inplace(self.app.conf.beat_schedule or {})  # static entries: housekeeping
         if not self.enabled:
-            log.warning("beat: ENABLE_SCHEDULER=false: this beat dispatches nothing and loads no schedules")
+            log.warning(
+                "beat: ENABLE_SCHEDULER=false: no clinic schedules are loaded or dispatched; housekeeping "
+                "(%s) still runs", ", ".join(sorted(self.schedule)) or "none")
             return
-        self.merge_inplace(self.app.conf.beat_schedule or {})  # static app entries, if any
         self._inflight = InFlight(self.redis)
         if s.database_url:
             self._listener = ConfigListener(s.database_url)
@@ -147,7 +151,9 @@ class ClinicScheduler(LazyHeapMixin, Scheduler):
 
     def tick(self, *args, **kwargs) -> float:
         if not self.enabled:
-            return self.max_interval
+            # housekeeping only: no lock (every such beat may sweep; the sweep is idempotent), so
+            # a beat without clinic schedules can never hold the lock a scheduling beat needs
+            return self._tick_heap()
         standby_s = min(2.0, max(0.2, self.settings.beat_lock_ttl_s / 10))
         try:
             if not self._lead():

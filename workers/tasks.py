@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import redis
 from celery import shared_task
+from kombu.exceptions import OperationalError
 
 from celeryconfig import HOUSEKEEPING_TASK
 from pims_sync.errors import PimsSyncError, SyncDisabled
@@ -22,6 +24,15 @@ from pims_sync.sync.pipeline import PhaseRunner
 from pims_sync.sync.results import PhaseResult
 
 from . import signals  # noqa: F401  (worker process lifecycle: browser cleanup)
+from .broker_restart import (
+    BROKER_GONE,
+    BROKER_RETRIES,
+    BROKER_WAITING,
+    RETRY_COUNTDOWN_S,
+    broker_identity,
+    give_up_message,
+    retry_reason,
+)
 from .phase_task import (
     SyncRef,
     after_phase,
@@ -47,11 +58,17 @@ def _run_phase(task, phase: str, clinic_id: str, sync_id: str, audit_id: str, op
         task_id = task.request.id  # the sink may be called from enrichment's threads
 
         def sink(phase_: str, processed: int, total: int, stats: dict) -> None:
-            task.update_state(
-                task_id=task_id,
-                state="PROGRESS",
-                meta={"phase": phase_, "processed": processed, "total": total, "stats": stats, "syncId": sync_id},
-            )
+            # best effort: the audit row has the same progress, and a broker restart must not
+            # fail the phase over a progress report
+            try:
+                task.update_state(
+                    task_id=task_id,
+                    state="PROGRESS",
+                    meta={"phase": phase_, "processed": processed, "total": total, "stats": stats,
+                          "syncId": sync_id},
+                )
+            except (redis.RedisError, OSError, OperationalError) as e:
+                log.warning("progress of sync %s not sent to the result backend (%s)", sync_id, e.__class__.__name__)
 
         try:
             opts = SyncOptions.from_dict(options)
@@ -65,17 +82,49 @@ def _run_phase(task, phase: str, clinic_id: str, sync_id: str, audit_id: str, op
         if refusal is not None:
             return skip_refused(task, rt, ref, str(refusal))
         provider = rt.provider_for(clinic)
+        broker = broker_identity(rt.redis)
         try:
             result = PhaseRunner(store, provider, clinic).run(
                 phase, opts, audit_id=audit_id, sink=sink, task_id=task.request.id
             )
         finally:
             provider.close()
+        if result.status == "failed" and result.error_code == "internal_error":
+            result = _after_crash(task, store, rt.redis, broker, ref, result)
         if lock.lost:
             log.error("clinic lock for %s was lost during phase %s of sync %s", clinic_id, phase, sync_id)
         return after_phase(task, rt, ref, result)
 
     return run_delivery(task, ref, body)
+
+
+def _after_crash(task, store, client, broker: str | None, ref: SyncRef, crashed: PhaseResult) -> PhaseResult:
+    """A crashed phase: when the broker restarted or went away under it, queue it again.
+
+    (workers/broker_restart.py.) Raises Celery's Retry, which keeps the chain; after
+    BROKER_RETRIES the phase stays failed, saying why instead of naming a bare ConnectionError.
+    Any other crash is returned as it was.
+    """
+    held: list[bool] = []
+
+    def on_hold() -> None:
+        held.append(True)
+        store.finish_audit(ref.audit_id, status="queued", stats=crashed.stats, error=BROKER_WAITING)
+
+    reason = retry_reason(client, broker, on_hold=on_hold)
+    if reason is None:
+        if not held:
+            return crashed
+        reason = BROKER_GONE  # it went away and stayed away: fail, saying so
+    retries = task.request.retries or 0
+    if reason == BROKER_GONE or retries >= BROKER_RETRIES:
+        message = reason if reason == BROKER_GONE else give_up_message(retries)
+        store.finish_audit(ref.audit_id, status="failed", stats=crashed.stats, error=message)
+        return PhaseResult(phase=ref.phase, status="failed", stats=crashed.stats, error=message,
+                           error_code="broker_unavailable", audit_id=ref.audit_id)
+    log.warning("phase %s of sync %s: %s", ref.phase, ref.sync_id, reason)
+    store.finish_audit(ref.audit_id, status="queued", stats=crashed.stats, error=reason)
+    raise task.retry(countdown=RETRY_COUNTDOWN_S, max_retries=None)
 
 
 @shared_task(bind=True, name=TASK_NAMES["inbound"])
