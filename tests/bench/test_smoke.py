@@ -30,8 +30,9 @@ EXPECTED: dict[str, tuple[str, ...] | None] = {
     "memory": ("machine", "idle", "chromium_up", "after_idle_close", "curve"),
     "scheduler": None,  # the beat engineer's benchmark prints only, in smoke mode
     "api_enqueue": ("machine", "config", "result"),
+    "ezyvet_sync": ("machine", "results", "rate_limited", "tokens_per_site", "all_succeeded", "worst_over_floor"),
 }
-REDIS_DB = {"scale_out": 1, "memory": 2, "api_enqueue": 3, "scheduler": 4}  # each flushes its own
+REDIS_DB = {"scale_out": 1, "memory": 2, "api_enqueue": 3, "scheduler": 4, "ezyvet_sync": 5}  # each flushes its own
 PRESENT = [name for name in EXPECTED if (REPO / "bench" / f"{name}.py").exists()]
 
 
