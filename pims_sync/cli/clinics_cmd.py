@@ -14,12 +14,14 @@ from rich.table import Table
 
 from ..errors import CredentialsMissing
 from ..models import Clinic
+from ..providers import registry
 from ..schedules import validate_timezone
 from .connect import load_settings, open_store
 from .output import console, err_console, fail, handles_errors, json_option, print_json
 
-PROVIDERS = ("idexx-neo", "idexx")  # "idexx" is the product's spelling of the same provider
-PROVIDER_ALIASES = {"idexx": "idexx-neo"}
+# every registered provider and alias (pims_sync/providers/registry.py); "idexx" = idexx-neo
+PROVIDERS = (*registry.PROVIDERS, *registry.ALIASES)
+PROVIDER_ALIASES = registry.ALIASES
 SYNC_OWNERS = ("pims-sync", "legacy")
 
 

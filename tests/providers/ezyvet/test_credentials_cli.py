@@ -30,11 +30,16 @@ def test_credentials_set_asks_the_clinics_provider_fields_and_test_fetches_one_t
         site = sim.sites[0]
         env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "IDEXX_ENCRYPTION_KEY": TEST_KEY,
                "APP_ENV": "test", "IDEXX_EXTRA_HOSTS": sim.url}
-        clinic = store.create_clinic(name=f"Ezy {secrets.token_hex(2)}", timezone=site["timezone"],
-                                     pims_provider="ezyvet", pims_host=sim.url)
 
         def run(*args, input=None):
             return CliRunner().invoke(cli, ["credentials", *args], env=env, input=input, catch_exceptions=False)
+
+        added = CliRunner().invoke(cli, ["clinics", "add", "--name", f"Ezy {secrets.token_hex(2)}", "--timezone",
+                                         site["timezone"], "--pims-provider", "ezyvet", "--pims-host", sim.url,
+                                         "--json"], env=env, catch_exceptions=False)
+        assert added.exit_code == 0, added.output
+        clinic = store.get_clinic(_json(added.output)["id"])
+        assert clinic.pims_provider == "ezyvet"
 
         # IDEXX flags on an ezyVet clinic are refused, naming the fields it takes
         wrong = run("set", "--clinic", clinic.id, "--username", "u")
