@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -43,7 +44,7 @@ def test_a_sync_shows_in_the_api_and_worker_metrics(workers, simulator, store, t
     workers.start("metrics", env={"METRICS_PORT": str(worker_port)})
 
     port = free_port()
-    env = {**workers.environment(), **shared}
+    env = {**workers.environment(), **shared, "LOG_FORMAT": "json"}
     argv = (*API_ARGV, "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--threads", "2")
     with api_process(env, port=port, log_path=tmp_path / "api.log", argv=argv) as base:
         auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -51,7 +52,8 @@ def test_a_sync_shows_in_the_api_and_worker_metrics(workers, simulator, store, t
         assert refused.status_code == 401 and "METRICS_TOKEN" in refused.json()["error"]["message"]
         assert requests.get(f"{base}/metrics", headers={"Authorization": "Bearer wrong"},
                             timeout=30).status_code == 401
-        assert requests.get(f"{base}/api/sync/history", headers={"X-API-Key": "pk_test_nope"},
+        bad_key = "pims_test_0123abcd_" + "S" * 43  # shaped like a key: logs show its prefix only
+        assert requests.get(f"{base}/api/sync/history", headers={"X-API-Key": bad_key},
                             timeout=30).status_code == 401
 
         resp = requests.post(f"{base}/api/sync/full", headers={"X-API-Key": generated.key},
@@ -100,6 +102,12 @@ def test_a_sync_shows_in_the_api_and_worker_metrics(workers, simulator, store, t
     assert never == store.clinics_by_success_age()["never"]
     for secret in (clinic.id, sim_clinic["password"], sim_clinic["username"], generated.key, TOKEN):
         assert secret not in text
+
+    # the gunicorn API logs JSON lines (LOG_FORMAT=json), redacted
+    api_lines = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines() if line.startswith("{")]
+    refused = [line for line in api_lines if line["logger"] == "api.auth"]
+    assert refused and "(pims_test_0123abcd)" in refused[0]["message"]
+    assert bad_key not in (tmp_path / "api.log").read_text()
 
     # the worker's own exporter serves the same directory, behind the same token
     assert requests.get(f"http://127.0.0.1:{worker_port}/metrics", timeout=30).status_code == 401

@@ -49,12 +49,16 @@ def test_signed_webhooks_retries_and_a_dead_receiver(workers, simulator, store, 
             return value
         return wait_until(tick, 60, what, poll_s=0.5)
 
-    with receiver(statuses=(500,)) as rx:  # the first answer is a 500: one retry, the same message id
+    with receiver(statuses=(204, 500)) as rx:  # the test message, then a 500: one retry, the same message id
         added = cli(workers, "add", "--clinic", clinic.id, "--url", rx.url)
         secret = added["secret"]
         assert secret.startswith("whsec_") and added["events"] == ["sync.completed", "sync.failed", "sync.partial"]
         listed = cli(workers, "list", "--clinic", clinic.id)
         assert [e["id"] for e in listed] == [added["id"]] and "secret" not in listed[0]
+        tested = cli(workers, "test", added["id"])
+        assert tested["ok"] is True and tested["statusCode"] == 204
+        test_headers, test_body = rx.received.pop(0)
+        assert standardwebhooks.Webhook(secret).verify(test_body, test_headers)["type"] == "webhook.test"
 
         done = wait_done(store, enqueue(workers, store, clinic.id).sync_id, clinic.id)
         assert done["status"] == "completed"
