@@ -243,4 +243,6 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
                        "timestamp": _STR},
     },
     "OpenApi": _OBJ,
+    # GET /metrics answers text/plain (Prometheus exposition format), not JSON: docs/METRICS.md
+    "MetricsText": {"type": "string", "description": "Prometheus text exposition format (text/plain)"},
 }

@@ -96,11 +96,15 @@ def observe_sync(*, provider: str, sync_type: str, outcome: str, duration_ms: in
     SYNCS.labels(provider, sync_type, outcome).inc()
 
 
+# kombu's Redis transport keeps priorities 3, 6 and 9 of a queue in lists named queue + SEP + step
+PRIORITY_SEP, PRIORITY_STEPS = "\x06\x16", (3, 6, 9)
+
+
 class RedisStateCollector:
     """Gauges read from Redis at scrape time: queue depth per queue and syncs in flight.
 
     Celery's Redis transport keeps a queue as a list named after it (priority steps add
-    suffixed lists); the enqueue-time claims (workers.pipelines.InFlight) are one key per clinic.
+    suffixed lists, counted too); the enqueue-time claims (workers.pipelines.InFlight) are one key per clinic.
     """
 
     def __init__(self, client, *, queues: Iterable[str], inflight_prefix: str = "pims:inflight:"):
@@ -111,12 +115,11 @@ class RedisStateCollector:
         inflight = GaugeMetricFamily("pims_sync_syncs_in_flight", "Syncs queued or running (one per clinic).")
         try:
             for queue in self.queues:
-                total = 0
-                for key in self.client.scan_iter(match=f"{queue}*", count=100):
-                    name = key.decode() if isinstance(key, bytes) else key
-                    if name == queue or name.startswith(queue + "\x06\x16"):
-                        total += int(self.client.llen(key) or 0)
-                depth.add_metric([queue], total)
+                names = [queue, *(f"{queue}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS)]
+                pipe = self.client.pipeline(transaction=False)
+                for name in names:
+                    pipe.llen(name)
+                depth.add_metric([queue], sum(int(n or 0) for n in pipe.execute()))
             inflight.add_metric([], sum(1 for _ in self.client.scan_iter(match=f"{self.inflight_prefix}*",
                                                                           count=500)))
         except Exception:  # Redis down: leave the gauges out; /ready says why

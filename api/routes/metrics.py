@@ -30,7 +30,7 @@ def _services():
 
 @route(bp, Operation(
     "get", "/metrics", "Prometheus metrics of the API, workers and queues on this host", "probes",
-    {200: ("Prometheus text exposition format (text/plain, not JSON)", "Health"),
+    {200: ("Prometheus text exposition format (text/plain, not JSON)", "MetricsText"),
      401: ("METRICS_TOKEN missing or wrong (or unset outside development)", ERROR)}, authenticated=False,
     description="Bearer METRICS_TOKEN (or basic auth with it as the password); open without a token only "
     "when APP_ENV=development. See docs/METRICS.md.",
