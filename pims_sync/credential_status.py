@@ -37,7 +37,7 @@ def refusal_for(clinic_id: str, validation_status: str | None) -> Authentication
         return None
     return AuthenticationFailed(
         f"not logging in for clinic {clinic_id}: {_WHY[validation_status]} "
-        f"(idexx_credentials.validation_status = '{validation_status}'); store working credentials with "
+        f"(the stored credentials' validation_status = '{validation_status}'); store working credentials with "
         f"`pims-sync credentials set --clinic {clinic_id}` or check them with `pims-sync credentials test`",
         reason=reason,
     )

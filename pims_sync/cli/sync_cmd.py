@@ -116,11 +116,13 @@ def queue_consumers(app, queue: str, *, timeout_s: float = 2.0) -> list[str]:
 
 
 def _via_worker(settings, sync_type, clinic_id, options, no_wait, timeout_s, as_json) -> dict:
-    from workers.pipelines import SYNC_QUEUE, InFlight, enqueue_sync, sync_status
+    from workers.pipelines import InFlight, enqueue_sync, sync_status
+
+    from ..providers.registry import queue_for
 
     store = open_store(settings)
     try:
-        store.get_clinic(clinic_id)
+        queue = queue_for(store.get_clinic(clinic_id).pims_provider)  # the clinic's provider's queue
         client = redis_client(settings)
         app = celery_app(settings)
         enqueued = enqueue_sync(
@@ -131,8 +133,8 @@ def _via_worker(settings, sync_type, clinic_id, options, no_wait, timeout_s, as_
             return {"syncId": enqueued.sync_id, "status": enqueued.status, "clinicId": clinic_id}
         if not as_json:
             console.print(f"sync [bold]{enqueued.sync_id}[/] queued for clinic {clinic_id}")
-        if not queue_consumers(app, SYNC_QUEUE):
-            err_console.print(f"[yellow]![/] {NO_WORKER_HINT.format(queue=SYNC_QUEUE)}")
+        if not queue_consumers(app, queue):
+            err_console.print(f"[yellow]![/] {NO_WORKER_HINT.format(queue=queue)}")
         return _watch(lambda: sync_status(store, enqueued.sync_id, clinic_id=clinic_id),
                       PHASES_FOR[sync_type], clinic_id[:8], timeout_s, as_json)
     finally:
