@@ -72,6 +72,9 @@ WEBHOOK_DISABLED = Counter("pims_sync_webhook_endpoints_disabled_total",
                            "Webhook endpoints disabled after repeated failed deliveries.")
 WORKER_MEMORY = Gauge("pims_sync_worker_memory_bytes", "Resident memory of each worker process (by pid).",
                       ["role"], multiprocess_mode="liveall")
+BEAT_DISPATCHES = Counter("pims_sync_beat_dispatches_total",
+                          "Scheduled slots beat handled: enqueued, duplicate, skipped (clinic busy), failed.",
+                          ["outcome"])
 BROWSER_LAUNCHES = Counter("pims_sync_browser_launches_total", "Chromium launches by worker processes.")
 RATE_LIMIT_WAIT = Histogram("pims_sync_rate_limit_wait_seconds", "Time spent waiting on a PIMS rate limit.",
                             ["provider"], buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60))

@@ -12,6 +12,7 @@ from datetime import datetime
 import redis
 from celery import Celery
 
+from pims_sync import metrics
 from pims_sync.errors import PimsSyncError, SyncInProgress
 from pims_sync.schedules import ScheduleEntrySpec, slot_key
 from pims_sync.store.base import Store
@@ -26,7 +27,17 @@ SLOT_PREFIX = "pims:beat:slot:"
 ENQUEUED, DUPLICATE, SKIPPED, FAILED = "enqueued", "duplicate", "skipped", "failed"
 
 
-def dispatch_slot(
+def dispatch_slot(*args, **kwargs) -> str:
+    """Send the clinic's sync for ``slot`` once; returns enqueued | duplicate | skipped | failed.
+
+    Each outcome is counted (``pims_sync_beat_dispatches_total{outcome}``, docs/METRICS.md).
+    """
+    outcome = _dispatch_slot(*args, **kwargs)
+    metrics.BEAT_DISPATCHES.labels(outcome).inc()
+    return outcome
+
+
+def _dispatch_slot(
     celery_app: Celery,
     store: Store,
     inflight: InFlight,
@@ -38,7 +49,6 @@ def dispatch_slot(
     dedupe_ttl_s: int,
     owner: str = "beat",
 ) -> str:
-    """Send the clinic's sync for ``slot`` once; returns enqueued | duplicate | skipped | failed."""
     key = SLOT_PREFIX + slot_key(spec.clinic_id, spec.type, slot)
     if not client.set(key, owner, nx=True, ex=max(60, dedupe_ttl_s)):
         log.info("beat: %s slot %s was already dispatched; not sending it twice", spec.name, slot.isoformat())
