@@ -1,19 +1,24 @@
-"""Real `celery beat` processes (two: one active, one standby) and a real worker, on the wall clock.
+"""Real `celery beat` processes (two: one active, one standby) and a real worker.
 
-Cron is minute-granular, so this waits for two minute slots in all: the first checks dispatch,
-a live SQL edit, invalid entries and a clinic already syncing; the second checks that the
-standby takes over after the active beat is killed. Everything else is in test_scheduler.py.
+The beats run the production scheduler on a clock RATE times faster than the wall clock
+(tests/beat/fast_clock.py), so a cron minute lasts 60/RATE s and the test does not wait two
+real minutes. The first slots check dispatch, a live SQL edit, invalid entries and a clinic
+already syncing; then the active beat is killed and the standby takes over the later slots.
+As more than one slot may pass while the test looks (a loaded machine), every check is per
+slot, from the beats' own log lines: no slot is sent twice, and every scheduled audit row is
+one logged slot. Everything else is in test_scheduler.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -23,9 +28,14 @@ from pims_sync.sync.pipeline import create_sync_audits
 from workers.pipelines import InFlight
 
 from .conftest import audits
+from .fast_clock import FastClock
 
 REPO = Path(__file__).resolve().parents[2]
 EVERY_MINUTE = {"type": "inbound", "cron": "* * * * *", "enabled": True}
+RATE = 6  # a cron minute lasts 10 s
+# "beat: clinic:<id>:<type> slot <iso>: enqueued sync <id>" / "... slot <iso> skipped: ...; audited as <id>"
+SENT = re.compile(r"beat: clinic:(?P<clinic>[0-9a-f-]{36}):(?P<type>\w+) slot (?P<slot>\S+?):? "
+                  r"(?:enqueued sync|skipped: the clinic is already syncing .*?; audited as) (?P<audit>[0-9a-f-]{36})")
 
 
 class Proc:
@@ -89,6 +99,8 @@ def environment(database_url: str, redis_url: str) -> dict[str, str]:
             "SCHEDULE_POLL_SECONDS": "2",
             "BEAT_LOCK_TTL_S": "4",
             "SYNC_TIMEOUT_MS": "30000",
+            "BEAT_TEST_EPOCH": str(time.time()),
+            "BEAT_TEST_RATE": str(RATE),
             "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
             "PYTHONUNBUFFERED": "1",
         }
@@ -105,7 +117,7 @@ def beat_argv(tmp_path: Path, name: str) -> list[str]:
         "workers.app",
         "beat",
         "-S",
-        "workers.beat:ClinicScheduler",
+        "tests.beat.fast_clock:FastClockScheduler",
         "--loglevel",
         "INFO",
         "--max-interval",
@@ -126,8 +138,9 @@ def wait_until(predicate, timeout_s: float, what: str):
         time.sleep(0.5)
 
 
-def next_minute(after: datetime) -> datetime:
-    return after.replace(second=0, microsecond=0) + timedelta(minutes=1)
+def sent(log: str, clinic_id: str) -> list[tuple[str, str, str]]:
+    """(slot, type, audit id) of every slot this beat log sent or audited as skipped for the clinic."""
+    return [(m["slot"], m["type"], m["audit"]) for m in SENT.finditer(log) if m["clinic"] == clinic_id]
 
 
 def scheduled(database_url, clinic_id):
@@ -193,23 +206,25 @@ def test_two_beats_and_a_worker_over_two_slots(
             "update clinic_schedule_configs set sync_schedules = %s::jsonb where clinic_id = %s",
             (json.dumps([{"type": "cases", "cron": "* * * * *", "enabled": True}]), b.id),
         )
-    edited = datetime.now(UTC)
+    edited = FastClock(float(env["BEAT_TEST_EPOCH"]), RATE)()  # on the beats' clock
     one.wait_for(f"reloaded clinic(s) {b.id}", 5)
 
-    slot1 = next_minute(datetime.now(UTC))
     for clinic in (a, b, c):
-        wait_until(lambda cid=clinic.id: scheduled(database_url, cid), 90, f"slot {slot1} of {clinic.id}")
-    wait_until(
-        lambda: [x for x in scheduled(database_url, d.id) if x["status"] == "skipped"], 30, "d skipped"
-    )
-    time.sleep(3)  # a second dispatch of the same slot (by either beat) would show up by now
-    assert [x["sync_type"] for x in scheduled(database_url, a.id)] == ["inbound"]
-    assert [x["sync_type"] for x in scheduled(database_url, b.id)] == ["cases"]
-    assert [x["sync_type"] for x in scheduled(database_url, c.id)] == ["inbound"]
-    (skip,) = scheduled(database_url, d.id)
-    assert skip["status"] == "skipped" and running.sync_id in skip["error_message"]
-    assert "enqueued sync" not in two.log()
-    assert edited < slot1 + timedelta(minutes=1)
+        wait_until(lambda cid=clinic.id: scheduled(database_url, cid), 90, f"a slot of {clinic.id}")
+    wait_until(lambda: [x for x in scheduled(database_url, d.id) if x["status"] == "skipped"], 30, "d skipped")
+    # per slot: each was sent once, by the active beat; every scheduled row is a logged slot
+    assert "enqueued sync" not in two.log() and "audited as" not in two.log()
+    for clinic, kind in ((a, "inbound"), (b, "cases"), (c, "inbound")):
+        wait_until(lambda cid=clinic.id: len(sent(one.log(), cid)) == len(scheduled(database_url, cid)), 10,
+                   f"every scheduled row of {clinic.id} to be a logged slot")
+        slots = sent(one.log(), clinic.id)
+        assert len({slot for slot, _, _ in slots}) == len(slots), slots  # no slot twice
+        assert {kind} == {t for _, t, _ in slots} == {x["sync_type"] for x in scheduled(database_url, clinic.id)}
+        assert {audit for _, _, audit in slots} == {x["id"] for x in scheduled(database_url, clinic.id)}
+    # the edited schedule started at its next slot: no catch-up of a slot before the edit
+    assert min(datetime.fromisoformat(slot) for slot, _, _ in sent(one.log(), b.id)) > edited
+    skips = scheduled(database_url, d.id)
+    assert {x["status"] for x in skips} == {"skipped"} and all(running.sync_id in x["error_message"] for x in skips)
     # the real worker took A's sync off the queue (it fails: the clinic has no credentials)
     wait_until(
         lambda: scheduled(database_url, a.id)[0]["status"] != "queued", 60, "the worker to run A's sync"
@@ -217,8 +232,10 @@ def test_two_beats_and_a_worker_over_two_slots(
 
     one.kill()  # as a lost machine: the lock is not released, the standby waits out its TTL
     two.wait_for("holding the scheduler lock", 15)
-    slot2 = next_minute(datetime.now(UTC))
-    wait_until(lambda: len(scheduled(database_url, a.id)) >= 2, 90, f"slot {slot2} dispatched by the standby")
-    time.sleep(3)
-    assert len(scheduled(database_url, a.id)) == 2
+    wait_until(lambda: sent(two.log(), a.id), 90, "a slot of A dispatched by the standby")
+    by_one, by_two = sent(one.log(), a.id), sent(two.log(), a.id)
+    assert not {s for s, _, _ in by_one} & {s for s, _, _ in by_two}  # no slot sent by both
+    assert min(s for s, _, _ in by_two) > max(s for s, _, _ in by_one)  # the standby went on from there
+    wait_until(lambda: len(scheduled(database_url, a.id)) == len(by_one) + len(sent(two.log(), a.id)), 10,
+               "every scheduled row of A to be a logged slot")
     assert f"clinic:{a.id}:inbound slot" in two.log()
