@@ -47,10 +47,10 @@ _SYNC_ENABLED = (
 )
 _CLINIC_SELECT = f"select c.*, {_SYNC_ENABLED.format(clinic='c')} as sync_enabled from clinics c"
 
-# the API's bound on waiting for a connection: with PROBE_WAIT_S, an unreachable database is a
-# 503 within 3 s (issue 16); workers wait the pool's 30 s default
+# the API's bound on waiting for a connection: with the probe's quarter of it, an unreachable
+# database is a 503 within 3 s (issue 16); workers wait the pool's 30 s default (probe: 3 s)
 API_WAIT_S = 2.0
-PROBE_WAIT_S = 0.5
+PROBE_WAIT_MAX_S = 3.0
 
 _CONFIG_SELECT = """
 select s.clinic_id, s.sync_schedules, s.version, s.updated_at, c.timezone, c.is_active as clinic_active
@@ -118,9 +118,11 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
     def _probe(self) -> str:
         """Why connecting fails, in Postgres's words (the pool only says it timed out).
 
-        Bounded by :data:`PROBE_WAIT_S` (the attempt runs in a daemon thread), so a server that
-        accepts connections and never answers cannot hold the caller's error up; that is named.
+        Bounded by a quarter of the pool wait, at most 3 s (the attempt runs in a daemon thread),
+        so a server that accepts connections and never answers cannot hold the caller's error up
+        for long; that is named instead.
         """
+        wait_s = min(PROBE_WAIT_MAX_S, self._timeout_s / 4)
         box: list[str] = []
 
         def attempt() -> None:
@@ -132,8 +134,8 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
 
         thread = threading.Thread(target=attempt, name="pg-probe", daemon=True)
         thread.start()
-        thread.join(PROBE_WAIT_S)
-        return box[0] if box else f"a new connection got no answer within {PROBE_WAIT_S:g} s"
+        thread.join(wait_s)
+        return box[0] if box else f"a new connection got no answer within {wait_s:g} s"
 
     def _one(self, what: str, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         with self._conn(what) as conn:
