@@ -22,6 +22,7 @@ import requests
 
 from ..config import Settings
 from ..errors import PimsSyncError
+from ..webhooks import EVENT_FOR_STATUS
 from . import demo_state as ds
 from .chromium_setup import SystemInstaller, find_chromium, install_playwright_chromium
 from .demo_seed import (
@@ -34,6 +35,7 @@ from .demo_seed import (
     simulator_clinics,
 )
 from .demo_stack import DemoStack, Ports, available_commands, celery_workers_online, child_argv, http_answers
+from .demo_webhooks import DemoReceiver
 from .embedded import demo_secret, pick_port
 from .output import console, fail, handles_errors
 from .progress import TERMINAL, SyncProgress, summary_numbers, summary_table
@@ -195,6 +197,15 @@ def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, port
             store.close()
     _step("clinics seeded", ", ".join(c.name for c in seeded) + f"; inbound every {format_every(every_minutes)}")
 
+    receiver = DemoReceiver()  # docs/WEBHOOKS.md: each clinic's completion webhook comes back here
+    store = PostgresStore(database_url, max_size=2)
+    try:
+        receiver.register(store, CredentialCipher.from_settings(settings.replace(encryption_key=secret)), settings,
+                          [c.id for c in seeded])
+    finally:
+        store.close()
+    _step("webhook receiver", receiver.url)
+
     api_url = f"http://127.0.0.1:{ports.api}"
     flower_url = f"http://127.0.0.1:{ports.flower}"
     _require(commands, "worker")
@@ -239,6 +250,8 @@ def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, port
     _step("state for the rest of the CLI", str(ds.write_state(state)))
 
     results = _sync_through_api(api_url, seeded, days_ahead=days_ahead, timeout_s=timeout_s)
+    sync_ids = [r["syncId"] for r in results.values() if r.get("syncId") and r.get("status") in EVENT_FOR_STATUS]
+    console.print(receiver.table(receiver.wait_for(sync_ids, timeout_s=20), {c.id: c.name for c in seeded}))
     rows = [(c.name, summary_numbers(results.get(c.id) or {"status": "failed"})) for c in seeded]
     console.print(summary_table(rows, title="Demo sync (through the REST API)"))
     _print_access(seeded, results, api_url=api_url, flower_url=flower_url if started["flower"] else None,
@@ -281,6 +294,7 @@ def _child_env(settings: Settings, *, database_url: str, secret: str, chromium: 
         "APP_ENV": settings.app_env,
         "FLOWER_BASIC_AUTH": flower_auth,
         "SCHEDULE_POLL_SECONDS": "10",
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the demo's own receiver is on 127.0.0.1
         "PYTHONUNBUFFERED": "1",
     })  # fmt: skip
     if settings.redis_url:

@@ -123,6 +123,9 @@ def test_demo_once_embedded_syncs_three_clinics_and_leaves_nothing_running(demo_
     assert "embedded PostgreSQL" in out
     assert (data_dir / "pg" / "PG_VERSION").exists()
     assert "redis://127.0.0.1:" in out
+    # each clinic's completion webhook reached the demo's own receiver, signature checked
+    hooks = out[out.index("Webhooks received by the demo's receiver"):out.index("Demo sync (through the REST API)")]
+    assert hooks.count("verified") == 3 and hooks.count("sync.completed") == 3, hooks
     summary = out[out.index("Demo sync (through the REST API)"):]
     rows = [line for line in summary.splitlines() if "completed" in line]
     assert len(rows) == 3, summary

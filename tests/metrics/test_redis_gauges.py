@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pims_sync import metrics
 
@@ -20,7 +22,8 @@ def test_queue_depth_counts_priority_lists_and_in_flight_counts_claims(redis_url
         found = {(s.name, tuple(s.labels.values())): s.value for family in collector.collect() for s in family.samples}
         assert found == {("pims_sync_queue_depth", (queue,)): 3, ("pims_sync_queue_depth", ("h9-empty",)): 0,
                          ("pims_sync_syncs_in_flight", ()): 1}
-        down = metrics.RedisStateCollector(redis.Redis(port=1, socket_connect_timeout=0.5), queues=(queue,))
+        nowhere = redis.Redis(port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+        down = metrics.RedisStateCollector(nowhere, queues=(queue,))
         assert list(down.collect()) == []  # Redis down: no gauges rather than wrong ones
     finally:
         client.delete(queue, queue + metrics.PRIORITY_SEP + "6", prefix + "clinic-1")
