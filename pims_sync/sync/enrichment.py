@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime
 
@@ -71,27 +71,43 @@ class CaseEnrichment:
             return with_search_row(detail, summaries.get(detail.id)).to_metadata()
 
         workers = max(1, min(parallel_batch_size, len(refs)))
+        queue = iter(refs)
+        # a window of at most `workers` fetches in flight, refilled as each one ends: the pool
+        # stays busy, and after a fatal error nothing new starts, however busy this thread is
+        in_flight: dict[Future, CaseRef] = {}
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrich") as pool:
-            futures = {pool.submit(fetch, r): r for r in refs}
+
+            def start_next() -> None:
+                ref = next(queue, None)
+                if ref is not None:
+                    in_flight[pool.submit(fetch, ref)] = ref
+
+            for _ in range(workers):
+                start_next()
+            done = 0
             try:
-                for done, future in enumerate(as_completed(futures), start=1):
-                    ref = futures[future]
-                    outcome = "failed"
-                    try:
-                        changed = self.store.save_enrichment(self.clinic.id, ref.id, future.result())
-                        outcome = "casesEnriched" if changed else "casesSkipped"
-                    except _FATAL_ITEM:
-                        raise
-                    except (ProviderError, PimsSyncError) as e:  # one bad consultation does not sink the batch
-                        if len(errors) < MAX_ERRORS_KEPT:
-                            errors.append(f"consultation {ref.consultation_external_id}: {e}")
-                        log.warning("enrichment failed for case %s: %s", ref.id, e.__class__.__name__)
-                    finally:
-                        stats[outcome] += 1
-                        if on_progress:
-                            on_progress(done, len(refs), dict(stats))
-            except BaseException:  # a fatal error (or a bug): stop fetching, let the caller know
-                for f in futures:
+                while in_flight:
+                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        ref = in_flight.pop(future)
+                        done += 1
+                        outcome = "failed"
+                        try:
+                            changed = self.store.save_enrichment(self.clinic.id, ref.id, future.result())
+                            outcome = "casesEnriched" if changed else "casesSkipped"
+                        except _FATAL_ITEM:
+                            raise
+                        except (ProviderError, PimsSyncError) as e:  # one bad consultation does not sink the batch
+                            if len(errors) < MAX_ERRORS_KEPT:
+                                errors.append(f"consultation {ref.consultation_external_id}: {e}")
+                            log.warning("enrichment failed for case %s: %s", ref.id, e.__class__.__name__)
+                        finally:
+                            stats[outcome] += 1
+                            if on_progress:
+                                on_progress(done, len(refs), dict(stats))
+                        start_next()
+            except BaseException:  # a fatal error (or a bug): start nothing more, let the caller know
+                for f in in_flight:
                     f.cancel()
                 raise
         if errors:
