@@ -112,6 +112,8 @@ def _domain(e: E.PimsSyncError) -> tuple[dict, int, dict]:
     headers: dict[str, str] = {}
     if isinstance(e, E.SyncDisabled):  # which cut-over flag said no; the message says how to change it
         details = {"clinicId": e.clinic_id, "flag": e.flag, "value": e.value}
+        if e.flag == "is_active":  # the clinic itself is switched off: its keys may not sync at all
+            status = 403
     if isinstance(e, E.SyncInProgress):
         details = {"syncId": e.sync_id, "statusUrl": f"/api/sync/{e.sync_id}" if e.sync_id else None}
     if isinstance(e, E.RateLimited) and e.retry_after_s:

@@ -41,14 +41,15 @@ FLIPS = [
 
 
 @pytest.mark.parametrize(("flip", "flag", "command"), FLIPS, ids=[f[1] for f in FLIPS])
-def test_a_clinic_not_ours_to_sync_is_409_naming_the_flag(client, store, key, clinic, api_redis, cipher,
-                                                          flip, flag, command):
+def test_a_clinic_not_ours_to_sync_is_refused_naming_the_flag(client, store, key, clinic, api_redis, cipher,
+                                                               flip, flag, command):
+    """409 while the other service owns it or syncing is paused; 403 for an inactive clinic's keys."""
     flip(store, clinic, cipher)
     requests = [("/api/sync/full", None), ("/api/sync/inbound", {"daysAhead": 1}), ("/api/sync/reconcile", None),
                 ("/api/idexx/scrape", {"type": "schedule", "clinicId": clinic.id})]
     for path, body in requests:
         resp = client.post(path, headers=key.headers, json=body)
-        assert resp.status_code == 409, (path, resp.get_json())
+        assert resp.status_code == (403 if flag == "is_active" else 409), (path, resp.get_json())
         error = resp.get_json()["error"]
         assert error["code"] == "sync_disabled"
         assert error["details"] == {"clinicId": clinic.id, "flag": flag, "value": error["details"]["value"]}
