@@ -15,7 +15,7 @@ import click
 
 from ..config import Settings
 from .embedded import demo_secret
-from .output import handles_errors
+from .output import fail, handles_errors
 
 
 def flower_argv(*, port: int, address: str, data_dir: Path, max_tasks: int, purge_offline_s: int) -> list[str]:
@@ -37,9 +37,8 @@ def flower_env(settings: Settings, data_dir: Path, base: dict[str, str] | None =
     if settings.flower_basic_auth:
         env["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth
     elif settings.app_env == "production":
-        raise click.ClickException(
-            "FLOWER_BASIC_AUTH must be set (user:password) when APP_ENV=production; refusing to start an open Flower"
-        )
+        fail("configuration: FLOWER_BASIC_AUTH must be set (user:password) when APP_ENV=production; "
+             "refusing to start an open Flower", code=2)  # a bad setting, like a bad argument
     else:
         env.pop("FLOWER_BASIC_AUTH", None)
     env["FLOWER_COOKIE_SECRET"] = settings.flower_cookie_secret or demo_secret(data_dir, "cookie.secret")

@@ -141,7 +141,7 @@ def test_unreachable_redis_names_the_service_and_url(env, clinic):
 
 def test_flower_refuses_to_start_open_in_production(env, tmp_path):
     result = run({**env, "APP_ENV": "production", "FLOWER_BASIC_AUTH": ""}, "flower", "--data-dir", str(tmp_path))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a bad setting exits 2, as README says
     assert "FLOWER_BASIC_AUTH must be set" in result.output
 
 
