@@ -1,6 +1,6 @@
 """Dialects: the variants of IDEXX Neo's answers that the facts leave open, chosen per clinic.
 
-/work/shared/IDEXX_FACTS.md marks some things **[unknown]**: which calendar envelope IDEXX
+the facts file IDEXX_FACTS.md marks some things **[unknown]**: which calendar envelope IDEXX
 sends, whether times are wall time or ISO 8601, whether diagnoses are strings or objects,
 whether ids are strings or numbers, whether optional fields are left out. Older login pages name
 the company field ``companyId``, some show errors in ``.alert-danger``, and some accounts have a

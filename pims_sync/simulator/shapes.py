@@ -1,7 +1,7 @@
 """The JSON IDEXX Neo answers, rendered from the canonical records in a clinic's dialect.
 
 Pure functions: record(s) + clinic + dialect in, a JSON-ready value out. Field names, nesting
-and types follow /work/shared/IDEXX_FACTS.md, and **nothing else is added** to the endpoints
+and types follow the facts file IDEXX_FACTS.md, and **nothing else is added** to the endpoints
 the facts describe: the simulator once invented fields and the provider came to rely on them,
 which proved nothing about the real IDEXX. Values the facts leave open (exact statuses, colours,
 licence numbers, ...) are Sim choices, listed in docs/IDEXX_API_ENDPOINTS.md.

@@ -1,6 +1,6 @@
 """IDEXX Neo JSON -> domain models. The only package that knows IDEXX field names.
 
-Shapes: /work/shared/IDEXX_FACTS.md as summarised in docs/IDEXX_API_ENDPOINTS.md; the status
+Shapes: the facts file IDEXX_FACTS.md as summarised in docs/IDEXX_API_ENDPOINTS.md; the status
 chain and the consultation metadata: docs/IDEXX_STATUS.md. Every function here is pure (no
 I/O), so the mapping rules are unit-tested without a network. What the facts leave open is
 accepted in each plausible variant; what matches none raises PimsProtocolError naming the
