@@ -75,6 +75,8 @@ WORKER_MEMORY = Gauge("pims_sync_worker_memory_bytes", "Resident memory of each 
 BEAT_DISPATCHES = Counter("pims_sync_beat_dispatches_total",
                           "Scheduled slots beat handled: enqueued, duplicate, skipped (clinic busy), failed.",
                           ["outcome"])
+BEAT_MISSED_SLOTS = Counter("pims_sync_beat_missed_slots_total",
+                            "Scheduled slots beat skipped: missed by more than SCHEDULE_GRACE_SECONDS.")
 BROWSER_LAUNCHES = Counter("pims_sync_browser_launches_total", "Chromium launches by worker processes.")
 RATE_LIMIT_WAIT = Histogram("pims_sync_rate_limit_wait_seconds", "Time spent waiting on a PIMS rate limit.",
                             ["provider"], buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60))

@@ -31,6 +31,7 @@ import psycopg
 import redis
 from celery.beat import Scheduler
 
+from pims_sync import metrics
 from pims_sync.config import Settings, get_settings
 from pims_sync.errors import NotFound, PimsSyncError
 from pims_sync.models import ScheduleConfigRow
@@ -318,6 +319,7 @@ class ClinicScheduler(LazyHeapMixin, Scheduler):
         prev, nxt = sched.bounds(now)
         last, skipped = initial_last_run(stored=stored, now=now, prev_slot=prev, grace_s=sched.grace_s)
         if skipped is not None:
+            metrics.BEAT_MISSED_SLOTS.inc()
             log.warning(
                 "beat: %s missed its %s slot by more than the %ss grace window: skipped; next run %s",
                 spec.name,

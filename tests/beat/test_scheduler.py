@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import psycopg
 
+from pims_sync import metrics
 from pims_sync.sync.pipeline import create_sync_audits
 from workers.beat import LAST_RUN_KEY
 from workers.pipelines import InFlight
@@ -118,9 +119,11 @@ def test_missed_slot_within_grace_runs_once_older_is_skipped(make_scheduler, cli
     first.close()
 
     clock = Clock(utc(2026, 6, 1, 10, 30))  # 10:00Z missed by 30 min, 09:00Z by 90 min
+    missed_before = metrics.BEAT_MISSED_SLOTS._value.get()
     with caplog.at_level(logging.WARNING, logger="workers.beat"):
         second = make_scheduler(clock)
         run_ticks(second)
+    assert metrics.BEAT_MISSED_SLOTS._value.get() - missed_before == 1  # the old entry's skipped slot
     assert [r["status"] for r in audits(database_url, recent.id)] == ["queued"]
     assert audits(database_url, old.id) == []
     assert any(f"clinic:{old.id}:inbound missed" in r.getMessage() for r in caplog.records)

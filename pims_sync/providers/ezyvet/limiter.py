@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import redis
 
+from ... import metrics
 from ...errors import QueueUnavailable
 
 # KEYS: bucket keys; ARGV: capacity_1, rate_per_ms_1, capacity_2, ... -> 0 (taken) or ms to wait
@@ -83,7 +84,7 @@ class RedisRateLimiter:
 
     def acquire(self, buckets: Sequence[Bucket]) -> float:
         """Seconds waited. QueueUnavailable when Redis cannot answer (we never send unthrottled)."""
-        started = time.monotonic()
+        started, slept = time.monotonic(), False
         args: list[float | int] = []
         for b in buckets:
             args += [b.capacity, repr(b.rate_per_ms)]
@@ -97,8 +98,11 @@ class RedisRateLimiter:
             if time.monotonic() - started + wait_ms / 1000 > self.max_wait_s:
                 raise QueueUnavailable(f"the rate limiter held a call for more than {self.max_wait_s:.0f} s")
             self._sleep(wait_ms / 1000)
+            slept = True
         waited = time.monotonic() - started
         self._waits.add(waited)
+        if slept:  # only real holds: a call that got its token at once is no wait
+            metrics.RATE_LIMIT_WAIT.labels("ezyvet").observe(waited)
         return waited
 
 
@@ -116,7 +120,7 @@ class LocalRateLimiter:
         return self._waits.waited_s
 
     def acquire(self, buckets: Sequence[Bucket]) -> float:
-        started = self._clock()
+        started, slept = self._clock(), False
         while True:
             with self._lock:
                 now, wait, levels = self._clock(), 0.0, []
@@ -131,6 +135,9 @@ class LocalRateLimiter:
                         self._levels[b.key] = (tokens - 1, now)
                     break
             self._sleep(wait)
+            slept = True
         waited = self._clock() - started
         self._waits.add(waited)
+        if slept:
+            metrics.RATE_LIMIT_WAIT.labels("ezyvet").observe(waited)
         return waited
