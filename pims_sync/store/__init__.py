@@ -20,4 +20,6 @@ def open_store(settings, *, wait_s: float | None = None):
         return PostgresStore(settings.database_url)
     from .supabase import SupabaseStore
 
+    if wait_s is not None:  # each REST call's whole budget: connect, send, the answer
+        return SupabaseStore(settings.supabase_url, settings.supabase_service_role_key, timeout_s=wait_s + 1)
     return SupabaseStore(settings.supabase_url, settings.supabase_service_role_key)
