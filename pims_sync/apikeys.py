@@ -24,7 +24,7 @@ SECRET_BYTES = 32
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 # <prefix>_<env>_<8 hex> then "_" then the urlsafe secret (which may itself contain "_" or "-")
 _KEY_RE = re.compile(
-    r"^(?P<display>[a-z][a-z0-9]{0,15}_[a-z]{1,8}_[0-9a-f]{8})_(?P<secret>[A-Za-z0-9_-]{43,})$"
+    r"^[a-z][a-z0-9]{0,15}_[a-z]{1,8}_(?P<display>[0-9a-f]{8})_(?P<secret>[A-Za-z0-9_-]{43,})$"
 )
 _ALL = {"*", "all"}
 
@@ -49,9 +49,11 @@ def generate_api_key(prefix: str = "pims", *, env: str = "live") -> GeneratedKey
         )
     if not re.fullmatch(r"[a-z]{1,8}", env):
         raise ValidationError("API key env must be 1-8 lower-case letters (e.g. live, test)")
-    key_prefix = f"{prefix}_{env}_{secrets.token_hex(4)}"
-    key = f"{key_prefix}_{secrets.token_urlsafe(SECRET_BYTES)}"
-    return GeneratedKey(key=key, key_prefix=key_prefix, key_hash=hash_api_key(key))
+    key_id = secrets.token_hex(4)
+    key = f"{prefix}_{env}_{key_id}_{secrets.token_urlsafe(SECRET_BYTES)}"
+    # what humans see and clinic_api_keys.key_prefix stores: the key's 8-hex id, because the
+    # product's table allows 8-12 characters there (ORIGINAL_SCHEMA.md)
+    return GeneratedKey(key=key, key_prefix=key_id, key_hash=hash_api_key(key))
 
 
 def hash_api_key(key: str) -> str:
@@ -67,7 +69,8 @@ def verify_api_key(key: str | None, key_hash: str | None) -> bool:
 
 
 def display_prefix(key: str) -> str:
-    """The part of a key that is safe to show: its prefix, or the first 8 characters of a legacy key."""
+    """The part of a key that is safe to show: its 8-hex id (what keys list shows), or the first 8
+    characters of a legacy key."""
     key = (key or "").strip()
     match = _KEY_RE.match(key)
     if match:

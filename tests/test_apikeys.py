@@ -22,9 +22,9 @@ from pims_sync.errors import ValidationError
 
 def test_generated_key_format():
     gen = generate_api_key()
-    assert re.fullmatch(r"pims_live_[0-9a-f]{8}", gen.key_prefix)
-    assert gen.key.startswith(gen.key_prefix + "_")
-    secret = gen.key[len(gen.key_prefix) + 1 :]
+    assert re.fullmatch(r"[0-9a-f]{8}", gen.key_prefix)  # fits the product's key_prefix CHECK (8-12)
+    assert gen.key.startswith(f"pims_live_{gen.key_prefix}_")
+    secret = gen.key[len("pims_live_") + len(gen.key_prefix) + 1 :]
     raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
     assert len(raw) >= 32
     assert gen.key_hash == hashlib.sha256(gen.key.encode()).hexdigest()
@@ -38,8 +38,8 @@ def test_generated_keys_are_unique():
 
 def test_custom_prefix_and_env():
     gen = generate_api_key("vet", env="test")
-    assert gen.key_prefix.startswith("vet_test_")
-    assert display_prefix(gen.key) == gen.key_prefix
+    assert gen.key.startswith(f"vet_test_{gen.key_prefix}_")
+    assert display_prefix(gen.key) == gen.key_prefix  # logs name a key the way keys list does
 
 
 @pytest.mark.parametrize("prefix", ["", "Pims", "pims_live", "1abc", "a" * 17, "pi ms"])

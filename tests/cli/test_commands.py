@@ -49,7 +49,7 @@ def test_keys_create_prints_the_key_once_list_never_shows_it_revoke_disables(env
                   "--permissions", "sync:inbound,sync:reconciliation", "--expires-days", "30", "--json")
     assert created.exit_code == 0, created.output
     body = json.loads(created.output)
-    assert body["key"].startswith(body["keyPrefix"] + "_")
+    assert body["key"].startswith(f"pims_live_{body['keyPrefix']}_")  # the key carries its shown id
     assert body["permissions"] == ["sync:inbound", "sync:reconcile"]
 
     listed = run(env, "keys", "list", "--clinic", clinic.id, "--json")

@@ -13,6 +13,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from pims_sync.apikeys import generate_api_key
 from pims_sync.errors import StoreError, ValidationError
 from pims_sync.models import CASE_SOURCE_IDEXX, EncryptedCredentials, UpsertResult
 from pims_sync.store.migrate import apply_migrations
@@ -146,8 +147,9 @@ def test_new_keys_keep_the_products_constraints(adopted, pstore):
     pstore.update_clinic(adopted.clinic_id, owner_user_id=adopted.owner_user_id)
     with pytest.raises(StoreError, match='"name"'):  # the product's NOT NULL name stays too
         pstore.create_api_key(clinic_id=adopted.clinic_id, key_prefix="pk_ops123", key_hash="a" * 64)
+    generated = generate_api_key()  # what `pims-sync keys create` stores: within the product's 8-12 prefix CHECK
     key = pstore.create_api_key(
-        clinic_id=adopted.clinic_id, name="ops sync", key_prefix="pk_ops123", key_hash="b" * 64
+        clinic_id=adopted.clinic_id, name="ops sync", key_prefix=generated.key_prefix, key_hash=generated.key_hash
     )
     assert _sql(adopted.url, "select user_id::text from clinic_api_keys where id = %s", (key.id,)) == [
         (adopted.owner_user_id,)
