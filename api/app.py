@@ -21,7 +21,7 @@ from pims_sync.config import Settings, get_settings
 from pims_sync.store import open_store
 from pims_sync.store.base import Store
 from pims_sync.store.postgres import API_WAIT_S
-from workers.pipelines import InFlight
+from workers.enqueue import InFlight
 
 from . import errors
 from .auth import Authenticator, FailureLimiter, LastUsedRecorder

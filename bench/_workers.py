@@ -26,7 +26,7 @@ from pims_sync.config import Settings
 from pims_sync.crypto import CredentialCipher
 from pims_sync.sync.options import SyncOptions
 from workers.app import create_celery_app
-from workers.pipelines import InFlight, enqueue_sync
+from workers.enqueue import InFlight, enqueue_sync
 
 from . import _env
 

@@ -40,7 +40,7 @@ from pims_sync.providers.registry import provider_spec
 from pims_sync.store._provider_credentials import seal
 from pims_sync.store.postgres import PostgresStore
 from pims_sync.sync.options import SyncOptions
-from pims_sync.sync.pipeline import run_full_sync
+from pims_sync.sync.runner import run_full_sync
 from workers.session_cache import RedisSessionCache
 
 from . import _env

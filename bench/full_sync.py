@@ -41,8 +41,8 @@ from pims_sync.providers.session import InMemorySessionCache
 from pims_sync.simulator.server import SimulatorProcess
 from pims_sync.store.postgres import PostgresStore
 from pims_sync.sync.options import SyncOptions
-from pims_sync.sync.pipeline import run_full_sync
 from pims_sync.sync.results import RESULT_KEY
+from pims_sync.sync.runner import run_full_sync
 
 from . import _env
 

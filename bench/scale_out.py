@@ -3,7 +3,7 @@
     python -m bench.scale_out [--clinics 50] [--runs 5] [--concurrency 2] [--latency-ms 250] [--smoke]
 
 Real pieces: ``celery -A workers.app worker`` subprocesses (prefork, the same --concurrency
-each), workers.pipelines.enqueue_sync (the API's path), Redis (BENCH_REDIS_URL, flushed), a
+each), workers.enqueue.enqueue_sync (the API's path), Redis (BENCH_REDIS_URL, flushed), a
 scratch Postgres database, the simulator in its own process, Chromium logins.
 
 Each repetition runs the 1-worker case and then the 2-worker case on fresh workers (each

@@ -109,7 +109,7 @@ class RedisStateCollector:
     """Gauges read from Redis at scrape time: queue depth per queue and syncs in flight.
 
     Celery's Redis transport keeps a queue as a list named after it (priority steps add
-    suffixed lists, counted too); the enqueue-time claims (workers.pipelines.InFlight) are one key per clinic.
+    suffixed lists, counted too); the enqueue-time claims (workers.enqueue.InFlight) are one key per clinic.
     """
 
     def __init__(self, client, *, queues: Iterable[str], inflight_prefix: str = "pims:inflight:"):

@@ -2,7 +2,7 @@
 
 Redis is the broker, the result backend, the clinic lock and the session cache. When it restarts
 mid-phase, whatever the phase was asking Redis at that moment fails with redis-py's
-``ConnectionError``, which :class:`~pims_sync.sync.pipeline.PhaseRunner` records as a crash
+``ConnectionError``, which :class:`~pims_sync.sync.runner.PhaseRunner` records as a crash
 ("internal error (ConnectionError)"). The server's ``run_id`` (``INFO server``) changes on every
 start, so comparing it before and after the phase says whether that crash was the broker going
 away: then the phase is put back to ``queued`` with :data:`BROKER_RESTARTED` and retried through

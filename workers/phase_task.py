@@ -6,7 +6,7 @@ Order matters, and each step is there for a failure the tests reproduce:
 2. skip a phase whose audit already ended — a redelivered duplicate must not run again;
 3. take the clinic lock (renewed while running) — one sync per clinic; a lock left by a killed
    worker frees itself within its TTL, so a redelivery waits that long for it, no longer;
-4. run the phase through :class:`~pims_sync.sync.pipeline.PhaseRunner` (which writes the audit);
+4. run the phase through :class:`~pims_sync.sync.runner.PhaseRunner` (which writes the audit);
 5. a failed/aborted phase marks the rest ``not_run`` and cuts the chain; the phase that ends the
    sync finishes the parent audit and releases the enqueue-time in-flight claim.
 """
@@ -20,13 +20,13 @@ from typing import Any
 from pims_sync.errors import NotFound, PimsSyncError, SyncInProgress, ValidationError
 from pims_sync.store.base import Store
 from pims_sync.sync.options import PHASES_FOR
-from pims_sync.sync.pipeline import STOPS_CHAIN, finish_parent, mark_not_run
 from pims_sync.sync.results import PhaseResult
+from pims_sync.sync.runner import STOPS_CHAIN, finish_parent, mark_not_run
 from pims_sync.timezones import check_timezone
 
 from .deliveries import delivery_id
+from .enqueue import PHASE_OF_AUDIT_TYPE, TERMINAL, InFlight, phase_results, sync_result
 from .locks import TokenLock, clinic_lock
-from .pipelines import PHASE_OF_AUDIT_TYPE, TERMINAL, InFlight, phase_results, sync_result
 from .runtime import WorkerRuntime, runtime
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from celery.signals import (
 from pims_sync.logs import clear_sync_context, set_sync_context
 
 from . import runtime
-from .pipelines import ALL_QUEUES, LEGACY_TASK_NAMES, TASK_NAMES
+from .enqueue import ALL_QUEUES, LEGACY_TASK_NAMES, TASK_NAMES
 
 log = logging.getLogger(__name__)
 PHASE_OF_TASK = {name: phase for phase, name in TASK_NAMES.items()}

@@ -20,8 +20,8 @@ from celeryconfig import HOUSEKEEPING_TASK
 from pims_sync.errors import PimsSyncError, SyncDisabled
 from pims_sync.sync.legacy import consultation_sync, schedule_sync
 from pims_sync.sync.options import SyncOptions
-from pims_sync.sync.pipeline import PhaseRunner
 from pims_sync.sync.results import PhaseResult
+from pims_sync.sync.runner import PhaseRunner
 
 from . import signals  # noqa: F401  (worker process lifecycle: browser cleanup)
 from .broker_restart import (
@@ -33,6 +33,7 @@ from .broker_restart import (
     give_up_message,
     retry_reason,
 )
+from .enqueue import LEGACY_TASK_NAMES, TASK_NAMES, sync_refusal
 from .phase_task import (
     SyncRef,
     after_phase,
@@ -42,7 +43,6 @@ from .phase_task import (
     run_delivery,
     skip_refused,
 )
-from .pipelines import LEGACY_TASK_NAMES, TASK_NAMES, sync_refusal
 from .runtime import runtime
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from pims_sync.webhooks import (
 )
 from pims_sync.webhooks.policy import LEASE_S
 
-from .pipelines import DEFAULT_QUEUE, sync_result
+from .enqueue import DEFAULT_QUEUE, sync_result
 from .runtime import WorkerRuntime, runtime
 
 log = logging.getLogger(__name__)

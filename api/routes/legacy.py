@@ -16,7 +16,7 @@ from flask import Blueprint, g
 
 from pims_sync.errors import ValidationError
 from pims_sync.timezones import check_timezone
-from workers.pipelines import enqueue_legacy
+from workers.enqueue import enqueue_legacy
 
 from ..auth import clinic_for, permissions_for
 from ..openapi import ERROR, Operation, route

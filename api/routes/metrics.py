@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from pims_sync import metrics
-from workers.pipelines import ALL_QUEUES
+from workers.enqueue import ALL_QUEUES
 
 from ..errors import Unauthorized
 from ..openapi import ERROR, Operation, route

@@ -16,7 +16,7 @@ from pims_sync.errors import NotFound
 from pims_sync.models import PERMISSIONS
 from pims_sync.sync.options import SyncOptions
 from pims_sync.sync.results import RESULT_KEY, SEED_STATS_KEYS, utc_timestamp
-from workers.pipelines import TERMINAL, enqueue_sync, sync_status, wait_for_sync
+from workers.enqueue import TERMINAL, enqueue_sync, sync_status, wait_for_sync
 
 from ..auth import allowed_clinics, clinic_for
 from ..errors import NotFoundError

@@ -94,7 +94,7 @@ def _warn_if_refused(settings, clinic: Clinic) -> None:
 
 def clinic_view(clinic: Clinic) -> dict:
     """A clinic as JSON, with whether pims-sync syncs it now and, if not, why (the cut-over gate)."""
-    from workers.pipelines import sync_refusal
+    from workers.enqueue import sync_refusal
 
     refusal = sync_refusal(clinic)
     return {

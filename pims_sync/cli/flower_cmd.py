@@ -2,7 +2,7 @@
 
 Secrets (basic auth, cookie secret) reach Flower through its own FLOWER_* environment
 variables, never the command line, so they do not show in `ps`. Task arguments Flower shows
-are the ids-only argsrepr/kwargsrepr that workers.pipelines sets on every enqueue.
+are the ids-only argsrepr/kwargsrepr that workers.enqueue sets on every enqueue.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Multi-phase progress bars (inbound → cases → reconcile) and the sync summary table.
 
-Both are driven by the sync-status shape the API returns and workers.pipelines.sync_status
+Both are driven by the sync-status shape the API returns and workers.enqueue.sync_status
 builds — `{status, currentPhase, phases: {phase: {status, progress: {processed, total},
 stats, error}}, result}` — so the demo (polling the REST API) and `pims-sync sync`
 (reading the audit rows) draw the same thing.

@@ -1,6 +1,6 @@
 """`pims-sync sync full|inbound|cases|reconcile --clinic ID`: run a sync and watch its phases.
 
-By default the sync goes through the queue like any other (workers.pipelines.enqueue_sync)
+By default the sync goes through the queue like any other (workers.enqueue.enqueue_sync)
 and the bars follow the audit rows the tasks update; `--via api` posts to the REST API with a
 clinic key; `--local` runs it in this process (Chromium on this machine), audited the same way.
 """
@@ -116,7 +116,7 @@ def queue_consumers(app, queue: str, *, timeout_s: float = 2.0) -> list[str]:
 
 
 def _via_worker(settings, sync_type, clinic_id, options, no_wait, timeout_s, as_json) -> dict:
-    from workers.pipelines import InFlight, enqueue_sync, sync_status
+    from workers.enqueue import InFlight, enqueue_sync, sync_status
 
     from ..providers.registry import queue_for
 
@@ -143,10 +143,10 @@ def _via_worker(settings, sync_type, clinic_id, options, no_wait, timeout_s, as_
 
 def _via_local(settings, sync_type, clinic_id, options, as_json) -> dict:
     """In-process: the same phases and audit rows, with this machine's Chromium."""
-    from workers.pipelines import ensure_sync_allowed
+    from workers.enqueue import ensure_sync_allowed
 
     from ..providers.idexx.auth import default_browser_source
-    from ..sync.pipeline import run_full_sync
+    from ..sync.runner import run_full_sync
 
     store = open_store(settings)
     browser = default_browser_source(settings)

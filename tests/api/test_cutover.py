@@ -12,7 +12,7 @@ import redis
 
 from pims_sync.crypto import CredentialCipher
 from tests.workers.helpers import clinic_from_sim, enqueue, wait_until
-from workers.pipelines import InFlight
+from workers.enqueue import InFlight
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from workers.pipelines import LEGACY_TASK_NAMES, SYNC_QUEUE
+from workers.enqueue import LEGACY_TASK_NAMES, SYNC_QUEUE
 
 
 def test_scrape_queues_the_legacy_task_with_ids_only(client, key, clinic, store, api_redis):

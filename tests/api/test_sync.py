@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from workers.pipelines import SYNC_QUEUE
+from workers.enqueue import SYNC_QUEUE
 
 SEED_KEYS = ["success", "syncId", "inboundResult", "casesResult", "reconciliationResult", "durationMs", "timestamp"]
 

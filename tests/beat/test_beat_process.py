@@ -24,8 +24,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pims_sync.sync.pipeline import create_sync_audits
-from workers.pipelines import InFlight
+from pims_sync.sync.runner import create_sync_audits
+from workers.enqueue import InFlight
 
 from .conftest import audits
 from .fast_clock import FastClock

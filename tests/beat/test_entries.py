@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from pims_sync.models import ScheduleConfigRow
 from pims_sync.schedules import ScheduleEntrySpec
-from workers.beat_entries import due_state, initial_last_run, needs_rebuild, plan_clinic, specs_for_row
+from workers.beat.entries import due_state, initial_last_run, needs_rebuild, plan_clinic, specs_for_row
 
 T = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 CONFIG = [

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workers.beat_schedule import ClinicCronSchedule
+from workers.beat.schedule import ClinicCronSchedule
 
 
 class Clock:

@@ -13,9 +13,9 @@ from datetime import timedelta
 import psycopg
 
 from pims_sync import metrics
-from pims_sync.sync.pipeline import create_sync_audits
+from pims_sync.sync.runner import create_sync_audits
 from workers.beat import LAST_RUN_KEY
-from workers.pipelines import InFlight
+from workers.enqueue import InFlight
 
 from .conftest import Clock, audits, utc
 

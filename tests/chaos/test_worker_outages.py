@@ -13,7 +13,7 @@ import redis
 from tests.fixtures.workers import WorkerCluster
 from tests.workers.helpers import clinic_from_sim, duplicate_external_ids, enqueue, wait_done, wait_until
 from workers.broker_restart import BROKER_RESTARTED, BROKER_WAITING
-from workers.pipelines import TERMINAL, InFlight
+from workers.enqueue import TERMINAL, InFlight
 
 pytestmark = pytest.mark.slow  # real worker processes
 

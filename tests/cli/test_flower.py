@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from pims_sync.sync.options import SyncOptions
-from workers.pipelines import InFlight, enqueue_sync, wait_for_sync
+from workers.enqueue import InFlight, enqueue_sync, wait_for_sync
 
 REPO = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "ops", "flower-test-pw-4f9a"

@@ -9,8 +9,8 @@ from celery import Celery
 
 from pims_sync import metrics
 from pims_sync.schedules import ScheduleEntrySpec
-from workers.beat_dispatch import dispatch_slot
-from workers.pipelines import InFlight
+from workers.beat.dispatch import dispatch_slot
+from workers.enqueue import InFlight
 
 
 def count(outcome: str) -> float:

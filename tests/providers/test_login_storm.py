@@ -24,7 +24,7 @@ from pims_sync.providers.idexx.auth import IdexxAuthenticator
 from pims_sync.providers.idexx.provider import IdexxProvider
 from pims_sync.providers.session import InMemorySessionCache
 from pims_sync.sync.options import SyncOptions
-from pims_sync.sync.pipeline import run_full_sync
+from pims_sync.sync.runner import run_full_sync
 from workers.browser_pool import BrowserPool
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import redis
 
 from pims_sync.sync.options import SyncOptions
-from workers.pipelines import Enqueued, InFlight, enqueue_sync, wait_for_sync
+from workers.enqueue import Enqueued, InFlight, enqueue_sync, wait_for_sync
 
 SMALL = {"days_ahead": 1, "lookback_days": 1}  # a few appointments per day, two days each way
 

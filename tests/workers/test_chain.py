@@ -81,7 +81,7 @@ def test_a_failed_phase_stops_the_chain_and_marks_the_rest_not_run(workers, simu
 def test_legacy_schedule_task_saves_a_snapshot(workers, simulator, store, worker_redis):
     from datetime import date
 
-    from workers.pipelines import InFlight, enqueue_legacy
+    from workers.enqueue import InFlight, enqueue_legacy
 
     sim_clinic = simulator.clinic(0)
     simulator.set_appointments_per_day(sim_clinic["id"], 3)

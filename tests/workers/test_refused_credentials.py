@@ -11,7 +11,7 @@ import pytest
 
 from pims_sync.config import Settings
 from pims_sync.sync.options import SyncOptions
-from pims_sync.sync.pipeline import run_full_sync
+from pims_sync.sync.runner import run_full_sync
 from workers.runtime import WorkerRuntime
 
 KEY = "refused-credentials-test-key-0123456789"

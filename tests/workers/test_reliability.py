@@ -8,9 +8,9 @@ import pytest
 import redis
 
 from pims_sync.errors import SyncInProgress
-from pims_sync.sync.pipeline import create_sync_audits
+from pims_sync.sync.runner import create_sync_audits
+from workers.enqueue import TASK_NAMES, InFlight
 from workers.locks import clinic_lock_key
-from workers.pipelines import TASK_NAMES, InFlight
 
 from .helpers import clinic_from_sim, enqueue, wait_done, wait_until
 from .poison_tasks import POISON_TASK

@@ -1,6 +1,6 @@
 """Beat policy as pure functions: configs to entry specs, per-clinic diffs, due and missed decisions.
 
-The scheduler (workers/beat.py) does the I/O — database, Redis, Celery — and asks these
+The scheduler (workers/beat/scheduler.py) does the I/O — database, Redis, Celery — and asks these
 functions what to do, so every decision is unit-tested with plain data and a frozen clock.
 """
 

@@ -14,7 +14,7 @@ from celery.schedules import BaseSchedule, schedstate
 
 from pims_sync.schedules import next_fire, prev_fire
 
-from .beat_entries import DueState, due_state
+from .entries import DueState, due_state
 
 # (cron, zone) -> (prev, next) around the latest instant evaluated: clinics share a few
 # schedules, so one evaluation serves them all until the next slot passes

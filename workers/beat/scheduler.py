@@ -15,10 +15,10 @@ Run it with ``celery -A workers.app beat -S workers.beat:ClinicScheduler`` (or `
 * ENABLE_SCHEDULER=false turns the clinic schedules off, not housekeeping: such a beat runs
   only the static entries (the stale-audit sweep, celeryconfig.beat_schedule), without the lock.
 
-The heap (workers/beat_heap.py) differs from Celery's in one way: a reload pushes the new
+The heap (workers/beat/heap.py) differs from Celery's in one way: a reload pushes the new
 entries and leaves the replaced ones to be dropped lazily when they reach the top, instead
 of rebuilding the whole heap (and comparing every entry each tick) — that keeps ticks and
-one-clinic reloads cheap with thousands of clinics. Decisions live in workers/beat_entries.py.
+one-clinic reloads cheap with thousands of clinics. Decisions live in workers/beat/entries.py.
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ from pims_sync.errors import NotFound, PimsSyncError
 from pims_sync.models import ScheduleConfigRow
 from pims_sync.store import open_store
 
-from .beat_dispatch import dispatch_slot
-from .beat_entries import initial_last_run, is_clinic_entry, needs_rebuild, plan_clinic, specs_for_row
-from .beat_heap import LazyHeapMixin
-from .beat_listen import ConfigListener
-from .beat_lock import BeatLock
-from .beat_schedule import ClinicCronSchedule
-from .pipelines import InFlight, sync_refusal
+from ..enqueue import InFlight, sync_refusal
+from .dispatch import dispatch_slot
+from .entries import initial_last_run, is_clinic_entry, needs_rebuild, plan_clinic, specs_for_row
+from .heap import LazyHeapMixin
+from .listen import ConfigListener
+from .lock import BeatLock
+from .schedule import ClinicCronSchedule
 
 __all__ = ["ClinicScheduler", "ClinicCronSchedule"]
 

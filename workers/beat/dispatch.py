@@ -18,8 +18,8 @@ from pims_sync.schedules import ScheduleEntrySpec, slot_key
 from pims_sync.store.base import Store
 from pims_sync.sync.options import PHASES_FOR, SyncOptions
 
-from .beat_entries import SYNC_TYPE_FOR
-from .pipelines import InFlight, enqueue_sync
+from ..enqueue import InFlight, enqueue_sync
+from .entries import SYNC_TYPE_FOR
 
 log = logging.getLogger("workers.beat")
 SLOT_PREFIX = "pims:beat:slot:"

@@ -141,7 +141,7 @@ def enqueue_sync(
 
     Raises SyncDisabled (the cut-over flags say no) or SyncInProgress.
     """
-    from pims_sync.sync.pipeline import create_sync_audits, mark_not_run
+    from pims_sync.sync.runner import create_sync_audits, mark_not_run
 
     clinic = ensure_sync_allowed(store, clinic_id)
     queue = queue_for(clinic.pims_provider)
