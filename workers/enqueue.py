@@ -21,6 +21,8 @@ from pims_sync.store.base import Store
 from pims_sync.sync.options import PHASES_FOR, SyncOptions, for_sync_type
 from pims_sync.sync.results import PhaseResult, full_sync_response, overall_status
 
+from .locks import TokenLock
+
 SYNC_QUEUE = "sync"
 API_SYNC_QUEUE = API_QUEUE  # browser-free providers' phases (pims_sync/providers/registry.py)
 DEFAULT_QUEUE = "default"
@@ -30,12 +32,6 @@ LEGACY_TASK_NAMES = {"schedule": "pims_sync.idexx.schedule", "consultation": "pi
 TERMINAL = ("completed", "failed", "partial", "skipped", "aborted", "not_run")
 CLAIM_GRACE_S = 60  # a claim this young without its audit row is still being enqueued
 PHASE_OF_AUDIT_TYPE = {"inbound": "inbound", "cases": "cases", "reconciliation": "reconcile"}
-
-# KEYS[1] = key, ARGV[1] = token: delete only if we still own it
-_COMPARE_AND_DELETE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
-"""
-
 
 class InFlight:
     """Enqueue-level single-flight: at most one queued-or-running sync per clinic.
@@ -47,20 +43,19 @@ class InFlight:
     def __init__(self, client: redis.Redis, *, prefix: str = "pims:inflight:"):
         self.client = client
         self.prefix = prefix
-        self._release = client.register_script(_COMPARE_AND_DELETE)
 
     def key(self, clinic_id: str) -> str:
         return f"{self.prefix}{clinic_id}"
 
     def claim(self, clinic_id: str, sync_id: str, *, ttl_s: int) -> str | None:
         """None when claimed; else the sync id that holds the clinic."""
-        if self.client.set(self.key(clinic_id), sync_id, nx=True, ex=ttl_s):
+        if TokenLock(self.client, self.key(clinic_id), ttl_s=ttl_s, value=sync_id).acquire():
             return None
-        held = self.client.get(self.key(clinic_id))
-        return held.decode() if isinstance(held, bytes) else held
+        return self.current(clinic_id)
 
     def release(self, clinic_id: str, sync_id: str) -> bool:
-        return bool(self._release(keys=[self.key(clinic_id)], args=[sync_id]))
+        """Free the clinic only if ``sync_id`` still holds it (a late task frees nothing newer)."""
+        return TokenLock.held(self.client, self.key(clinic_id), sync_id).release()
 
     def current(self, clinic_id: str) -> str | None:
         held = self.client.get(self.key(clinic_id))

@@ -18,25 +18,46 @@ import redis
 
 log = logging.getLogger(__name__)
 
-# KEYS[1] = key, ARGV[1] = value: act only while we still own the lock
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-_RENEW = (
+# The only compare-and-act Lua in the project: every lock (clinic single-flight, login, beat's one-active lock,
+# the enqueue claim) and the session cache's delete-if-unchanged act through these two.
+# KEYS[1] = key, ARGV[1] = the holder's exact value: act only while we still own the key.
+COMPARE_AND_DELETE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+)
+COMPARE_AND_EXTEND = (  # ARGV[2] = the new TTL in milliseconds
     "if redis.call('get', KEYS[1]) == ARGV[1] then "
     "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 )
 
 
 class TokenLock:
-    """One Redis key with a TTL, owned by whoever holds the random token."""
+    """One Redis key with a TTL, owned by whoever holds its exact value.
 
-    def __init__(self, client: redis.Redis, key: str, *, ttl_s: float, owner: str = "-"):
+    By default the value is ``"<owner> <random token>"``; ``value=`` gives it verbatim for locks
+    whose value is itself the token (beat's holder name, the enqueue claim's sync id).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        key: str,
+        *,
+        ttl_s: float,
+        owner: str = "-",
+        value: str | bytes | None = None,
+    ):
         if " " in owner:
             raise ValueError("a lock owner must not contain spaces")
         self.client, self.key, self.ttl_s, self.owner = client, key, ttl_s, owner
-        self.value = f"{owner} {secrets.token_hex(16)}"
-        self._release = client.register_script(_RELEASE)
-        self._renew = client.register_script(_RENEW)
+        self.value: str | bytes = f"{owner} {secrets.token_hex(16)}" if value is None else value
+        self._release = client.register_script(COMPARE_AND_DELETE)
+        self._renew = client.register_script(COMPARE_AND_EXTEND)
         self._renewer: _Renewer | None = None
+
+    @classmethod
+    def held(cls, client: redis.Redis, key: str, value: str | bytes) -> TokenLock:
+        """A handle on a key someone set to ``value``: ``release()`` deletes it only if unchanged."""
+        return cls(client, key, ttl_s=0, value=value)
 
     def __repr__(self) -> str:
         return f"TokenLock({self.key!r}, owner={self.owner!r}, ttl_s={self.ttl_s})"
@@ -65,7 +86,7 @@ class TokenLock:
 
     def owned(self) -> bool:
         current = self.client.get(self.key)
-        return _text(current) == self.value
+        return current is not None and _bytes(current) == _bytes(self.value)
 
     # --- renewal while a long job runs ----------------------------------------------------------
 
@@ -140,3 +161,7 @@ def running_sync(client: redis.Redis, clinic_id: str) -> str | None:
 
 def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()

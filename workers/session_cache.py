@@ -33,8 +33,6 @@ from .locks import TokenLock
 
 log = logging.getLogger(__name__)
 
-_DELETE_IF_SAME = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-
 
 class RedisSessionCache:
     """The ``SessionCache`` protocol of ``pims_sync.providers.base``, backed by Redis."""
@@ -52,7 +50,6 @@ class RedisSessionCache:
     ):
         self.client, self.cipher, self.ttl_s, self.key_id, self.prefix = client, cipher, ttl_s, key_id, prefix
         self.login_lock_ttl_s, self.login_wait_s = login_lock_ttl_s, login_wait_s
-        self._delete_if_same = client.register_script(_DELETE_IF_SAME)
 
     def __repr__(self) -> str:
         return f"RedisSessionCache(prefix={self.prefix!r}, ttl_s={self.ttl_s})"
@@ -72,7 +69,7 @@ class RedisSessionCache:
         except CredentialDecryptError:
             # written under another key (rotation) or corrupted: useless, drop it and log in again
             log.warning("dropping an undecryptable cached session for clinic %s", clinic_id)
-            self._delete_if_same(keys=[self.key(clinic_id)], args=[blob])
+            TokenLock.held(self.client, self.key(clinic_id), blob).release()
             return None
 
     def set(self, clinic_id: str, cookies: Any, ttl_s: float | None = None) -> None:
@@ -96,7 +93,7 @@ class RedisSessionCache:
         if current is not None and _normalise(current) != _normalise(cookies):
             return False  # someone already stored a fresh session: keep it
         # atomic against a concurrent set(): delete only the exact bytes we compared
-        return bool(self._delete_if_same(keys=[key], args=[blob]))
+        return TokenLock.held(self.client, key, blob).release()
 
     def mark_verified(self, clinic_id: str, cookies: Any) -> None:
         blob = self._stored_blob(clinic_id, cookies)

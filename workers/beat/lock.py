@@ -1,8 +1,9 @@
-"""The one-active-beat lock: a Redis key with a token, a TTL and renewal.
+"""The one-active-beat lock: a :class:`~workers.locks.TokenLock` whose value names the beat.
 
-Only the holder renews or releases (compare-and-set in Lua), so a beat that paused past the
-TTL cannot extend or delete the lock a standby has taken since. A split-brain window (the
-paused beat dispatching before it notices) is made harmless by the per-slot dedupe keys.
+Only the holder renews or releases (compare-and-act in Lua, in ``workers/locks.py``), so a beat
+that paused past the TTL cannot extend or delete the lock a standby has taken since. A
+split-brain window (the paused beat dispatching before it notices) is made harmless by the
+per-slot dedupe keys.
 """
 
 from __future__ import annotations
@@ -13,39 +14,24 @@ import uuid
 
 import redis
 
+from ..locks import TokenLock
+
 DEFAULT_KEY = "pims:beat:lock"
 
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
-"""
 
-
-class BeatLock:
+class BeatLock(TokenLock):
     def __init__(
         self, client: redis.Redis, *, ttl_s: float, key: str = DEFAULT_KEY, token: str | None = None
     ):
-        self.client = client
-        self.key = key
-        self.ttl_ms = int(ttl_s * 1000)
         # names the holder in a standby's log line; no secrets in it
         self.token = token or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
+        super().__init__(client, key, ttl_s=ttl_s, value=self.token)
 
-    def acquire(self) -> bool:
-        """Take the lock if it is free (never waits)."""
-        return bool(self.client.set(self.key, self.token, nx=True, px=self.ttl_ms))
-
-    def renew(self) -> bool:
-        """Extend the TTL; False when the lock is no longer ours."""
-        return bool(self._renew(keys=[self.key], args=[self.token, self.ttl_ms]))
-
-    def release(self) -> bool:
-        return bool(self._release(keys=[self.key], args=[self.token]))
+    def acquire(self, *, wait_s: float = 0.0, poll_s: float = 0.1) -> bool:
+        """Take the lock if it is free (beat never waits: a standby ticks again soon)."""
+        return super().acquire(wait_s=wait_s, poll_s=poll_s)
 
     def holder(self) -> str | None:
+        """The whole value of the key (the holding beat's name), or None."""
         held = self.client.get(self.key)
         return held.decode() if isinstance(held, bytes) else held
