@@ -8,6 +8,7 @@ backend may keep. See workers/phase_task.py for the order of steps in a delivery
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,6 +45,7 @@ from .phase_task import (
     skip_refused,
 )
 from .runtime import runtime
+from .webhook_tasks import syncs_swept
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +211,15 @@ def fail_stale_audits() -> dict:
     """Audits still running long after the hard time limit belong to a lost worker: fail them."""
     rt = runtime()
     older_than = datetime.now(UTC) - timedelta(seconds=rt.settings.hard_time_limit_s + 60)
+    started = time.monotonic()
     count = rt.store.fail_stale_audits(older_than, reason="worker lost")
+    webhooks: list[str] = []
     if count:
         log.warning("marked %d stale sync audits as failed (worker lost)", count)
-    return {"failed": count, "olderThan": older_than.isoformat()}
+        # what the lost worker would have done at the end: metrics and sync.failed webhooks
+        # (the window is generous; syncs_swept handles each sync once)
+        try:
+            webhooks = syncs_swept(rt, reason="worker lost", within_s=time.monotonic() - started + 120)
+        except Exception:
+            log.exception("webhooks/metrics of the swept syncs failed (the sweep itself stands)")
+    return {"failed": count, "olderThan": older_than.isoformat(), "webhookDeliveries": len(webhooks)}

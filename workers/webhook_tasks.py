@@ -57,6 +57,34 @@ def sync_ended(rt: WorkerRuntime, root: Audit) -> list[str]:
     return ids
 
 
+SWEPT_KEY = "pims:webhooks:swept:"  # + sync id: this sync's sweep follow-up ran (metrics, webhooks)
+SWEPT_TTL_S = 7 * 86_400
+
+
+def syncs_swept(rt: WorkerRuntime, *, reason: str, within_s: float) -> list[str]:
+    """Syncs the stale-audit sweep just failed: count them and queue their ``sync.failed`` webhooks.
+
+    No worker reports these (it was lost), so housekeeping does what ``task_postrun`` would have.
+    Once per sync: a Redis marker guards the metrics, and a delivery is unique per endpoint and
+    sync. Returns the ids of the deliveries queued.
+    """
+    queued: list[str] = []
+    for root in rt.store.swept_syncs(reason=reason, within_s=within_s):
+        if not rt.redis.set(SWEPT_KEY + root.id, "1", nx=True, ex=SWEPT_TTL_S):
+            continue  # an earlier sweep (or an overlapping one) handled it
+        metrics.observe_sync(provider=_provider(rt, root.clinic_id), sync_type=root.sync_type,
+                             outcome=root.status, duration_ms=root.duration_ms)
+        queued += sync_ended(rt, root)
+    return queued
+
+
+def _provider(rt: WorkerRuntime, clinic_id: str) -> str:
+    try:
+        return str(rt.store.get_clinic(clinic_id).pims_provider)
+    except Exception:  # the clinic was deleted: the sync still counts
+        return "unknown"
+
+
 @shared_task(name=DELIVER_TASK, acks_late=True)
 def deliver(delivery_id: str) -> dict[str, Any]:
     """One attempt of one delivery, if it is due and still ours; the result names no secret."""

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import NotFound
+from ..models import Audit
 from ..webhooks.models import Delivery, WebhookEndpoint
 from . import _rows as rows
 from ._pg_sync import jsonb
@@ -148,6 +149,22 @@ class WebhookQueries:
                 (failures, disable, disable, f"{failures} failed attempts in a row", delivery.webhook_id),
             )
             return disable
+
+    def swept_syncs(self, *, reason: str, within_s: float) -> list[Audit]:
+        """Top-level syncs the stale-audit sweep failed with ``reason`` in the last ``within_s`` seconds.
+
+        Measured on the database's clock (the sweep stamped ``finished_at`` with it), so a worker
+        whose clock is off still finds the syncs its own sweep just failed.
+        """
+        found = self._all(
+            "list swept syncs",
+            """select * from pims_sync_runs
+                where parent_id is null and status = 'failed' and error_message = %s
+                  and finished_at >= clock_timestamp() - make_interval(secs => %s)
+                order by finished_at, id""",
+            (reason, within_s),
+        )
+        return [rows.audit(r) for r in found]
 
     def due_webhook_deliveries(self, *, limit: int = 100) -> list[str]:
         """Ids of deliveries whose next attempt is due (or whose lease ran out), oldest first."""
