@@ -53,10 +53,6 @@ class MalformedJson(ApiError):
     status, code = 400, "malformed_json"
 
 
-class NotFoundError(ApiError):
-    status, code = 404, "not_found"
-
-
 # most specific first: the first isinstance match decides the status
 _DOMAIN_STATUS: tuple[tuple[type[E.PimsSyncError], int], ...] = (
     (E.ValidationError, 400),

@@ -12,6 +12,7 @@ import copy
 import threading
 from datetime import date, datetime, timedelta
 
+from ..errors import NotFound  # the project's one NotFound; control.py maps it to the simulator's 404
 from . import people
 from .clinical import consultation_record
 from .data import (
@@ -26,10 +27,6 @@ from .data import (
     decode_id,
     rng_for,
 )
-
-
-class NotFound(LookupError):
-    pass
 
 
 class Records:
