@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,10 +15,13 @@ class Receiver:
     url: str
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)  # answers in order; then 200
+    server_names: list[str | None] = field(default_factory=list)  # TLS: the SNI of each handshake
 
 
 @contextmanager
-def receiver(*, statuses: tuple[int, ...] = ()) -> Iterator[Receiver]:
+def receiver(*, statuses: tuple[int, ...] = (), tls: ssl.SSLContext | None = None,
+             host: str = "127.0.0.1") -> Iterator[Receiver]:
+    """``tls``: serve https with this server context (its SNI callback is set here); ``host``: the URL's."""
     state = Receiver(url="", statuses=list(statuses))
     lock = threading.Lock()
 
@@ -38,9 +42,15 @@ def receiver(*, statuses: tuple[int, ...] = ()) -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        def remember(_sock: ssl.SSLSocket, name: str | None, _ctx: ssl.SSLContext) -> None:
+            state.server_names.append(name)
+
+        tls.sni_callback = remember
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_port}/hooks/pims"
+    state.url = f"{'https' if tls else 'http'}://{host}:{server.server_port}/hooks/pims"
     try:
         yield state
     finally:
