@@ -1,37 +1,54 @@
 """The `pims-sync` command: one face for every operator task.
 
 Each command group lives in its own module under ``pims_sync.cli`` and exposes a click
-object named ``command``; this module only assembles them, so a missing optional piece
-never breaks the rest of the CLI.
+object named ``command`` (or a list named ``commands``); this module only assembles them.
+The imports are explicit: a missing or broken command module stops the CLI with its
+ImportError instead of quietly dropping the commands it held.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
+from types import ModuleType
 
 import click
 
 from .. import __version__
+from . import (
+    api_cmd,
+    beat_cmd,
+    clinics_cmd,
+    credentials_cmd,
+    db_cmd,
+    demo_cmd,
+    flower_cmd,
+    keys_cmd,
+    menu_cmd,
+    schedules_cmd,
+    simulator_cmd,
+    status_cmd,
+    sync_cmd,
+    webhooks_cmd,
+    worker_cmd,
+)
 
-# module name under pims_sync.cli -> exposes `command` (a click.Command or click.Group)
-COMMAND_MODULES = (
-    "simulator_cmd",
-    "db_cmd",
-    "clinics_cmd",
-    "keys_cmd",
-    "credentials_cmd",
-    "schedules_cmd",
-    "beat_cmd",
-    "services_cmd",
-    "sync_cmd",
-    "status_cmd",
-    "demo_cmd",
-    "flower_cmd",
-    "worker_cmd",
-    "menu_cmd",
-    "api_cmd",
-    "webhooks_cmd",
+# every module exposes `command` (a click.Command or click.Group) or `commands` (a list of them)
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    simulator_cmd,
+    db_cmd,
+    clinics_cmd,
+    keys_cmd,
+    credentials_cmd,
+    schedules_cmd,
+    beat_cmd,
+    sync_cmd,
+    status_cmd,
+    demo_cmd,
+    flower_cmd,
+    worker_cmd,
+    menu_cmd,
+    api_cmd,
+    webhooks_cmd,
 )
 
 
@@ -43,9 +60,8 @@ def cli(ctx: click.Context) -> None:
     _read_env_files()
     _use_live_demo(ctx.invoked_subcommand or "menu")
     if ctx.invoked_subcommand is None:
-        menu = _load("menu_cmd")
-        if menu is not None and sys.stdin.isatty() and sys.stdout.isatty():
-            ctx.invoke(menu.command)
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            ctx.invoke(menu_cmd.command)
         else:
             click.echo(ctx.get_help())
 
@@ -69,21 +85,15 @@ def _use_live_demo(command: str) -> None:
         err_console.print(f"[dim]using the running demo in {DEFAULT_DIR}[/]")
 
 
-def _load(name: str):
-    try:
-        return importlib.import_module(f"{__package__}.{name}")
-    except ModuleNotFoundError as e:
-        if e.name == f"{__package__}.{name}":
-            return None
-        raise
+def commands_of(module: ModuleType) -> list[click.Command]:
+    """The click commands a command module contributes (AttributeError if it has none)."""
+    found: list[click.Command] = getattr(module, "commands", None) or [module.command]
+    return found
 
 
-for _name in COMMAND_MODULES:
-    _mod = _load(_name)
-    if _mod is not None:
-        _cmds = getattr(_mod, "commands", None) or [_mod.command]
-        for _cmd in _cmds:
-            cli.add_command(_cmd)
+for _module in COMMAND_MODULES:
+    for _cmd in commands_of(_module):
+        cli.add_command(_cmd)
 
 
 def main() -> None:
