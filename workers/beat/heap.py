@@ -4,6 +4,10 @@ Celery's tick compares every entry with a copy of the schedule each time round a
 the whole heap on any change; with thousands of entries that makes each tick and each
 one-clinic reload cost milliseconds. Here a reload pushes the new entries and the replaced
 ones are dropped when they reach the top (the schedule no longer holds them).
+
+It shares Celery's ``Scheduler`` privates (``_heap``, ``_when``, ``_is_due_failed``), so
+pyproject.toml pins Celery to the minor version tested, and tests/beat/test_celery_privates.py
+checks those names and their behaviour on the installed Celery.
 """
 
 from __future__ import annotations
