@@ -50,7 +50,10 @@ def bench_redis_url() -> str:
 
 
 def chromium_path() -> str:
-    return os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    """The browser the workers would launch (CHROMIUM_PATH, else locate_chromium's headless choice)."""
+    from pims_sync.providers.idexx.chromium import locate_chromium
+
+    return locate_chromium(os.environ.get("CHROMIUM_PATH"), headless=True) or "chromium"
 
 
 @contextlib.contextmanager

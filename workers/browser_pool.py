@@ -11,7 +11,13 @@ thread of a sync (an enrichment thread finding the session expired). So the pool
 and browser live on a :class:`~pims_sync.providers.idexx.chromium.BrowserThread` of their own and
 every use goes through :meth:`BrowserPool.run`, which sends the work to that thread and waits:
 one Chromium per process whatever thread asks, never a private one per helper thread. The idle
-timer closes the browser the same way; the next ``run`` launches a fresh one.
+timer closes the browser the same way, and stops Playwright's driver (a node process of ~145 MB
+PSS) with it, so an idle worker is back to its Python footprint; the next ``run`` starts both
+again on the same thread.
+
+Which browser is launched is :func:`~pims_sync.providers.idexx.chromium.locate_chromium`'s
+choice (``executable_path`` = CHROMIUM_PATH wins; headless runs prefer Debian's
+chromium-headless-shell).
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ from typing import Any, TypeVar
 import psutil
 
 from pims_sync import metrics
-from pims_sync.providers.idexx.chromium import CHROMIUM_ARGS, BrowserThread
+from pims_sync.providers.idexx.chromium import CHROMIUM_ARGS, BrowserThread, launch_options
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _BROWSER_NAMES = ("chrom", "headless_shell")
+_DRIVER_NAMES = ("node",)
 
 
 class BrowserPool:
@@ -46,7 +53,7 @@ class BrowserPool:
         launch_timeout_ms: int = 30_000,
         idle_close_s: float = 600.0,
         args: tuple[str, ...] = CHROMIUM_ARGS,
-    ):
+    ) -> None:
         self.executable_path, self.headless = executable_path, headless
         self.launch_timeout_ms, self.idle_close_s, self.args = launch_timeout_ms, idle_close_s, args
         self._pid = os.getpid()
@@ -85,13 +92,9 @@ class BrowserPool:
 
         if self._playwright is None:
             self._playwright = sync_playwright().start()
-        options: dict[str, Any] = {
-            "headless": self.headless,
-            "args": list(self.args),
-            "timeout": self.launch_timeout_ms,
-        }
-        if self.executable_path:
-            options["executable_path"] = self.executable_path
+        options = launch_options(
+            self.executable_path, headless=self.headless, args=self.args, timeout_ms=self.launch_timeout_ms
+        )
         before = {p.pid for p in browser_processes(os.getpid())}
         self._browser = self._playwright.chromium.launch(**options)
         # remember which Chromium is ours, so cleanup never touches another browser of this process
@@ -120,11 +123,12 @@ class BrowserPool:
             timer.cancel()
 
     def _reap(self) -> None:
+        """Timer thread: close the browser and stop the driver, on the thread that owns them."""
         try:
-            self._thread.call(self._close_browser)
+            self._thread.call(self._stop_playwright)
         except Exception as e:
             log.debug("idle close failed: %s", e.__class__.__name__)
-        log.info("closed the idle browser to give memory back")
+        log.info("closed the idle browser and Playwright's driver to give memory back")
 
     # --- shutdown ------------------------------------------------------------------------------
 
@@ -140,6 +144,7 @@ class BrowserPool:
         self._browser_pids = set()
 
     def _stop_playwright(self) -> None:
+        """On the pool's thread: close the browser, then stop the driver (the next launch starts one)."""
         self._close_browser()
         playwright, self._playwright = self._playwright, None
         if playwright is not None:
@@ -160,6 +165,15 @@ class BrowserPool:
 
 def browser_processes(pid: int) -> list[psutil.Process]:
     """Chromium processes started (directly or not) by process ``pid``."""
+    return _descendants_named(pid, _BROWSER_NAMES)
+
+
+def driver_processes(pid: int) -> list[psutil.Process]:
+    """Playwright driver (node) processes started (directly or not) by process ``pid``."""
+    return _descendants_named(pid, _DRIVER_NAMES)
+
+
+def _descendants_named(pid: int, names: tuple[str, ...]) -> list[psutil.Process]:
     try:
         children = psutil.Process(pid).children(recursive=True)
     except psutil.Error:
@@ -167,7 +181,7 @@ def browser_processes(pid: int) -> list[psutil.Process]:
     found = []
     for child in children:
         try:
-            if any(n in child.name().lower() for n in _BROWSER_NAMES):
+            if any(n in child.name().lower() for n in names):
                 found.append(child)
         except psutil.Error:
             continue
@@ -184,13 +198,13 @@ def kill_processes(pids: set[int], *, grace_s: float = 3.0) -> int:
             procs.update({c.pid: c for c in root.children(recursive=True)})
         except psutil.Error:
             continue
-    procs = list(procs.values())
-    for p in procs:
+    targets = list(procs.values())
+    for p in targets:
         try:
             p.send_signal(signal.SIGTERM)
         except psutil.Error:
             pass
-    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    _, alive = psutil.wait_procs(targets, timeout=grace_s)
     for p in alive:
         try:
             p.kill()
@@ -198,4 +212,4 @@ def kill_processes(pids: set[int], *, grace_s: float = 3.0) -> int:
             pass
     if alive:
         time.sleep(0.1)
-    return len(procs)
+    return len(targets)

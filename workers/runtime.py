@@ -57,7 +57,7 @@ class WorkerRuntime:
     @cached_property
     def browsers(self) -> BrowserPool:
         return BrowserPool(
-            executable_path=self.settings.chromium_path or _default_chromium(),
+            executable_path=self.settings.chromium_path,  # None: the pool's lookup (locate_chromium)
             headless=self.settings.headless,
             launch_timeout_ms=self.settings.browser_timeout_ms,
             idle_close_s=self.settings.browser_idle_close_s,
@@ -256,12 +256,6 @@ class LoginLock:
             cm.__exit__(*exc)
         finally:
             self._local_lock.release()
-
-
-def _default_chromium() -> str | None:
-    from pims_sync.providers.idexx.chromium import DEFAULT_CHROMIUM
-
-    return DEFAULT_CHROMIUM if os.path.exists(DEFAULT_CHROMIUM) else None
 
 
 _runtime: WorkerRuntime | None = None

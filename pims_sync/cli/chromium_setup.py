@@ -1,10 +1,12 @@
-"""Finding Chromium for the demo, and installing it when the machine lets us.
+"""Making sure the demo has a Chromium: finding it, and installing it when the machine lets us.
 
-Playwright's own download needs the internet and fails on closed networks, while Debian's
-``chromium`` package comes from the distribution mirror every Debian/Ubuntu machine already
-reaches. So on a fresh machine the demo first looks for a browser, then installs Debian's package
-itself when it may (root, or passwordless sudo, with apt-get), then tries Playwright's download,
-and only then stops with the one command to run.
+Finding is :func:`~pims_sync.providers.idexx.chromium.locate_chromium`, the lookup workers,
+tests and benchmarks use too (CHROMIUM_PATH, then Debian's ``chromium-headless-shell`` for
+headless runs, then ``chromium``, then Playwright's build). Playwright's own download needs the
+internet and fails on closed networks, while Debian's packages come from the distribution mirror
+every Debian/Ubuntu machine already reaches. So on a fresh machine the demo first looks for a
+browser, then installs Debian's packages itself when it may (root, or passwordless sudo, with
+apt-get), then tries Playwright's download, and only then stops with the one command to run.
 """
 
 from __future__ import annotations
@@ -16,21 +18,21 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import PimsSyncError
+from ..providers.idexx.chromium import chromium_places, locate_chromium
 
-#: where Debian/Ubuntu packages put the browser, relative to the file system root
-CHROMIUM_PLACES = ("usr/bin/chromium", "usr/bin/chromium-browser", "usr/bin/google-chrome")
-CHROMIUM_CANDIDATES = tuple(f"/{p}" for p in CHROMIUM_PLACES)
-APT_PACKAGE = "chromium"
+#: Debian's packages: the full browser (also for --visible), and the headless shell headless runs prefer
+APT_PACKAGES = ("chromium", "chromium-headless-shell")
 CHROMIUM_HELP = (
     "Chromium was not found. Install it with one of:\n"
-    f"  sudo apt-get install {APT_PACKAGE}            (Debian/Ubuntu; then it is /usr/bin/chromium)\n"
+    f"  sudo apt-get install {' '.join(APT_PACKAGES)}   (Debian/Ubuntu)\n"
     f"  {Path(sys.executable).name} -m playwright install chromium   (Playwright's own build)\n"
     "or point CHROMIUM_PATH at an existing Chromium/Chrome binary."
 )
 
-Runner = Callable[..., subprocess.CompletedProcess]
+Runner = Callable[..., "subprocess.CompletedProcess[Any]"]
 Say = Callable[[str], None]
 
 
@@ -51,11 +53,12 @@ def _runnable(path: str | Path) -> bool:
 def find_chromium(
     configured: str | None = None,
     *,
-    candidates: tuple[str, ...] = CHROMIUM_CANDIDATES,
+    headless: bool = True,
+    candidates: tuple[str, ...] | None = None,
     install: Callable[[], bool] | None = None,
     installers: Sequence[Callable[[], bool]] = (),
 ) -> str:
-    """CHROMIUM_PATH, then the known places and PATH, then Playwright's build, then installers.
+    """locate_chromium, and when it finds nothing, the installers; a runnable path or MissingDependency.
 
     Each installer (``install`` first, then ``installers`` in order) is tried once, and the
     lookup is repeated after one succeeds. With none succeeding, the error says what to run.
@@ -64,13 +67,13 @@ def find_chromium(
         if _runnable(configured):
             return configured
         raise MissingDependency("CHROMIUM_PATH", f"an executable Chromium (nothing runnable at {configured})")
-    found = _look(candidates)
+    found = locate_chromium(None, headless=headless, candidates=candidates)
     if found:
         return found
     tried = ([install] if install else []) + list(installers)
     for installer in tried:
         if installer():
-            found = _look(candidates)
+            found = locate_chromium(None, headless=headless, candidates=candidates)
             if found:
                 return found
     if tried:
@@ -78,25 +81,14 @@ def find_chromium(
     raise MissingDependency("Chromium", CHROMIUM_HELP)
 
 
-def _look(candidates: tuple[str, ...]) -> str | None:
-    for candidate in candidates:
-        if _runnable(candidate):
-            return candidate
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return _playwright_chromium()
-
-
 # --- Debian's package -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class SystemInstaller:
-    """``apt-get install chromium`` when this process may install system packages.
+    """``apt-get install chromium chromium-headless-shell`` when this process may install system packages.
 
-    ``root`` is where the package lands ("/" on a real machine; tests point it at an empty
+    A distribution without the headless shell package still gets ``chromium`` alone. ``root`` is where the package lands ("/" on a real machine; tests point it at an empty
     folder), ``apt_get`` the package manager to call (tests pass a stand-in script; nothing else
     is replaced), ``say`` reports progress to the user.
     """
@@ -108,8 +100,8 @@ class SystemInstaller:
     timeout_s: float = 900
     prefix: tuple[str, ...] | None = None  # None: root runs apt-get itself, else passwordless sudo
 
-    def candidates(self) -> tuple[str, ...]:
-        return tuple(str(Path(self.root) / p) for p in CHROMIUM_PLACES)
+    def candidates(self, *, headless: bool = True) -> tuple[str, ...]:
+        return chromium_places(headless=headless, root=self.root)
 
     def _apt_get(self) -> str | None:
         return self.apt_get or shutil.which("apt-get")
@@ -137,12 +129,18 @@ class SystemInstaller:
         if prefix is None:
             return False
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        install = [*prefix, apt_get, "install", "-y", "--no-install-recommends", APT_PACKAGE]
-        self.say(f"Chromium was not found: installing Debian's '{APT_PACKAGE}' package (apt-get, a few minutes)…")
-        if self._run(install, env):
+        install = [*prefix, apt_get, "install", "-y", "--no-install-recommends"]
+        names = " and ".join(f"'{name}'" for name in APT_PACKAGES)
+        self.say(f"Chromium was not found: installing Debian's {names} packages (apt-get, a few minutes)…")
+        if self._run([*install, *APT_PACKAGES], env):
             return True
-        self.say("apt-get could not install it from its current package lists: running apt-get update first…")
-        return self._run([*prefix, apt_get, "update"], env) and self._run(install, env)
+        self.say("apt-get could not install them from its current package lists: running apt-get update first…")
+        if not self._run([*prefix, apt_get, "update"], env):
+            return False
+        if self._run([*install, *APT_PACKAGES], env):
+            return True
+        self.say(f"no '{APT_PACKAGES[1]}' package here: installing '{APT_PACKAGES[0]}' alone…")
+        return self._run([*install, APT_PACKAGES[0]], env)
 
     def _run(self, argv: list[str], env: dict[str, str]) -> bool:
         try:
@@ -166,13 +164,3 @@ def install_playwright_chromium(*, timeout_s: float = 900) -> bool:
         return False
     return done.returncode == 0
 
-
-def _playwright_chromium() -> str | None:
-    try:
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as p:
-            path = p.chromium.executable_path
-    except Exception:  # no driver, no browser: we only report absence
-        return None
-    return path if path and Path(path).is_file() else None

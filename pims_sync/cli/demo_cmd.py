@@ -152,7 +152,8 @@ def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, port
             status.update(line)
 
         system = SystemInstaller(say=progress)
-        chromium = find_chromium(settings.chromium_path, installers=(system, install_playwright_chromium))
+        chromium = find_chromium(settings.chromium_path, headless=settings.headless,
+                                 installers=(system, install_playwright_chromium))
     _step("Chromium", chromium)
 
     with console.status("Starting PostgreSQL…" if not settings.database_url else "Connecting to PostgreSQL…"):

@@ -24,11 +24,15 @@ def no_chromium_on_path(monkeypatch, tmp_path):
     return empty
 
 
-def fake_apt_get(folder: Path, root: Path, *, works: bool = True, needs_update: bool = False) -> tuple[Path, Path]:
-    """An apt-get stand-in that 'installs' chromium under ``root``; it logs its argv."""
+def fake_apt_get(folder: Path, root: Path, *, works: bool = True, needs_update: bool = False,
+                 has_shell: bool = True) -> tuple[Path, Path]:
+    """An apt-get stand-in that 'installs' the named packages under ``root``; it logs its argv.
+
+    Without ``has_shell`` the distribution has no chromium-headless-shell package: asking for it fails.
+    """
     log = folder / "apt-calls.log"
     script = folder / "apt-get"
-    target = root / "usr" / "bin" / "chromium"
+    bin_dir = root / "usr" / "bin"
     script.write_text(
         f"""#!{sys.executable}
 import os, sys
@@ -40,10 +44,15 @@ if sys.argv[1] == "update":
     sys.exit(0)
 if not {works!r} or ({needs_update!r} and not updated):
     sys.exit(100)
-os.makedirs({str(target.parent)!r}, exist_ok=True)
-with open({str(target)!r}, "w") as f:
-    f.write("#!/bin/sh\\necho chromium-stand-in\\n")
-os.chmod({str(target)!r}, 0o755)
+packages = [a for a in sys.argv[2:] if not a.startswith("-")]
+if "chromium-headless-shell" in packages and not {has_shell!r}:
+    sys.exit(100)
+os.makedirs({str(bin_dir)!r}, exist_ok=True)
+for package in packages:
+    target = os.path.join({str(bin_dir)!r}, package)
+    with open(target, "w") as f:
+        f.write("#!/bin/sh\\necho stand-in\\n")
+    os.chmod(target, 0o755)
 """
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
@@ -86,9 +95,24 @@ def test_as_root_debians_chromium_is_installed_and_found(no_chromium_on_path, tm
 
     found = find_chromium(None, candidates=installer.candidates(), installers=(installer,))
 
-    assert found == str(root / "usr" / "bin" / "chromium")
-    assert log.read_text().split("\n")[0] == "install -y --no-install-recommends chromium"
+    assert found == str(root / "usr" / "bin" / "chromium-headless-shell")  # headless: the shell
+    assert (root / "usr" / "bin" / "chromium").is_file()  # the full browser too, for --visible
+    headed = find_chromium(None, headless=False, candidates=installer.candidates(headless=False))
+    assert headed == str(root / "usr" / "bin" / "chromium")
+    assert log.read_text().split("\n")[0] == "install -y --no-install-recommends chromium chromium-headless-shell"
     assert any("installing Debian's 'chromium'" in line for line in said)
+
+
+def test_a_distribution_without_the_headless_shell_gets_chromium_alone(no_chromium_on_path, tmp_path):
+    root = tmp_path / "root"
+    apt_get, log = fake_apt_get(tmp_path, root, has_shell=False)
+    installer = SystemInstaller(say=lambda _line: None, apt_get=str(apt_get), root=str(root), prefix=())
+
+    found = find_chromium(None, candidates=installer.candidates(), installers=(installer,))
+
+    assert found == str(root / "usr" / "bin" / "chromium")
+    assert [line.split()[0] for line in log.read_text().splitlines()] == ["install", "update", "install", "install"]
+    assert log.read_text().splitlines()[-1] == "install -y --no-install-recommends chromium"
 
 
 def test_stale_package_lists_are_updated_once_then_the_install_is_retried(no_chromium_on_path, tmp_path):

@@ -13,6 +13,11 @@ with a cookie whose name contains ``session`` or ``auth``.
 Cookies are returned as a plain ``{name: value}`` dict (the cookies the browser holds for the
 base URL): small, JSON-serialisable, what the session cache encrypts and what IdexxClient sends.
 
+Each login's context aborts the page's images, fonts and media (``BLOCKED_RESOURCE_TYPES``):
+nothing in the form needs them, and on IDEXX's real page they are most of the bytes. Stylesheets
+load: without them elements the page hides become visible, and Playwright's actionability
+checks (visible, not covered) could pick or click what a person never sees.
+
 Threads: ``browser_source`` is either a :class:`~.chromium.BrowserRunner` (the worker's
 BrowserPool, the CLI's BrowserSource: the login is sent to the thread that owns the browser,
 whatever thread asks) or a bare callable returning a Browser (a test's fixture). A bare browser
@@ -26,17 +31,19 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlparse
 
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Playwright, Response, Route, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ...errors import AuthenticationFailed, PimsUnavailable
 from ...models import Credentials
-from .chromium import CHROMIUM_ARGS, DEFAULT_CHROMIUM, BrowserRunner, BrowserThread
+from .chromium import BrowserRunner, BrowserThread, launch_options
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # field -> the selectors that find it, in order of preference
 INPUTS = {
@@ -49,15 +56,15 @@ ERROR_BANNER = ".error-message, .alert-danger"
 TWO_STEP = 'input[name="code"], input[name="otp"]'
 SESSION_COOKIE_MARKERS = ("session", "auth")
 TWO_STEP_MESSAGE = "two-step verification is on for this account"
+#: what a login page loads that the form never needs (Playwright's resource types)
+BLOCKED_RESOURCE_TYPES = frozenset({"image", "font", "media"})
 
 
 @contextlib.contextmanager
 def launch_chromium(*, chromium_path: str | None = None, headless: bool = True) -> Iterator[Browser]:
     """A Chromium of our own for the current thread, closed on exit."""
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium_path or DEFAULT_CHROMIUM, args=list(CHROMIUM_ARGS), headless=headless
-        )
+        browser = pw.chromium.launch(**launch_options(chromium_path, headless=headless))
         try:
             yield browser
         finally:
@@ -70,12 +77,12 @@ class BrowserSource:
 
     def __init__(self, *, chromium_path: str | None = None, headless: bool = True):
         self._thread = BrowserThread("cli-chromium")
-        self._playwright = None
+        self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._chromium_path = chromium_path
         self._headless = headless
 
-    def run(self, fn: Callable[[Browser], object]):
+    def run(self, fn: Callable[[Browser], T]) -> T:
         """``fn(browser)`` on the browser's thread, launching Chromium on first use."""
         return self._thread.call(lambda: fn(self._live_browser()))
 
@@ -84,9 +91,7 @@ class BrowserSource:
             self._shutdown()
             self._playwright = sync_playwright().start()
             self._browser = self._playwright.chromium.launch(
-                executable_path=self._chromium_path or DEFAULT_CHROMIUM,
-                args=list(CHROMIUM_ARGS),
-                headless=self._headless,
+                **launch_options(self._chromium_path, headless=self._headless)
             )
         return self._browser
 
@@ -103,7 +108,7 @@ class BrowserSource:
         self._thread.stop(final=self._shutdown)
 
 
-def default_browser_source(settings) -> BrowserSource:
+def default_browser_source(settings: Any) -> BrowserSource:
     """For scripts and the CLI; workers supply their pooled browser instead."""
     return BrowserSource(chromium_path=settings.chromium_path, headless=settings.headless)
 
@@ -148,6 +153,7 @@ class IdexxAuthenticator:
         context = None
         try:
             context = browser.new_context()
+            context.route("**/*", _skip_unneeded)
             page = context.new_page()
             page.set_default_timeout(self.timeout_ms)
             posted = self._submit_form(page, credentials)
@@ -168,11 +174,13 @@ class IdexxAuthenticator:
                 with contextlib.suppress(PlaywrightError):
                     context.close()
 
-    def _submit_form(self, page: Page, credentials: Credentials):
+    def _submit_form(self, page: Page, credentials: Credentials) -> Response:
         response = page.goto(f"{self.base_url}/login", wait_until="domcontentloaded")
         _check_status(response, "GET /login")
         username, password = _field(page, "username"), _field(page, "password")
-        company = _field(page, "company_id", required=bool(credentials.company_id))
+        company = _find(page, "company_id")
+        if company is None and credentials.company_id:
+            company = _field(page, "company_id")  # raises: the page lost the field this clinic needs
         submit = page.locator(SUBMIT)
         if submit.count() == 0:
             raise AuthenticationFailed(
@@ -182,7 +190,9 @@ class IdexxAuthenticator:
         password.fill(credentials.password)
         if company is not None:
             company.fill(credentials.company_id)
-        posted_form = lambda r: r.request.method == "POST" and r.request.is_navigation_request()  # noqa: E731
+        def posted_form(r: Response) -> bool:
+            return r.request.method == "POST" and r.request.is_navigation_request()
+
         with page.expect_response(posted_form) as posted:
             with page.expect_navigation(wait_until="domcontentloaded") as navigation:
                 submit.first.click()
@@ -190,7 +200,7 @@ class IdexxAuthenticator:
         _check_status(navigation.value, "the page after the login")
         return posted.value
 
-    def _check_outcome(self, page: Page, posted, cookies: dict[str, str], credentials: Credentials) -> None:
+    def _check_outcome(self, page: Page, posted: Response, cookies: dict[str, str], credentials: Credentials) -> None:
         """Success is leaving /login with a session cookie; anything else says why it failed."""
         if page.locator(TWO_STEP).count() > 0:
             raise AuthenticationFailed(
@@ -224,20 +234,33 @@ class IdexxAuthenticator:
         )
 
 
-def _field(page: Page, name: str, *, required: bool = True):
-    """The first input matching one of the field's selectors; None if optional and absent."""
+def _skip_unneeded(route: Route) -> None:
+    if route.request.resource_type in BLOCKED_RESOURCE_TYPES:
+        route.abort()
+    else:
+        route.fallback()
+
+
+def _find(page: Page, name: str) -> Locator | None:
+    """The first input matching one of the field's selectors; None if there is none."""
     for selector in INPUTS[name]:
         found = page.locator(selector)
         if found.count() > 0:
             return found.first
-    if not required:
-        return None
+    return None
+
+
+def _field(page: Page, name: str) -> Locator:
+    """The field's input, or AuthenticationFailed saying the page changed."""
+    found = _find(page, name)
+    if found is not None:
+        return found
     raise AuthenticationFailed(
         f"the IDEXX login page has no '{name}' field; the page may have changed", reason="login_page_changed"
     )
 
 
-def _check_status(response, what: str) -> None:
+def _check_status(response: Response | None, what: str) -> None:
     if response is not None and response.status >= 500:
         raise PimsUnavailable(f"IDEXX {what} answered HTTP {response.status}")
 
