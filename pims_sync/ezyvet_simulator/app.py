@@ -12,9 +12,10 @@ import json
 import secrets
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from flask import Flask, jsonify, request
 
@@ -27,6 +28,7 @@ ENDPOINTS = ("/v1/appointmentstatus", "/v1/appointmenttype", "/v1/species", "/v1
              "/v1/contactdetail", "/v1/animal", "/v1/consult", "/v2/appointment")
 TOKEN_PATH = "/v1/oauth/access_token"
 DEFAULT_TOKEN_TTL_S = 43_200  # 12 h (EZYVET_FACTS.md §1)
+REQUEST_LOG_SIZE = 2_000
 
 
 @dataclass
@@ -37,6 +39,8 @@ class State:
     latency_ms: float = 0.0
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (site uid, expires)
     faults: list[dict] = field(default_factory=list)
+    # the latest data calls, as sent: {"site", "endpoint", "params"} (GET /__sim/requests)
+    request_log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     stats: dict = field(default_factory=lambda: {"tokens_issued": Counter(), "requests": Counter(),
                                                  "rate_limited": 0, "max_limit_asked": 0})
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -104,6 +108,7 @@ def create_app(*, seed: int = 7, sites: int = 2, appointments_per_day: int = 6, 
         allowed, headers = state.throttle.take(site.uid, endpoint)
         with state.lock:
             state.stats["requests"][f"{site.uid} {endpoint}"] += 1
+            state.request_log.append({"site": site.uid, "endpoint": endpoint, "params": request.args.to_dict()})
             if not allowed:
                 state.stats["rate_limited"] += 1
         if not allowed:

@@ -1,13 +1,20 @@
 """/__sim/: what tests, benchmarks and the demo use to read and steer the simulator.
 
 The same habits as the IDEXX simulator's control API: sites (with credentials: it is a
-simulator), stats, faults (the next N calls of an endpoint answer a status with the
-``messages`` envelope), token expiry, site expiry, config and reset. Never throttled.
+simulator), stats, the request log, appointment changes (``modified_at`` = now, for incremental
+reads), faults (the next N calls of an endpoint answer a status with the ``messages`` envelope),
+token expiry, site expiry, config and reset. Never throttled.
 """
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, jsonify, request
+
+#: the v2 appointment fields /__sim/sites/<n>/appointments/<id> may change
+CHANGEABLE = frozenset({"status_id", "type_id", "description", "start_at", "duration", "active", "animal_id",
+                        "contact_id", "cancellation_reason", "cancellation_reason_text"})
 
 
 def blueprint(state) -> Blueprint:
@@ -64,6 +71,29 @@ def blueprint(state) -> Blueprint:
         site.expired = bool((request.get_json(silent=True) or {}).get("expired", True))
         return jsonify(site.summary() | {"expired": site.expired})
 
+    @bp.get("/requests")
+    def requests_log():
+        """The latest data calls as sent (site, endpoint, query parameters), oldest first."""
+        with state.lock:
+            return jsonify({"requests": list(state.request_log)})
+
+    @bp.post("/sites/<int:number>/appointments/<int:appointment_id>")
+    def change_appointment(number: int, appointment_id: int):
+        """Change an appointment as a clinic's staff would: the given fields, and modified_at = now."""
+        site, missing = site_or_404(number)
+        if missing:
+            return missing
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not body or set(body) - CHANGEABLE:
+            return jsonify({"error": f"a JSON object of fields to change, among {sorted(CHANGEABLE)}"}), 400
+        record = next((r for r in site.tables["/v2/appointment"] if r["id"] == appointment_id), None)
+        if record is None:
+            return jsonify({"error": f"no appointment {appointment_id} on site {number}"}), 404
+        with state.lock:
+            record.update(body)
+            record["modified_at"] = int(time.time())
+        return jsonify({"appointment": record})
+
     @bp.post("/config")
     def config():
         body = request.get_json(force=True) or {}
@@ -88,6 +118,7 @@ def blueprint(state) -> Blueprint:
             state.stats["requests"].clear()
             state.stats["rate_limited"] = 0
             state.stats["max_limit_asked"] = 0
+            state.request_log.clear()
         state.throttle.reset()
         return jsonify({"reset": True})
 

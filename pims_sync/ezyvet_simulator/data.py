@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 STATUSES = ("Booked", "Confirmed", "Arrived", "In Progress", "Completed", "Cancelled", "Did Not Arrive")
@@ -94,6 +94,9 @@ def _fill(site: Site, rng: random.Random, per_day: int, first: date, last: date,
                         "is_dead": "0"})
     t["/v1/contact"], t["/v1/contactdetail"], t["/v1/animal"] = contacts, details, animals
     tz = ZoneInfo(site.timezone)
+    # records were last changed before today (never in the future, whenever they start), so an
+    # incremental read (modified_at={"gt": ...}) sees only what a test changed through /__sim/
+    before_today = int(datetime.combine(today, time(), UTC).timestamp()) - 86_400
     appointments, consults = [], []
     day = first
     while day <= last:
@@ -112,7 +115,8 @@ def _fill(site: Site, rng: random.Random, per_day: int, first: date, last: date,
                                  "animal_id": animal["id"], "date": _s(start),
                                  "description": f"Consult for appointment {aid}", "appointment_id": _s(aid)})
             appointments.append({
-                "id": aid, "uid": f"appointment_{aid}", "created_at": start - 86400, "modified_at": start - 86400,
+                "id": aid, "uid": f"appointment_{aid}", "created_at": min(start - 86_400, before_today),
+                "modified_at": min(start - 86_400, before_today),
                 "active": True, "start_at": start, "duration": TYPES[type_id - 1][1], "type_id": type_id,
                 "status_id": rng.randrange(1, 4) if day >= today else rng.choice((5, 5, 5, 6, 7)),
                 "description": "" if block else f"{TYPES[type_id - 1][0]} visit",

@@ -49,6 +49,9 @@ class ProviderSpec:
     rate_limit: RateLimit
     #: where its credentials live: the product's idexx_credentials, or our generic table
     credentials_table: str = "pims_sync_provider_credentials"
+    #: it can read only the appointments modified since a time: later inbound runs then ask for
+    #: those (the watermark in pims_sync_provider_state); reconciliation always reads in full
+    supports_incremental: bool = False
 
     @property
     def queue(self) -> str:
@@ -85,6 +88,7 @@ PROVIDERS: dict[str, ProviderSpec] = {
         ),
         needs_browser=False,
         rate_limit=RateLimit(per_endpoint=60, per_site=180),  # EZYVET_FACTS.md §8
+        supports_incremental=True,  # /v2/appointment's modified_at filter (EZYVET_FACTS.md §4)
     ),
 }
 ALIASES = {"idexx": "idexx-neo"}

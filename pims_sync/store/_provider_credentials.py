@@ -4,14 +4,18 @@ IDEXX's stay in the product's ``idexx_credentials`` (three columns, the product 
 Every other provider's fields (registry.py declares them) are encrypted together with the same
 cipher and key ids (:mod:`pims_sync.crypto`) into ``pims_sync_provider_credentials``
 (migration 20261201000009), so adding a provider never adds a column. Errors name the clinic,
-the provider and field names, never a value.
+the provider and field names, never a value. PostgresStore and SupabaseStore get their methods
+for the table from the two mixins here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+
+from postgrest.types import ReturnMethod
 
 from ..errors import CredentialDecryptError, CredentialsMissing, NotFound, ValidationError
 from . import _rows as rows
@@ -118,4 +122,66 @@ class ProviderCredentialQueries:
             (status, cid, provider),
         )
         if n == 0:
+            raise CredentialsMissing(f"clinic {cid} has no {provider} credentials ({TABLE})")
+
+
+def _bytea(value: Any) -> bytes:
+    """PostgREST renders bytea as ``\\x<hex>``."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    text = str(value)
+    return bytes.fromhex(text[2:]) if text.startswith("\\x") else text.encode()
+
+
+class SupabaseProviderCredentials:
+    """SupabaseStore's methods for the same table over PostgREST (a mixin over its ``table`` and
+    ``_read``): the statements of :class:`ProviderCredentialQueries`, each as a clinic read and one
+    write where Postgres needs one statement. ``last_validated_at`` comes from this machine's clock."""
+
+    def save_provider_credentials(self, creds: EncryptedProviderCredentials) -> None:
+        """Insert or replace; a new secret clears any remembered refusal (validation_status)."""
+        cid = rows.parse_uuid(creds.clinic_id, "clinic")
+        found = self._read(  # type: ignore[attr-defined]
+            "save provider credentials", "clinics", self.table("clinics").select("id").eq("id", cid)  # type: ignore[attr-defined]
+        )
+        if not found:
+            raise NotFound(f"clinic {cid} not found")
+        row = {
+            "clinic_id": cid,
+            "provider": creds.provider,
+            "fields_encrypted": "\\x" + creds.fields_encrypted.hex(),  # bytea over JSON: Postgres's hex form
+            "encryption_key_id": creds.encryption_key_id,
+            "is_active": creds.is_active,
+            "validation_status": None,
+            "last_validated_at": None,
+        }
+        query = self.table(TABLE).upsert(  # type: ignore[attr-defined]
+            row, on_conflict="clinic_id,provider", returning=ReturnMethod.minimal
+        )
+        self._read("save provider credentials", TABLE, query)  # type: ignore[attr-defined]
+
+    def get_provider_credentials(self, clinic_id: str, provider: str) -> EncryptedProviderCredentials:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        query = (
+            self.table(TABLE)  # type: ignore[attr-defined]
+            .select("*")
+            .eq("clinic_id", cid)
+            .eq("provider", provider)
+            .eq("is_active", True)
+        )
+        found = self._read("get provider credentials", TABLE, query)  # type: ignore[attr-defined]
+        if not found:
+            raise CredentialsMissing(f"clinic {cid} has no active {provider} credentials ({TABLE})")
+        return _row({**found[0], "fields_encrypted": _bytea(found[0]["fields_encrypted"])})
+
+    def mark_provider_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None:
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        query = (
+            self.table(TABLE)  # type: ignore[attr-defined]
+            .update({"validation_status": status, "last_validated_at": datetime.now(UTC).isoformat()})
+            .eq("clinic_id", cid)
+            .eq("provider", provider)
+            .select("clinic_id")
+        )
+        if not self._read("mark provider credentials validated", TABLE, query):  # type: ignore[attr-defined]
             raise CredentialsMissing(f"clinic {cid} has no {provider} credentials ({TABLE})")

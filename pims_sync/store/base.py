@@ -58,8 +58,8 @@ class Store(Protocol):
 
     # --- credentials (idexx_credentials, stored encrypted; see pims_sync.crypto) -------------
     # A clinic may have several rows (the product keeps one per user): the store uses the first
-    # in _clinic_rules.CREDENTIALS_ORDER (active, then most recently updated). Providers other
-    # than IDEXX have no credentials table yet: CredentialsMissing says so.
+    # in _clinic_rules.CREDENTIALS_ORDER (active, then most recently updated). Other providers'
+    # credentials are not in this table: save refuses them, get says CredentialsMissing.
     def save_credentials(self, creds: EncryptedCredentials) -> None:
         """Update the clinic's row, or insert one (user_id = the clinic's owner_user_id)."""
 
@@ -77,6 +77,22 @@ class Store(Protocol):
         """The active EncryptedProviderCredentials; CredentialsMissing when there are none."""
 
     def mark_provider_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None: ...
+
+    # --- provider state (pims_sync_provider_state, see store/_provider_state.py) ---------------
+    def get_provider_state(self, clinic_id: str, provider: str) -> Any:
+        """The clinic's ProviderState for that provider (incremental watermark, site time zone), or None."""
+
+    def save_sync_watermark(
+        self,
+        clinic_id: str,
+        provider: str,
+        *,
+        modified_since: datetime,
+        window: tuple[datetime, datetime],
+        site_timezone: str | None = None,
+    ) -> None:
+        """After a successful inbound phase: when its fetch started and the UTC window it read; the
+        site's time zone if the run learnt it (else the stored one stays). NotFound without the clinic."""
 
     def set_sync_enabled(self, clinic_id: str, enabled: bool) -> None:
         """The cut-over flag on every credentials row of the clinic; CredentialsMissing without one."""

@@ -38,6 +38,7 @@ from ._freshness import FreshnessQueries
 from ._pg_keys import ApiKeyQueries
 from ._pg_sync import SyncDataQueries, jsonb
 from ._provider_credentials import ProviderCredentialQueries
+from ._provider_state import ProviderStateQueries
 from ._webhooks import WebhookQueries
 
 # sync_enabled: the flag of the credentials row the store uses; NULL (no row) reads as True
@@ -59,7 +60,7 @@ select s.clinic_id, s.sync_schedules, s.version, s.updated_at, c.timezone, c.is_
 
 
 class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, WebhookQueries,
-                    FreshnessQueries):
+                    FreshnessQueries, ProviderStateQueries):
     """The product database over a direct Postgres connection (DATABASE_URL)."""
 
     def __init__(self, database_url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 30.0,

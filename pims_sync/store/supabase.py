@@ -5,7 +5,8 @@ connection. Multi-row semantics are never re-implemented here: batch upsert, sof
 restore and the audit lifecycle are ``.rpc()`` calls of the same SQL functions PostgresStore
 runs with ``SELECT fn(...)`` (``supabase/migrations``). Plain reads and single-row writes use the
 table API. Clinics, credentials and schedule configs live in this module, API keys in
-:mod:`._supabase_keys`, the sync data (cases, audits) in :mod:`._supabase_sync`.
+:mod:`._supabase_keys`, the sync data (cases, audits) in :mod:`._supabase_sync`, other providers'
+credentials and state in :mod:`._provider_credentials` and :mod:`._provider_state`.
 
 Differences a caller may notice, all forced by the REST API: each upsert chunk of 500 cases is its
 own transaction (PostgresStore puts a whole batch in one), timestamps PostgREST cannot compute
@@ -35,6 +36,8 @@ from ..errors import CredentialsMissing, NotFound, StoreError, ValidationError
 from ..models import Clinic, EncryptedCredentials, ScheduleConfigRow
 from . import _clinic_rules as rules
 from . import _rows as rows
+from ._provider_credentials import SupabaseProviderCredentials
+from ._provider_state import SupabaseProviderState
 from ._supabase_errors import redact_key, translate_api_error, translate_transport_error
 from ._supabase_keys import SupabaseApiKeys
 from ._supabase_sync import SupabaseSyncData
@@ -77,7 +80,7 @@ def _config_row(row: dict[str, Any]) -> ScheduleConfigRow:
     return rows.schedule_config({**row, "timezone": clinic["timezone"], "clinic_active": clinic["is_active"]})
 
 
-class SupabaseStore(SupabaseApiKeys, SupabaseSyncData):
+class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentials, SupabaseProviderState):
     """The product database through a Supabase project's REST API, as the service role."""
 
     def __init__(
@@ -280,8 +283,8 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData):
 
     def mark_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None:
         cid = rows.parse_uuid(clinic_id, "clinic")
-        if not rules.is_idexx(provider):
-            raise CredentialsMissing(_other_provider(provider, cid))
+        if not rules.is_idexx(provider):  # other providers' rows: pims_sync_provider_credentials
+            return self.mark_provider_credentials_validated(cid, provider, status=status)
         chosen = self._credentials_row_id("mark credentials validated", cid)
         if chosen is None:
             raise CredentialsMissing(f"clinic {cid} has no {provider} credentials (idexx_credentials)")
@@ -294,15 +297,7 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData):
         if not self._read("mark credentials validated", CREDENTIALS, query):
             raise CredentialsMissing(f"clinic {cid} has no {provider} credentials (idexx_credentials)")
 
-    # --- other providers' credentials (pims_sync_provider_credentials): not over PostgREST yet ---
-    def save_provider_credentials(self, creds: Any) -> None:
-        raise _no_provider_credentials(creds.clinic_id, creds.provider)
-
-    def get_provider_credentials(self, clinic_id: str, provider: str) -> Any:
-        raise _no_provider_credentials(clinic_id, provider)
-
-    def mark_provider_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None:
-        raise _no_provider_credentials(clinic_id, provider)
+    # other providers' credentials (pims_sync_provider_credentials): SupabaseProviderCredentials
 
     def set_sync_enabled(self, clinic_id: str, enabled: bool) -> None:
         """Every credentials row of the clinic (the old service reads its user's row); the row
@@ -377,10 +372,3 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData):
         )
         found = self._read("get schedule snapshot", "clinic_schedule_snapshots", query)
         return found[0]["payload"] if found else None
-
-
-def _no_provider_credentials(clinic_id: str, provider: str) -> StoreError:
-    return StoreError(
-        f"clinic {clinic_id}: {provider} credentials (pims_sync_provider_credentials) are kept only "
-        "through DATABASE_URL for now; set DATABASE_URL to use a provider other than IDEXX Neo"
-    )

@@ -302,9 +302,12 @@ def test_mark_credentials_validated_patches_the_chosen_row(sb, postgrest):
     assert stamped.tzinfo is not None and stamped >= before - timedelta(seconds=1)
     with pytest.raises(CredentialsMissing):  # no row to choose
         sb.mark_credentials_validated(CLINIC_ID, "idexx", status="valid")
-    with pytest.raises(CredentialsMissing):
-        sb.mark_credentials_validated(CLINIC_ID, "other-pims", status="valid")
     assert len(postgrest.take()) == 1
+    # another provider's mark goes to its own table (as PostgresStore routes it): no row there either
+    with pytest.raises(CredentialsMissing, match="pims_sync_provider_credentials"):
+        sb.mark_credentials_validated(CLINIC_ID, "other-pims", status="valid")
+    (other,) = postgrest.take()
+    assert (other.method, other.path) == ("PATCH", "/rest/v1/pims_sync_provider_credentials")
 
 
 def test_set_sync_enabled_writes_every_row_and_the_chosen_one_last(sb, postgrest):
