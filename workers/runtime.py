@@ -104,7 +104,7 @@ class WorkerRuntime:
 
     def provider_credentials_loader(self, clinic_id: str, provider: str):
         """A non-IDEXX provider's fields, decrypted inside this worker when first needed."""
-        from pims_sync.store._provider_credentials import unseal
+        from pims_sync.store import unseal
 
         def load() -> dict[str, str]:
             stored = self.store.get_provider_credentials(clinic_id, provider)

@@ -13,7 +13,7 @@ import click
 from ..credential_status import status_after_refusal
 from ..errors import AuthenticationFailed, PimsSyncError
 from ..providers.registry import ALIASES, PROVIDERS, provider_spec
-from ..store._provider_credentials import seal
+from ..store import seal
 from .connect import load_settings, local_provider, open_store
 from .output import console, fail, handles_errors, json_option, print_json
 
@@ -156,7 +156,7 @@ def _api_provider(settings, store, clinic, spec):
     from ..crypto import CredentialCipher
     from ..providers.ezyvet.hosts import base_url_for
     from ..providers.ezyvet.provider import EzyvetProvider
-    from ..store._provider_credentials import unseal
+    from ..store import unseal
 
     cipher = CredentialCipher.from_settings(settings)
     base_url = base_url_for(clinic.id, clinic.pims_host, extra_hosts=settings.idexx_extra_hosts)

@@ -1,8 +1,13 @@
-"""Persistence: the Store protocol and its Postgres and Supabase implementations."""
+"""Persistence: the Store protocol and its Postgres and Supabase implementations.
 
+The package's face: code outside pims_sync/store imports these names, never a ``_module``.
+"""
+
+from ._provider_credentials import seal, unseal
+from ._provider_state import ProviderState
 from .base import Store
 
-__all__ = ["Store", "open_store"]
+__all__ = ["ProviderState", "Store", "open_store", "seal", "unseal"]
 
 
 def open_store(settings, *, wait_s: float | None = None):
