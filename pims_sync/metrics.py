@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hmac
 import os
+import socket
 import tempfile
 from collections.abc import Iterable
 
@@ -26,18 +27,29 @@ from prometheus_client.core import GaugeMetricFamily
 ENV_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
+# Sample files are named by process; a pid alone is not unique when several hosts or containers
+# (each its own pid namespace: docker compose's api, worker and beat) share one directory, and two
+# processes writing one file lose counts. The host name makes it unique ("_" is the file name's
+# separator in prometheus_client, so it is kept out).
+_HOST = socket.gethostname().replace("_", "-") or "host"
+
+
+def process_identifier(pid: int | None = None) -> str:
+    """This process's (or ``pid``'s, on this host) name in the samples directory."""
+    return f"{_HOST}-{os.getpid() if pid is None else pid}"
+
+
 def multiprocess_dir() -> str:
     """The samples directory, created (and put in the environment) when none is set.
 
     prometheus_client picks file-backed values when the variable is set at its import; another
-    library (Flower) may have imported it first, so the value class is re-chosen here, before any
-    of our metrics exists.
+    library (Flower) may have imported it first, so the value class is chosen here, before any of
+    our metrics exists: file-backed, one file per host and pid.
     """
     path = os.environ.get(ENV_DIR) or os.path.join(tempfile.gettempdir(), f"pims-sync-metrics-{os.getuid()}")
     os.makedirs(path, exist_ok=True)
     os.environ[ENV_DIR] = path
-    if not getattr(values.ValueClass, "_multiprocess", False):
-        values.ValueClass = values.get_value_class()
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_identifier)  # type: ignore[no-untyped-call]
     return path
 
 
@@ -170,7 +182,7 @@ def render(*, extra_collectors: Iterable = (), path: str | None = None) -> bytes
 
 def process_exited(pid: int) -> None:
     """Drop a dead process's live gauges (gunicorn's child_exit, a pool child's shutdown)."""
-    _mp.mark_process_dead(pid, os.environ.get(ENV_DIR) or MULTIPROC_DIR)
+    _mp.mark_process_dead(process_identifier(pid), os.environ.get(ENV_DIR) or MULTIPROC_DIR)
 
 
 def record_worker_memory() -> None:
