@@ -1,8 +1,8 @@
 """Run the simulator: embedded in a thread (tests, benchmarks) or as a child process.
 
-The embedded server is werkzeug's threaded server, one thread per connection, so
-latency faults overlap instead of queueing and a latency-bound benchmark measures the
-client, not the simulator.
+The embedded server is `pims_sync.wsgi_server` (cheroot): HTTP/1.1 with keep-alive, as IDEXX
+serves, and a pool of threads so latency faults overlap instead of queueing and a
+latency-bound benchmark measures the client, not the simulator.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler, make_server
-
-from .app import EXTENSION, create_app
+from ..wsgi_server import EmbeddedServer
+from .app import EXTENSION, SimulatorState, create_app
 
 
 class SimulatorServer:
@@ -29,60 +30,42 @@ class SimulatorServer:
     latency_ms, jitter_ms, session_idle_s, session_max_s, faults, world).
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, quiet: bool = True, **options) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, quiet: bool = True, **options: Any) -> None:
         self.app = create_app(**options)
-        self.state = self.app.extensions[EXTENSION]
-        handler = _QuietHandler if quiet else WSGIRequestHandler
-        self._server = make_server(host, port, self.app, threaded=True, request_handler=handler)
-        self._thread: threading.Thread | None = None
+        self.state: SimulatorState = self.app.extensions[EXTENSION]
+        # stopping wakes any request asleep in a latency or hang fault, so stop() never waits for one
+        self._server = EmbeddedServer(self.app, host=host, port=port, quiet=quiet, name="simulator",
+                                      on_stop=self.state.stopping.set)
         self.host = host
-        self.port = self._server.server_port
+        self.port = self._server.port
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     @property
-    def clinics(self) -> list[dict]:
+    def clinics(self) -> list[dict[str, Any]]:
         return [c.summary() for c in self.state.world.clinics]
 
     def start(self) -> SimulatorServer:
-        if self._thread is None:
-            self.state.stopping.clear()
-            self._thread = threading.Thread(target=self._server.serve_forever, name=f"simulator:{self.port}",
-                                            daemon=True)
-            self._thread.start()
+        self.state.stopping.clear()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving; wakes any request stuck in a latency or hang fault."""
-        self.state.stopping.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._server.server_close()
+        self._server.stop()
 
     def serve_forever(self) -> None:
         """Serve on the calling thread until interrupted (the CLI's mode)."""
-        try:
-            self._server.serve_forever()
-        finally:
-            self.state.stopping.set()
-            self._server.server_close()
+        self._server.serve_forever()
 
     def __enter__(self) -> SimulatorServer:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.stop()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log: tests and benchmarks make thousands of requests."""
-
-    def log_request(self, *args, **kwargs) -> None:
-        pass
 
 
 class SimulatorProcess:
@@ -106,6 +89,7 @@ class SimulatorProcess:
         self.clinics = self._wait_ready(startup_timeout_s)
 
     def _read_output(self) -> None:
+        assert self.process.stdout is not None  # Popen(stdout=PIPE)
         for line in iter(self.process.stdout.readline, b""):
             self._tail.append(line)
 
@@ -113,7 +97,7 @@ class SimulatorProcess:
         """The last lines the child printed (for error messages)."""
         return b"".join(self._tail).decode(errors="replace")
 
-    def _wait_ready(self, timeout_s: float) -> list[dict]:
+    def _wait_ready(self, timeout_s: float) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -122,7 +106,8 @@ class SimulatorProcess:
                 raise RuntimeError(f"the simulator exited with {self.process.returncode}: {output[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{self.url}/__sim/clinics", timeout=1) as response:
-                    return json.load(response)["clinics"]
+                    clinics: list[dict[str, Any]] = json.load(response)["clinics"]
+                    return clinics
             except OSError:
                 time.sleep(0.1)
         self.stop()
