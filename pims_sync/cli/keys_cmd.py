@@ -3,19 +3,25 @@
 A key's plaintext is shown once. A key without a clinic (the product's later migration left its
 keys so) is a shared key: the API refuses it until an operator either binds it to one clinic
 (`bind`) or grants it an explicit list of clinics (`grant`), and it never reaches any other.
+
+The API caches key lookups for a few seconds; every change here also bumps the key version in
+Redis, so every API process drops its cache within half a second (api/auth.py ``KeyCache``).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import click
 from rich.table import Table
 
 from ..apikeys import generate_api_key, normalize_permissions
+from ..config import Settings
 from ..errors import ValidationError
+from ..models import ApiKeyRecord
 from .clinics_cmd import UUID
-from .connect import load_settings, open_store
+from .connect import load_settings, open_store, redis_client
 from .output import console, err_console, fail, handles_errors, json_option, print_json
 
 
@@ -32,7 +38,7 @@ def command() -> None:
 @click.option("--expires-days", type=click.IntRange(1, 3650), default=None, help="Expire after N days.")
 @json_option
 @handles_errors
-def create(clinic_id, name, permissions, expires_days, as_json):
+def create(clinic_id: str, name: str, permissions: str | None, expires_days: int | None, as_json: bool) -> None:
     """Create a key and print it once (only its hash is stored)."""
     perms = normalize_permissions([p for p in permissions.split(",") if p.strip()] if permissions else None)
     expires_at = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
@@ -61,7 +67,7 @@ def create(clinic_id, name, permissions, expires_days, as_json):
 @click.option("--shared", is_flag=True, help="The shared keys (no clinic) and the clinics granted to each.")
 @json_option
 @handles_errors
-def list_(clinic_id, shared, as_json):
+def list_(clinic_id: str | None, shared: bool, as_json: bool) -> None:
     """List a clinic's keys, or the shared keys (prefixes only)."""
     if bool(clinic_id) == shared:
         raise click.UsageError("give --clinic CLINIC_ID or --shared (one of them)")
@@ -94,14 +100,16 @@ def list_(clinic_id, shared, as_json):
 @click.option("--clinic", "clinic_id", required=True, type=UUID, help="The clinic the key will act for.")
 @json_option
 @handles_errors
-def bind(key_id, clinic_id, as_json):
+def bind(key_id: str, clinic_id: str, as_json: bool) -> None:
     """Bind a shared key to one clinic: it then acts for that clinic only, like a key created for it."""
-    store = open_store(load_settings())
+    settings = load_settings()
+    store = open_store(settings)
     try:
         store.get_clinic(clinic_id)
         record = store.bind_api_key(key_id, clinic_id)
     finally:
         store.close()
+    _tell_api(settings)
     if as_json:
         print_json(_key_view(record))
         return
@@ -114,9 +122,10 @@ def bind(key_id, clinic_id, as_json):
               help="A clinic the shared key may act for (repeat for several).")
 @json_option
 @handles_errors
-def grant(key_id, clinic_ids, as_json):
+def grant(key_id: str, clinic_ids: tuple[str, ...], as_json: bool) -> None:
     """Allow a shared key to act for these clinics (it names one per request; no others)."""
-    store = open_store(load_settings())
+    settings = load_settings()
+    store = open_store(settings)
     try:
         key = store.get_api_key(key_id)
         if key.clinic_id is not None:
@@ -129,6 +138,7 @@ def grant(key_id, clinic_ids, as_json):
         record = store.grant_api_key_clinics(key_id, list(dict.fromkeys(clinic_ids)))
     finally:
         store.close()
+    _tell_api(settings)
     if as_json:
         print_json(_key_view(record))
         return
@@ -141,13 +151,16 @@ def grant(key_id, clinic_ids, as_json):
 @click.option("--clinic", "clinic_id", required=True, type=UUID, help="The clinic to take away.")
 @json_option
 @handles_errors
-def revoke_grant(key_id, clinic_id, as_json):
-    """Take a clinic away from a shared key (effective on the API's next request)."""
-    store = open_store(load_settings())
+def revoke_grant(key_id: str, clinic_id: str, as_json: bool) -> None:
+    """Take a clinic away from a shared key (every API process refuses it within half a second)."""
+    settings = load_settings()
+    store = open_store(settings)
     try:
         done = store.revoke_api_key_grant(key_id, clinic_id)
     finally:
         store.close()
+    if done:
+        _tell_api(settings)
     if as_json:
         print_json({"id": key_id, "clinicId": clinic_id, "revoked": bool(done)})
     if not done:
@@ -156,7 +169,7 @@ def revoke_grant(key_id, clinic_id, as_json):
         console.print(f"[green]✓[/] key {key_id} may no longer act for clinic {clinic_id}")
 
 
-def _key_view(r) -> dict:
+def _key_view(r: ApiKeyRecord) -> dict[str, Any]:
     return {"id": r.id, "clinicId": r.clinic_id, "name": r.name, "keyPrefix": r.key_prefix, "isActive": r.is_active,
             "permissions": list(r.permissions) if r.permissions else None, "expiresAt": r.expires_at,
             "lastUsedAt": r.last_used_at, "createdAt": r.created_at,
@@ -169,13 +182,16 @@ def _key_view(r) -> dict:
 @click.option("--clinic", "clinic_id", default=None, help="Only revoke if the key belongs to this clinic.")
 @json_option
 @handles_errors
-def revoke(key_id, clinic_id, as_json):
-    """Revoke a key by id (effective on the API's next request)."""
-    store = open_store(load_settings())
+def revoke(key_id: str, clinic_id: str | None, as_json: bool) -> None:
+    """Revoke a key by id (every API process refuses it within half a second)."""
+    settings = load_settings()
+    store = open_store(settings)
     try:
         done = store.revoke_api_key(key_id, clinic_id=clinic_id)
     finally:
         store.close()
+    if done:
+        _tell_api(settings)
     if as_json:
         print_json({"id": key_id, "revoked": bool(done)})
     if not done:
@@ -184,5 +200,25 @@ def revoke(key_id, clinic_id, as_json):
         console.print(f"[green]✓[/] revoked {key_id}")
 
 
-def _when(value) -> str:
+def _tell_api(settings: Settings) -> None:
+    """Bump the key version in Redis so the API processes drop their cached keys now.
+
+    Best effort: the change is already in the database, and without the bump the API
+    processes see it when their cache entries expire (a few seconds, api/auth.py).
+    """
+    import redis
+
+    from api.auth import KEY_CACHE_S, bump_keys_version
+
+    client = redis_client(settings, ping=False, timeout_s=2.0)
+    try:
+        bump_keys_version(client)
+    except redis.exceptions.RedisError as e:
+        err_console.print(f"[yellow]could not tell the API processes through Redis ({e.__class__.__name__}); "
+                          f"they see the change within {KEY_CACHE_S:g} s[/]")
+    finally:
+        client.close()
+
+
+def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"

@@ -3,7 +3,9 @@
 A key without a clinic_id is a shared key (the product's later migration dropped the column,
 and the clinic came from the request). pims-sync refuses those unless an operator binds the key
 to one clinic or grants it clinics in ``pims_sync_key_clinics``; every read returns the grants
-with the key (one query: authentication runs on every request). Mixed into
+with the key (one query: authentication runs on every request). Every change to a key or its
+grants bumps ``api_keys_version``, so the API's key cache in this process drops what it holds
+(api/auth.py ``KeyCache``; other processes learn it from Redis). Mixed into
 :class:`~pims_sync.store.postgres.PostgresStore`, which provides ``_conn``, ``_one``, ``_all``
 and ``_count``.
 """
@@ -28,6 +30,11 @@ select k.*, array(select g.clinic_id from pims_sync_key_clinics g where g.key_id
 
 
 class ApiKeyQueries:
+    api_keys_version = 0  # bumped by every change below (the API's KeyCache watches it)
+
+    def _api_keys_changed(self) -> None:
+        self.api_keys_version += 1
+
     def create_api_key(
         self,
         *,
@@ -97,6 +104,7 @@ class ApiKeyQueries:
             conn.execute(
                 "update clinic_api_keys set clinic_id = %s where id = %s and clinic_id is null", (cid, kid)
             )
+        self._api_keys_changed()
         return self.get_api_key(kid)
 
     def grant_api_key_clinics(self, key_id: str, clinic_ids: Sequence[str]) -> ApiKeyRecord:
@@ -119,6 +127,7 @@ class ApiKeyQueries:
                 "on conflict do nothing",
                 (kid, ids),
             )
+        self._api_keys_changed()
         return self.get_api_key(kid)
 
     def revoke_api_key_grant(self, key_id: str, clinic_id: str) -> bool:
@@ -133,6 +142,7 @@ class ApiKeyQueries:
             "delete from pims_sync_key_clinics where key_id = %s and clinic_id = %s",
             (kid, cid),
         )
+        self._api_keys_changed()
         return n > 0
 
     def revoke_api_key(self, key_id: str, *, clinic_id: str | None = None) -> bool:
@@ -148,6 +158,7 @@ class ApiKeyQueries:
             "where id = %s and is_active and (%s::uuid is null or clinic_id = %s::uuid)",
             (kid, cid, cid),
         )
+        self._api_keys_changed()
         return n > 0
 
     def touch_api_keys(self, key_ids: Sequence[str], at: datetime) -> None:

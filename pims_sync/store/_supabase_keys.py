@@ -2,7 +2,8 @@
 
 The same rules as :mod:`._pg_keys` (whose validators it imports); a key's grants come embedded
 in the one request that reads it (``pims_sync_key_clinics`` references ``clinic_api_keys``).
-Mixed into :class:`~pims_sync.store.supabase.SupabaseStore`, which provides ``table``, ``_read``
+Every change bumps ``api_keys_version``, as in :mod:`._pg_keys`. Mixed into
+:class:`~pims_sync.store.supabase.SupabaseStore`, which provides ``table``, ``_read``
 and ``_read_all``.
 """
 
@@ -25,6 +26,11 @@ KEY_SELECT = f"*,{GRANTS}(clinic_id)"
 
 
 class SupabaseApiKeys:
+    api_keys_version = 0  # bumped by every change below (the API's KeyCache watches it)
+
+    def _api_keys_changed(self) -> None:
+        self.api_keys_version += 1
+
     def create_api_key(
         self,
         *,
@@ -94,6 +100,7 @@ class SupabaseApiKeys:
             now = self.get_api_key(key.id)
             if now.clinic_id != cid:
                 raise bound_elsewhere(key.id, str(now.clinic_id), cid)
+        self._api_keys_changed()
         return self.get_api_key(key.id)
 
     def grant_api_key_clinics(self, key_id: str, clinic_ids: Sequence[str]) -> ApiKeyRecord:
@@ -118,6 +125,7 @@ class SupabaseApiKeys:
             returning=ReturnMethod.minimal,
         )
         self._read("grant API key clinics", GRANTS, query)
+        self._api_keys_changed()
         return self.get_api_key(key.id)
 
     def revoke_api_key_grant(self, key_id: str, clinic_id: str) -> bool:
@@ -128,7 +136,9 @@ class SupabaseApiKeys:
         except NotFound:
             return False
         query = self.table(GRANTS).delete().eq("key_id", kid).eq("clinic_id", cid).select("key_id")
-        return bool(self._read("revoke API key grant", GRANTS, query))
+        done = bool(self._read("revoke API key grant", GRANTS, query))
+        self._api_keys_changed()
+        return done
 
     def revoke_api_key(self, key_id: str, *, clinic_id: str | None = None) -> bool:
         """True when an active key was revoked now (False: unknown, another clinic's, or already)."""
@@ -140,7 +150,9 @@ class SupabaseApiKeys:
         query = self.table(KEYS).update({"is_active": False}).eq("id", kid).eq("is_active", True)
         if cid is not None:
             query = query.eq("clinic_id", cid)
-        return bool(self._read("revoke API key", KEYS, query.select("id")))
+        done = bool(self._read("revoke API key", KEYS, query.select("id")))
+        self._api_keys_changed()
+        return done
 
     def touch_api_keys(self, key_ids: Sequence[str], at: datetime) -> None:
         ids = []
