@@ -32,11 +32,12 @@ def status_after_refusal(reason: str) -> str | None:
 
 def refusal_for(clinic_id: str, validation_status: str | None) -> AuthenticationFailed | None:
     """The error to raise instead of logging in with credentials marked as refused, or None."""
-    reason = _REASON_FOR_STATUS.get((validation_status or "").strip())
+    status = (validation_status or "").strip()
+    reason = _REASON_FOR_STATUS.get(status)
     if reason is None:
         return None
     return AuthenticationFailed(
-        f"not logging in for clinic {clinic_id}: {_WHY[validation_status]} "
+        f"not logging in for clinic {clinic_id}: {_WHY[status]} "
         f"(the stored credentials' validation_status = '{validation_status}'); store working credentials with "
         f"`pims-sync credentials set --clinic {clinic_id}` or check them with `pims-sync credentials test`",
         reason=reason,

@@ -28,6 +28,8 @@ HTTP statuses in one error handler, the CLI to exit codes.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PimsSyncError(Exception):
     """Root of every error pims-sync raises on purpose."""
@@ -61,7 +63,7 @@ class PimsHostRefused(ConfigError):
 class ValidationError(PimsSyncError):
     code = "validation_error"
 
-    def __init__(self, message: str, *, details: dict | list | None = None):
+    def __init__(self, message: str, *, details: dict[str, Any] | list[Any] | None = None):
         super().__init__(message)
         self.details = details or {}
 

@@ -10,6 +10,10 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
+# Raw JSON as a PIMS, the product's database or a caller sends it: the one place `Any` stands for
+# "whatever the other side put there" (models and transforms give it a real type right after).
+JsonObject = dict[str, Any]
+
 CASE_SOURCE_IDEXX = "pims:idexx-neo"
 
 # The status chain (docs/IDEXX_STATUS.md has the full table):

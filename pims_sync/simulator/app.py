@@ -15,15 +15,19 @@ from __future__ import annotations
 import random
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from flask import Flask, current_app, g, make_response, request
+from flask import Flask, Response, current_app, g, make_response, request
+from flask.json.provider import DefaultJSONProvider
 
 from . import control, endpoints, login
 from .data import Clinic, World
 from .dialects import Dialect, seeded
-from .faults import BODY_KINDS, RESPONSE_KINDS, FaultSet
+from .faults import BODY_KINDS, RESPONSE_KINDS, Fault, FaultSet
 from .records import Records
 from .sessions import COOKIE_NAME, SessionStore
 from .stats import Stats
@@ -47,8 +51,8 @@ class SimulatorState:
     world: World
     config: Config
     initial_config: Config
-    initial_faults: list[dict]
-    initial_dialects: dict[int, dict] = field(default_factory=dict)
+    initial_faults: list[dict[str, Any]]
+    initial_dialects: dict[int, dict[str, Any]] = field(default_factory=dict)
     records: Records = field(init=False)
     sessions: SessionStore = field(init=False)
     faults: FaultSet = field(init=False)
@@ -79,7 +83,7 @@ class SimulatorState:
         with self._dialect_lock:
             return self._dialects[clinic.id]
 
-    def set_dialect(self, clinic: Clinic, changes: dict) -> Dialect:
+    def set_dialect(self, clinic: Clinic, changes: dict[str, Any]) -> Dialect:
         """Apply ``changes`` (question -> option); DialectError (a ValueError) names what is wrong."""
         with self._dialect_lock:
             self._dialects[clinic.id] = self._dialects[clinic.id].changed(changes)
@@ -103,7 +107,7 @@ class SimulatorState:
             setattr(self.config, key, float(value))
         self.sessions.idle_s, self.sessions.max_s = self.config.session_idle_s, self.config.session_max_s
 
-    def config_json(self) -> dict:
+    def config_json(self) -> dict[str, float]:
         return dict(vars(self.config))
 
     def reset(self) -> None:
@@ -129,8 +133,8 @@ class SimulatorState:
 def create_app(world: World | None = None, *, seed: int = 42, clinics: int = 2,
                appointments_per_day: int | None = None, latency_ms: float = 0, jitter_ms: float = 0,
                session_idle_s: float = 2 * 3600, session_max_s: float = 12 * 3600,
-               faults: list[dict] | None = None, today: date | None = None,
-               dialects: dict[int, dict] | None = None) -> Flask:
+               faults: list[dict[str, Any]] | None = None, today: date | None = None,
+               dialects: dict[int, dict[str, Any]] | None = None) -> Flask:
     """A simulator app; pass a `World` or let it build one from seed/clinics/appointments_per_day.
 
     ``today`` pins the date that splits past (finalised) from future (booked) appointments;
@@ -147,25 +151,31 @@ def create_app(world: World | None = None, *, seed: int = 42, clinics: int = 2,
             raise ValueError(f"dialects: no clinic number {number}")
         seeded(number).changed(changes)
     app = Flask(__name__)
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json = _JsonProvider(app)
     app.extensions[EXTENSION] = state
     app.register_blueprint(login.bp)
     app.register_blueprint(endpoints.bp)
     app.register_blueprint(control.bp)
     app.before_request(_before)
     app.after_request(_after)
-    app.wsgi_app = _ClinicMounts(app.wsgi_app)
+    app.wsgi_app = _ClinicMounts(app.wsgi_app)  # type: ignore[method-assign]  # Flask's documented middleware hook
     return app
+
+
+class _JsonProvider(DefaultJSONProvider):
+    """JSON in the order the endpoints build it, non-ASCII names as they are (like IDEXX)."""
+
+    sort_keys = False
+    ensure_ascii = False
 
 
 class _ClinicMounts:
     """WSGI: ``/c/<n>/rest`` is served as ``/rest`` with ``/c/<n>`` as the script root."""
 
-    def __init__(self, wsgi_app) -> None:
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
         self.wsgi_app = wsgi_app
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         match = MOUNT.match(environ.get("PATH_INFO", ""))
         if match:
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + match.group(1)
@@ -188,7 +198,7 @@ def _request_clinic(state: SimulatorState, endpoint: str) -> str | None:
     return None
 
 
-def _before():
+def _before() -> Response | None:
     if request.path.startswith("/__sim"):
         return None
     state = _state()
@@ -215,7 +225,7 @@ def _before():
     return None
 
 
-def _after(response):
+def _after(response: Response) -> Response:
     if request.path.startswith("/__sim"):
         return response
     kinds = getattr(g, "body_faults", [])
@@ -229,7 +239,7 @@ def _after(response):
     return response
 
 
-def _fault_response(state: SimulatorState, fault):
+def _fault_response(state: SimulatorState, fault: Fault) -> Response:
     if fault.kind == "rate_limit":
         response = make_response(_html("429 Too Many Requests", "Slow down."), 429)
         response.headers["Retry-After"] = str(int(fault.params["retry_after_s"]))
@@ -249,4 +259,5 @@ def _html(title: str, text: str) -> str:
 
 
 def _state() -> SimulatorState:
-    return current_app.extensions[EXTENSION]
+    state: SimulatorState = current_app.extensions[EXTENSION]
+    return state

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import random
 
+from ..models import JsonObject
+
 REASONS = {
     "Vaccination": ("Annual boosters", "Puppy vaccination #2", "Kitten vaccines", "Rabies booster"),
     "Consultation": ("Limping on left hind leg", "Vomiting x2 days", "Itchy ears", "Not eating", "Lump on side"),
@@ -49,7 +51,7 @@ SEARCH_STATUS = {"Finalised": "completed", "Finalized": "completed", "In Progres
                  "Draft": "in_progress", "Cancelled": "cancelled"}
 
 
-def _vitals(rng: random.Random, species: str, *, partial: bool) -> dict | None:
+def _vitals(rng: random.Random, species: str, *, partial: bool) -> JsonObject | None:
     """The search's vitals object (IDEXX_FACTS.md); values as numbers, units as typed."""
     celsius = rng.random() < 0.4
     if celsius:
@@ -73,7 +75,7 @@ def _vitals(rng: random.Random, species: str, *, partial: bool) -> dict | None:
     return vitals
 
 
-def _soap(rng: random.Random, patient: str, reason: str, diagnosis: str) -> dict:
+def _soap(rng: random.Random, patient: str, reason: str, diagnosis: str) -> JsonObject:
     return {
         "subjective": f"Owner reports: {reason.lower()}. {patient} otherwise bright, alert & responsive.",
         "objective": rng.choice((
@@ -92,13 +94,13 @@ def _soap(rng: random.Random, patient: str, reason: str, diagnosis: str) -> dict
     }
 
 
-def notes_text(parts: dict) -> str | None:
+def notes_text(parts: JsonObject) -> str | None:
     """SOAP parts as the one notes string: a ``S: ...`` line per part that has text."""
     lines = [f"{letter}: {parts[key]}" for letter, key in SOAP if parts.get(key)]
     return "\n".join(lines) or None
 
 
-def soap_parts(notes: str | None) -> dict | None:
+def soap_parts(notes: str | None) -> JsonObject | None:
     """The notes string split back into S/O/A/P (the older view's shape); unlabelled text is S."""
     if not notes:
         return None
@@ -118,8 +120,8 @@ def soap_parts(notes: str | None) -> dict | None:
     return parts
 
 
-def consultation_record(rng: random.Random, *, consultation_id: int, event: dict, date: str, stage: str,
-                        breed: str | None, branch: dict | None) -> dict:
+def consultation_record(rng: random.Random, *, consultation_id: int, event: JsonObject, date: str, stage: str,
+                        breed: str | None, branch: JsonObject | None) -> JsonObject:
     """The canonical record of the consultation behind calendar ``event`` (ground truth).
 
     ``stage`` is ``finalised``, ``in_progress`` or ``draft``. ``rng`` is the day's generator
@@ -183,6 +185,6 @@ def consultation_record(rng: random.Random, *, consultation_id: int, event: dict
     return record
 
 
-def search_status(record: dict) -> str:
+def search_status(record: JsonObject) -> str:
     """The search's status vocabulary (IDEXX_FACTS.md): in_progress | completed | cancelled."""
     return SEARCH_STATUS.get(record.get("status") or "", "in_progress")

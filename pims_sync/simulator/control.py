@@ -7,19 +7,26 @@ Errors are ``{"error": "..."}`` with 400 (bad input) or 404 (unknown clinic/id).
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 
-from .data import ID_CLINIC, WALL
+from ..models import JsonObject
+from .data import ID_CLINIC, WALL, Clinic
 from .dialects import OPTIONS, DialectError
 from .faults import FaultError
 from .records import NotFound
 
+if TYPE_CHECKING:
+    from .app import SimulatorState
+
 bp = Blueprint("sim", __name__, url_prefix="/__sim")
 
 
-def _state():
-    return current_app.extensions["pims_simulator"]
+def _state() -> SimulatorState:
+    state: SimulatorState = current_app.extensions["pims_simulator"]
+    return state
 
 
 class ControlError(Exception):
@@ -29,16 +36,16 @@ class ControlError(Exception):
 
 
 @bp.errorhandler(ControlError)
-def _control_error(e: ControlError):
+def _control_error(e: ControlError) -> ResponseReturnValue:
     return jsonify({"error": str(e)}), e.status
 
 
 @bp.errorhandler(NotFound)
-def _not_found(e: NotFound):
+def _not_found(e: NotFound) -> ResponseReturnValue:
     return jsonify({"error": f"no such appointment or consultation: {e.args[0]}"}), 404
 
 
-def _body() -> dict:
+def _body() -> JsonObject:
     body = request.get_json(silent=True)
     if body is None:
         return {}
@@ -47,18 +54,18 @@ def _body() -> dict:
     return body
 
 
-def _clinic(clinic_id: str | None):
+def _clinic(clinic_id: str | None) -> Clinic:
     """A clinic by its id, or by its number (``/__sim/clinics/2/dialect``)."""
     world = _state().world
     clinic = world.clinic(clinic_id or "")
-    if clinic is None and str(clinic_id or "").isdigit():
+    if clinic is None and clinic_id is not None and clinic_id.isdigit():
         clinic = world.clinic_by_number(int(clinic_id))
     if clinic is None:
         raise ControlError(f"unknown clinic_id {clinic_id!r}; see GET /__sim/clinics", 404)
     return clinic
 
 
-def _clinic_of(any_id: int):
+def _clinic_of(any_id: int) -> Clinic:
     """Ids carry their clinic (see data.py), so id-based calls need no clinic_id."""
     raw = any_id % (50 * ID_CLINIC) if any_id >= 50 * ID_CLINIC else any_id
     clinic = _state().world.clinic_by_number(raw // ID_CLINIC)
@@ -68,7 +75,7 @@ def _clinic_of(any_id: int):
 
 
 @bp.get("/clinics")
-def clinics():
+def clinics() -> ResponseReturnValue:
     state = _state()
     return jsonify({"clinics": [
         {**c.summary(), "appointments_per_day": state.records.appointments_per_day(c),
@@ -78,13 +85,13 @@ def clinics():
 
 
 @bp.get("/dialects")
-def dialect_options():
+def dialect_options() -> ResponseReturnValue:
     """Every dialect question and its options (the first is clinic 1's default)."""
     return jsonify({"options": {q: list(opts) for q, opts in OPTIONS.items()}})
 
 
 @bp.route("/clinics/<clinic_id>/dialect", methods=["GET", "PUT", "PATCH"])
-def clinic_dialect(clinic_id: str):
+def clinic_dialect(clinic_id: str) -> ResponseReturnValue:
     """Read or change (any subset of) the clinic's dialect; `POST /__sim/reset` restores the seeded one."""
     state = _state()
     clinic = _clinic(clinic_id)
@@ -97,7 +104,7 @@ def clinic_dialect(clinic_id: str):
 
 
 @bp.post("/clinics/<clinic_id>/config")
-def clinic_config(clinic_id: str):
+def clinic_config(clinic_id: str) -> ResponseReturnValue:
     clinic = _clinic(clinic_id)
     body = _body()
     if "appointments_per_day" not in body:
@@ -111,7 +118,7 @@ def clinic_config(clinic_id: str):
 
 
 @bp.route("/config", methods=["GET", "POST"])
-def config():
+def config() -> ResponseReturnValue:
     state = _state()
     if request.method == "POST":
         try:
@@ -122,7 +129,7 @@ def config():
 
 
 @bp.post("/appointments")
-def add_appointment():
+def add_appointment() -> ResponseReturnValue:
     body = _body()
     clinic = _clinic(body.pop("clinic_id", None))
     if "start" not in body:
@@ -137,18 +144,18 @@ def add_appointment():
 
 
 @bp.get("/appointments/<int:appointment_id>")
-def get_appointment(appointment_id: int):
+def get_appointment(appointment_id: int) -> ResponseReturnValue:
     return jsonify({"appointment": _state().records.appointment(_clinic_of(appointment_id), appointment_id)})
 
 
 @bp.post("/appointments/<int:appointment_id>/cancel")
-def cancel_appointment(appointment_id: int):
+def cancel_appointment(appointment_id: int) -> ResponseReturnValue:
     event = _state().records.cancel(_clinic_of(appointment_id), appointment_id)
     return jsonify({"appointment": event})
 
 
 @bp.post("/appointments/<int:appointment_id>/reschedule")
-def reschedule_appointment(appointment_id: int):
+def reschedule_appointment(appointment_id: int) -> ResponseReturnValue:
     body = _body()
     if "start" not in body:
         raise ControlError("start is required (clinic-local 'YYYY-MM-DD HH:MM:SS')")
@@ -161,36 +168,36 @@ def reschedule_appointment(appointment_id: int):
 
 
 @bp.patch("/appointments/<int:appointment_id>")
-def edit_appointment(appointment_id: int):
+def edit_appointment(appointment_id: int) -> ResponseReturnValue:
     changes = {k: v for k, v in _body().items() if k not in ("id", "appointment_id", "start", "end")}
     event = _state().records.update_appointment(_clinic_of(appointment_id), appointment_id, changes)
     return jsonify({"appointment": event})
 
 
 @bp.delete("/appointments/<int:appointment_id>")
-def delete_appointment(appointment_id: int):
+def delete_appointment(appointment_id: int) -> ResponseReturnValue:
     _state().records.delete(_clinic_of(appointment_id), appointment_id)
     return jsonify({"deleted": appointment_id})
 
 
 @bp.patch("/consultations/<int:consultation_id>")
-def edit_consultation(consultation_id: int):
+def edit_consultation(consultation_id: int) -> ResponseReturnValue:
     record = _state().records.edit_consultation(_clinic_of(consultation_id), consultation_id, _body())
     return jsonify({"consultation": record})
 
 
 @bp.post("/sessions/expire")
-def expire_sessions():
+def expire_sessions() -> ResponseReturnValue:
     return jsonify({"expired": _state().sessions.expire_all()})
 
 
 @bp.get("/faults")
-def list_faults():
+def list_faults() -> ResponseReturnValue:
     return jsonify({"faults": _state().faults.list()})
 
 
 @bp.post("/faults")
-def add_fault():
+def add_fault() -> ResponseReturnValue:
     body = _body()
     specs = body["faults"] if isinstance(body.get("faults"), list) else [body]
     state = _state()
@@ -206,32 +213,32 @@ def add_fault():
 
 
 @bp.delete("/faults")
-def clear_faults():
+def clear_faults() -> ResponseReturnValue:
     _state().faults.clear()
     return jsonify({"faults": []})
 
 
 @bp.delete("/faults/<int:fault_id>")
-def remove_fault(fault_id: int):
+def remove_fault(fault_id: int) -> ResponseReturnValue:
     if not _state().faults.remove(fault_id):
         raise ControlError(f"no fault {fault_id}", 404)
     return jsonify({"removed": fault_id})
 
 
 @bp.get("/stats")
-def stats():
+def stats() -> ResponseReturnValue:
     state = _state()
     return jsonify({**state.stats.snapshot(), "active_sessions": state.sessions.count()})
 
 
 @bp.post("/reset")
-def reset():
+def reset() -> ResponseReturnValue:
     _state().reset()
     return jsonify({"reset": True})
 
 
 @bp.get("/truth")
-def truth():
+def truth() -> ResponseReturnValue:
     """The canonical events and consultations of whole local dates: the ground truth.
 
     Independent of the clinic's dialect (shown alongside); the data endpoints render these

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from ..models import JsonObject
 from . import people
 from .clinical import REASONS, TYPE_WEIGHTS, consultation_record
 
@@ -97,16 +98,16 @@ class Clinic:
     region: str
     company_id: str = field(repr=False)
     users: tuple[User, ...] = field(repr=False)
-    providers: tuple[dict, ...] = field(repr=False)
-    rooms: tuple[dict, ...] = field(repr=False)
-    clients: tuple[dict, ...] = field(repr=False)
+    providers: tuple[JsonObject, ...] = field(repr=False)
+    rooms: tuple[JsonObject, ...] = field(repr=False)
+    clients: tuple[JsonObject, ...] = field(repr=False)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     @property
-    def branch(self) -> dict:
+    def branch(self) -> JsonObject:
         return {"id": self.number * 10 + BRANCH_OFFSET, "name": self.name}
 
     @property
@@ -114,7 +115,7 @@ class Clinic:
         """The clinic's own mount point: its login page there speaks its dialect (see app.py)."""
         return f"/c/{self.number}"
 
-    def summary(self) -> dict:
+    def summary(self) -> JsonObject:
         """What `/__sim/clinics` shows: ids, zone and the demo credentials (fake by design)."""
         main = self.users[0]
         return {
@@ -130,8 +131,8 @@ class Clinic:
 class Day:
     """One generated clinic-local day: its calendar events and the consultations behind them."""
 
-    events: tuple[dict, ...]
-    consultations: dict[int, dict]
+    events: tuple[JsonObject, ...]
+    consultations: dict[int, JsonObject]
 
 
 def day_number(d: date) -> int:
@@ -222,10 +223,10 @@ class World:
         span_slots = int(((day0 + _hm(close_s)) - open_t).total_seconds() // 900) - 1
         today = self.today[clinic.id]
         special = _special_slot(rng, clinic, d, count)
-        events: list[dict] = []
-        consultations: dict[int, dict] = {}
+        events: list[JsonObject] = []
+        consultations: dict[int, JsonObject] = {}
         for i in range(count):
-            if i == special[0]:
+            if i == special[0] and special[1] is not None:
                 start, minutes = special[1], special[2]
             else:
                 slot = (i * span_slots) // max(count, 1)
@@ -240,7 +241,9 @@ class World:
         events.sort(key=lambda e: (e["start"], e["id"]))
         return Day(events=tuple(events), consultations=consultations)
 
-    def _appointment(self, rng, clinic, appt_id, start, minutes, canonical, d):
+    def _appointment(
+        self, rng: random.Random, clinic: Clinic, appt_id: int, start: datetime, minutes: int, canonical: str, d: date
+    ) -> tuple[JsonObject, JsonObject | None]:
         client = rng.choice(clinic.clients)
         pet = rng.choice(client["pets"])
         kind = people.weighted(rng, TYPE_WEIGHTS)
@@ -264,7 +267,7 @@ class World:
         }
         _vary(event, rng_for(self.seed, "vary", appt_id), canonical)
         record = None
-        if stage:
+        if stage and consultation_id is not None:
             when = min(start + timedelta(minutes=rng.randrange(0, 11)),
                        datetime(d.year, d.month, d.day, 23, 59, 59))
             record = consultation_record(
@@ -272,7 +275,9 @@ class World:
                 breed=people.pet_details(pet["patient_id"], pet["species"])[0], branch=clinic.branch)
         return event, record
 
-    def _blocks_and_rosters(self, rng, clinic, base, open_t, close_t) -> list[dict]:
+    def _blocks_and_rosters(
+        self, rng: random.Random, clinic: Clinic, base: int, open_t: datetime, close_t: datetime
+    ) -> list[JsonObject]:
         out = []
         for j, provider in enumerate(clinic.providers[: rng.randint(2, 4)]):
             out.append(_non_appointment(base + 9000 + j, open_t, close_t, f"{provider['name']} — on duty",
@@ -296,7 +301,7 @@ def _hm(s: str) -> timedelta:
     return timedelta(hours=int(h), minutes=int(m))
 
 
-def _special_slot(rng, clinic, d, count) -> tuple[int, datetime | None, int]:
+def _special_slot(rng: random.Random, clinic: Clinic, d: date, count: int) -> tuple[int, datetime | None, int]:
     """An out-of-hours emergency: across midnight on some days, across the clock change on DST days."""
     if count == 0:
         return -1, None, 0
@@ -308,7 +313,7 @@ def _special_slot(rng, clinic, d, count) -> tuple[int, datetime | None, int]:
     return -1, None, 0
 
 
-def _status(rng, d: date, today: date, i: int, count: int) -> str:
+def _status(rng: random.Random, d: date, today: date, i: int, count: int) -> str:
     roll = rng.random()
     if d < today:
         if roll < 0.08:
@@ -328,7 +333,7 @@ def _status(rng, d: date, today: date, i: int, count: int) -> str:
     return "cancelled" if roll < 0.05 else "confirmed"
 
 
-def _vary(event: dict, rng: random.Random, canonical: str) -> None:
+def _vary(event: JsonObject, rng: random.Random, canonical: str) -> None:
     """What the facts say may be missing or spelt otherwise, on a few appointments.
 
     Drawn from the appointment's own generator, so the rest of the day is unchanged. The
@@ -356,7 +361,16 @@ def _vary(event: dict, rng: random.Random, canonical: str) -> None:
         event["reason"] = None
 
 
-def _non_appointment(event_id, start, end, title, provider, room_id, *, roster: bool = False) -> dict:
+def _non_appointment(
+    event_id: int,
+    start: datetime,
+    end: datetime,
+    title: str,
+    provider: JsonObject,
+    room_id: int | None,
+    *,
+    roster: bool = False,
+) -> JsonObject:
     return {
         "id": event_id, "appointment_id": event_id, "consultation_id": None,
         "start": start.strftime(WALL), "end": end.strftime(WALL),

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from ..models import JsonObject
+
 # question -> the variants, in the order the facts list them (the first is clinic 1's default)
 OPTIONS: dict[str, tuple[str, ...]] = {
     "calendarEnvelope": ("appointments", "data", "events", "bare"),
@@ -62,7 +64,7 @@ class Dialect:
         values = asdict(self)
         return {question: values[attr] for question, attr in _ATTRS.items()}
 
-    def changed(self, changes: dict) -> Dialect:
+    def changed(self, changes: JsonObject) -> Dialect:
         """A copy with ``changes`` (question -> option) applied; unknown questions or options refused."""
         if not isinstance(changes, dict):
             raise DialectError("a dialect is a JSON object like {\"calendarEnvelope\": \"bare\"}")

@@ -11,14 +11,21 @@ the session's clinic (`dialects.py`).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, ParamSpec
 
-from flask import Blueprint, current_app, g, jsonify, make_response, redirect, request
+from flask import Blueprint, Response, current_app, g, jsonify, make_response, redirect, request
+from flask.typing import ResponseReturnValue
 
 from . import people, shapes
 from .records import NotFound, parse_wall
 from .sessions import COOKIE_NAME
 
+if TYPE_CHECKING:
+    from .app import SimulatorState
+
+P = ParamSpec("P")
 bp = Blueprint("data", __name__)
 
 PER_PAGE = 20
@@ -27,15 +34,16 @@ SEARCH_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y")
 SEARCH_ORDERS = {"consultedAt:asc": False, "consultedAt:desc": True}
 
 
-def _state():
-    return current_app.extensions["pims_simulator"]
+def _state() -> SimulatorState:
+    state: SimulatorState = current_app.extensions["pims_simulator"]
+    return state
 
 
-def data_endpoint(view):
+def data_endpoint(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
     """Session first (302 /login), then the XHR header (400 HTML), then the clinic's data."""
 
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
         state = _state()
         session = state.sessions.touch(request.cookies.get(COOKIE_NAME))
         if session is None:
@@ -51,13 +59,13 @@ def data_endpoint(view):
     return wrapper
 
 
-def bad_request(message: str):
+def bad_request(message: str) -> tuple[Response, int]:
     return jsonify({"error": message}), 400
 
 
 @bp.get("/appointments/getCalendarEventData", endpoint="calendar")
 @data_endpoint
-def calendar():
+def calendar() -> ResponseReturnValue:
     try:
         start = parse_wall(request.args["start"])
         end = parse_wall(request.args["end"])
@@ -76,19 +84,19 @@ def calendar():
 
 @bp.get("/schedule/getScheduleConfigs", endpoint="schedule")
 @data_endpoint
-def schedule():
+def schedule() -> ResponseReturnValue:
     return jsonify(shapes.schedule_configs(g.clinic))
 
 
 @bp.get("/appointments/getAppointmentView", endpoint="appointment_view")
 @data_endpoint
-def appointment_view():
+def appointment_view() -> ResponseReturnValue:
     return jsonify(shapes.appointment_view(g.clinic))
 
 
 @bp.get("/appointments/getAppointment", endpoint="appointment")
 @data_endpoint
-def appointment():
+def appointment() -> ResponseReturnValue:
     try:
         appointment_id = int(str(request.args["id"]).strip())
     except (KeyError, ValueError):
@@ -104,7 +112,7 @@ def appointment():
 
 @bp.get("/consultations/search", endpoint="consultations_search")
 @data_endpoint
-def consultations_search():
+def consultations_search() -> ResponseReturnValue:
     try:
         start = _search_time(request.args["date_start"])
         end = _search_time(request.args["date_end"])
@@ -140,7 +148,7 @@ def consultations_search():
 
 @bp.get("/consultations/<int:consultation_id>/page-data", endpoint="consultation_page_data")
 @data_endpoint
-def consultation_page_data(consultation_id: int):
+def consultation_page_data(consultation_id: int) -> ResponseReturnValue:
     try:
         record = _state().records.consultation(g.clinic, consultation_id)
     except NotFound:
@@ -150,7 +158,7 @@ def consultation_page_data(consultation_id: int):
 
 @bp.get("/consultations/view/<int:consultation_id>", endpoint="consultation_view")
 @data_endpoint
-def consultation_view(consultation_id: int):
+def consultation_view(consultation_id: int) -> ResponseReturnValue:
     try:
         record = _state().records.consultation(g.clinic, consultation_id)
     except NotFound:

@@ -8,10 +8,12 @@ only on that fraction of matching requests (a seeded draw, so runs repeat).
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import random
 import threading
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 # endpoint name -> path, as used in scopes, stats and the contract document
 ENDPOINTS = {
@@ -29,7 +31,7 @@ ENDPOINTS = {
 }
 _BY_PATH = {path: name for name, path in ENDPOINTS.items()}
 
-KINDS = {
+KINDS: dict[str, dict[str, Any]] = {
     # kind: accepted parameters with defaults
     "latency": {"ms": 100, "jitter_ms": 0},
     "error": {"status": 503, "statuses": None},
@@ -57,17 +59,18 @@ class Fault:
     endpoint: str | None = None
     count: int | None = None
     rate: float = 1.0
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def status(self, rng: random.Random) -> int:
         statuses = self.params.get("statuses")
-        return rng.choice(statuses) if statuses else self.params["status"]
+        status: int = rng.choice(statuses) if statuses else self.params["status"]
+        return status
 
 
-def parse_fault(spec: dict, fault_id: int) -> Fault:
+def parse_fault(spec: dict[str, Any], fault_id: int) -> Fault:
     if not isinstance(spec, dict):
         raise FaultError("a fault is a JSON object like {\"kind\": \"error\", \"status\": 503}")
     kind = spec.get("kind")
@@ -111,7 +114,7 @@ class FaultSet:
         self._faults: list[Fault] = []
         self.rng = random.Random(seed)
 
-    def add(self, spec: dict) -> Fault:
+    def add(self, spec: dict[str, Any]) -> Fault:
         fault = parse_fault(spec, next(self._ids))
         with self._lock:
             self._faults.append(fault)
@@ -127,13 +130,13 @@ class FaultSet:
         with self._lock:
             self._faults = []
 
-    def list(self) -> list[dict]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         with self._lock:
             return [f.to_json() for f in self._faults]
 
-    def take(self, endpoint: str, clinic_id: str | None) -> list[Fault]:
+    def take(self, endpoint: str, clinic_id: str | None) -> builtins.list[Fault]:
         """The faults that fire for this request, spending one of each one's ``count``."""
-        fired = []
+        fired: builtins.list[Fault] = []
         with self._lock:
             for fault in self._faults:
                 if fault.endpoint not in (None, endpoint):

@@ -15,11 +15,18 @@ root ``/login`` serves the first variant. A POST accepts either company field na
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from flask import Blueprint, current_app, make_response, redirect, request
+from flask import Blueprint, Response, current_app, make_response, redirect, request
+from flask.typing import ResponseReturnValue
 
+from .data import Clinic
 from .dialects import Dialect
 from .sessions import COOKIE_NAME
+
+if TYPE_CHECKING:
+    from .app import SimulatorState
 
 bp = Blueprint("login", __name__)
 
@@ -60,8 +67,9 @@ _TWO_FACTOR = """<h2>Two-step verification</h2>
 </form>"""
 
 
-def _state():
-    return current_app.extensions["pims_simulator"]
+def _state() -> SimulatorState:
+    state: SimulatorState = current_app.extensions["pims_simulator"]
+    return state
 
 
 def _error(message: str | None, banner: str) -> str:
@@ -72,7 +80,7 @@ def _root() -> str:
     return request.script_root
 
 
-def page_dialect(clinic=None):
+def page_dialect(clinic: Clinic | None = None) -> Dialect:
     """The clinic's dialect, else the mount's clinic's, else the first variant of everything."""
     state = _state()
     clinic = clinic or state.mounted_clinic()
@@ -80,7 +88,7 @@ def page_dialect(clinic=None):
 
 
 def login_page(*, error: str | None = None, status: int = 200, company_id: str = "", username: str = "",
-               clinic=None):
+               clinic: Clinic | None = None) -> Response:
     dialect = page_dialect(clinic)
     nonce = _state().sessions.issue_nonce()
     body = _FORM.format(error=_error(error, dialect.error_banner), nonce=nonce, root=_root(),
@@ -91,22 +99,22 @@ def login_page(*, error: str | None = None, status: int = 200, company_id: str =
     return response
 
 
-def two_step_page(field: str, *, error: str | None = None, banner: str = "error-message"):
+def two_step_page(field: str, *, error: str | None = None, banner: str = "error-message") -> Response:
     body = _TWO_FACTOR.format(error=_error(error, banner), root=_root(), field=field)
     return make_response(_PAGE.format(title="IDEXX Neo — Verify", body=body), 200)
 
 
-def posted_company(form) -> str:
+def posted_company(form: Mapping[str, str]) -> str:
     return (form.get("company_id") or form.get("companyId") or "").strip()
 
 
 @bp.get("/", endpoint="root")
-def root():
+def root() -> ResponseReturnValue:
     return redirect(_root() + "/dashboard")
 
 
 @bp.route("/login", methods=["GET", "POST"], endpoint="login")
-def login_view():
+def login_view() -> ResponseReturnValue:
     if request.method == "GET":
         return login_page()
     state = _state()
@@ -121,7 +129,7 @@ def login_view():
     if clinic is not None:
         user = next((u for u in clinic.users
                      if u.username == username and u.password == form.get("password", "")), None)
-    if user is None:
+    if clinic is None or user is None:
         state.stats.login(clinic.id if clinic else "unknown", ok=False)
         return login_page(error=CREDENTIALS_ERROR, company_id=company_id, username=username, clinic=shown)
     dialect = state.dialect(clinic)
@@ -136,19 +144,21 @@ def login_view():
 
 
 @bp.post("/login/verify", endpoint="login_verify")
-def login_verify():
+def login_verify() -> ResponseReturnValue:
     """Two-factor accounts cannot be automated; every code is refused (a simulator choice)."""
     field = "otp" if "otp" in request.form else "code"
     return two_step_page(field, error=CODE_ERROR, banner=page_dialect().error_banner)
 
 
 @bp.get("/dashboard", endpoint="dashboard")
-def dashboard():
+def dashboard() -> ResponseReturnValue:
     state = _state()
     session = state.sessions.touch(request.cookies.get(COOKIE_NAME))
     if session is None:
         return redirect(_root() + "/login")
     clinic = state.world.clinic(session.clinic_id)
+    if clinic is None:  # a session outlives nothing but a reset, which keeps the clinics; still
+        return redirect(_root() + "/login")
     body = (f'<div id="dashboard" data-company="{html.escape(clinic.company_id)}">'
             f"<h2>Welcome, {html.escape(session.username)}</h2><p>{html.escape(clinic.name)}</p>"
             f'<nav><a href="{_root()}/logout" id="logout">Sign out</a></nav></div>')
@@ -156,7 +166,7 @@ def dashboard():
 
 
 @bp.route("/logout", methods=["GET", "POST"], endpoint="logout")
-def logout():
+def logout() -> ResponseReturnValue:
     _state().sessions.drop(request.cookies.get(COOKIE_NAME))
     response = redirect(_root() + "/login")
     response.delete_cookie(COOKIE_NAME, path="/")

@@ -111,8 +111,7 @@ def email_for(rng: random.Random, first: str, last: str) -> str | None:
 
 
 def weighted(rng: random.Random, pairs: tuple[tuple[str, int], ...]) -> str:
-    values, weights = zip(*pairs, strict=True)
-    return rng.choices(values, weights=weights)[0]
+    return rng.choices([value for value, _ in pairs], weights=[weight for _, weight in pairs])[0]
 
 
 BREEDS = {

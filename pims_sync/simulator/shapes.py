@@ -13,9 +13,12 @@ every dialect tells the same truth.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..models import JsonObject
 from .clinical import TYPE_WEIGHTS, search_status, soap_parts
 from .data import HOURS, WALL, Clinic
 from .dialects import Dialect
@@ -51,7 +54,7 @@ def ident(value: int | None, dialect: Dialect) -> int | str | None:
     return str(value) if value is not None and dialect.ids == "strings" else value
 
 
-def _prune(obj: dict, optional, dialect: Dialect) -> dict:
+def _prune(obj: JsonObject, optional: Container[str], dialect: Dialect) -> JsonObject:
     if not dialect.omit_empty:
         return obj
     return {k: v for k, v in obj.items() if k not in optional or v not in (None, False, "", [], {})}
@@ -59,7 +62,7 @@ def _prune(obj: dict, optional, dialect: Dialect) -> dict:
 
 # -- calendar ------------------------------------------------------------------------------------
 
-def calendar_item(event: dict, clinic: Clinic, dialect: Dialect) -> dict:
+def calendar_item(event: JsonObject, clinic: Clinic, dialect: Dialect) -> JsonObject:
     item = {key: event.get(key) for key in CALENDAR_FIELDS}
     item["id"], item["appointment_id"] = ident(event["id"], dialect), ident(event["appointment_id"], dialect)
     item["start"], item["end"] = when(event["start"], clinic, dialect), when(event["end"], clinic, dialect)
@@ -69,19 +72,19 @@ def calendar_item(event: dict, clinic: Clinic, dialect: Dialect) -> dict:
     return _prune(item, CALENDAR_OPTIONAL, dialect)
 
 
-def calendar_body(events: list[dict], clinic: Clinic, dialect: Dialect) -> dict | list:
+def calendar_body(events: list[JsonObject], clinic: Clinic, dialect: Dialect) -> JsonObject | list[JsonObject]:
     items = [calendar_item(e, clinic, dialect) for e in events]
     return items if dialect.calendar_envelope == "bare" else {dialect.calendar_envelope: items}
 
 
 # -- schedule settings ---------------------------------------------------------------------------
 
-def _provider_extras(provider: dict, clinic: Clinic) -> dict:
+def _provider_extras(provider: JsonObject, clinic: Clinic) -> JsonObject:
     slug = provider["name"].lower().replace("dr. ", "").replace(" ", ".").replace("'", "")
     return {"email": f"{slug}@clinic{clinic.number}.example.com", "licenseNumber": f"VET-{provider['id']:05d}"}
 
 
-def schedule_configs(clinic: Clinic) -> dict:
+def schedule_configs(clinic: Clinic) -> JsonObject:
     """`GET /schedule/getScheduleConfigs`, the legacy shape (one business-hours object)."""
     weekday_open, weekday_close = HOURS[1]
     return {
@@ -95,12 +98,12 @@ def schedule_configs(clinic: Clinic) -> dict:
     }
 
 
-def appointment_types(clinic: Clinic) -> list[dict]:
+def appointment_types(clinic: Clinic) -> list[JsonObject]:
     return [{"id": clinic.number * 100 + 80 + i, "name": name, "duration": TYPE_DURATIONS.get(name, 30),
              "color": COLORS[i % len(COLORS)]} for i, (name, _) in enumerate(TYPE_WEIGHTS)]
 
 
-def appointment_view(clinic: Clinic) -> dict:
+def appointment_view(clinic: Clinic) -> JsonObject:
     """`GET /appointments/getAppointmentView`, the production shape (hours grouped by day)."""
     groups: dict[tuple[str, str], list[int]] = {}
     for iso_day, hours in HOURS.items():
@@ -116,8 +119,8 @@ def appointment_view(clinic: Clinic) -> dict:
     }
 
 
-def appointment_detail(event: dict, clinic: Clinic, dialect: Dialect, *, breed: str | None,
-                       gender: str) -> dict:
+def appointment_detail(event: JsonObject, clinic: Clinic, dialect: Dialect, *, breed: str | None,
+                       gender: str) -> JsonObject:
     """`GET /appointments/getAppointment?id=`: one appointment with nested patient, client, room."""
     local = Dialect(date_format="iso_local") if dialect.date_format != "wall" else dialect
     room = next((r for r in clinic.rooms if r["id"] == event.get("resourceId")), None)
@@ -161,23 +164,23 @@ def hash_text(text: str | None) -> int:
 
 # -- consultations -------------------------------------------------------------------------------
 
-def _vitals(record: dict, dialect: Dialect) -> dict:
+def _vitals(record: JsonObject, dialect: Dialect) -> JsonObject:
     vitals = record.get("vitals") or {}
     obj = {key: vitals.get(key) for key in VITAL_KEYS}
     return _prune(obj, VITAL_KEYS, dialect)
 
 
-def _diagnoses(record: dict, dialect: Dialect) -> list:
+def _diagnoses(record: JsonObject, dialect: Dialect) -> list[Any]:
     if dialect.diagnoses == "strings":
         return [d["name"] for d in record["diagnoses"]]
     return [_prune(dict(d), {"code", "status"}, dialect) for d in record["diagnoses"]]
 
 
-def client_name(record: dict) -> str | None:
+def client_name(record: JsonObject) -> str | None:
     return " ".join(p for p in (record.get("client_first_name"), record.get("client_last_name")) if p) or None
 
 
-def search_item(record: dict, clinic: Clinic, dialect: Dialect) -> dict:
+def search_item(record: JsonObject, clinic: Clinic, dialect: Dialect) -> JsonObject:
     """One row of `GET /consultations/search` (the legacy camelCase item)."""
     return {
         "id": ident(record["id"], dialect),
@@ -194,7 +197,7 @@ def search_item(record: dict, clinic: Clinic, dialect: Dialect) -> dict:
     }
 
 
-def page_data(record: dict, clinic: Clinic, dialect: Dialect) -> dict:
+def page_data(record: JsonObject, clinic: Clinic, dialect: Dialect) -> JsonObject:
     """`GET /consultations/{id}/page-data`, the production shape."""
     discharge = record.get("discharge_summary")
     in_consultation = dialect.discharge_summary == "consultation"
@@ -227,7 +230,7 @@ def page_data(record: dict, clinic: Clinic, dialect: Dialect) -> dict:
     return _prune(body, {"clientBranch", "consultationNotes", "consultationLines"}, dialect)
 
 
-def consultation_view(record: dict) -> dict:
+def consultation_view(record: JsonObject) -> JsonObject:
     """`GET /consultations/view/{id}`: the older endpoint, in the shape it always had (Sim)."""
     vitals = record.get("vitals") or {}
     readings = [

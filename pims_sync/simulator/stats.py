@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+from ..models import JsonObject
+
 
 class Stats:
     def __init__(self) -> None:
@@ -42,7 +44,7 @@ class Stats:
         with self._lock:
             self._faults[kind] += 1
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> JsonObject:
         with self._lock:
             return {
                 "requests_total": self._total,

@@ -16,12 +16,12 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..errors import AuthenticationFailed, CredentialError, PimsSyncError, PimsUnavailable, ProviderError
-from ..models import CaseRef, Clinic, Consultation, ConsultationSummary, DateWindow
+from ..models import CaseRef, Clinic, Consultation, ConsultationSummary, DateWindow, JsonObject
 from ..providers.base import PimsProvider
 from ..store.base import Store
 
 log = logging.getLogger(__name__)
-ProgressFn = Callable[[int, int, dict], None]
+ProgressFn = Callable[[int, int, JsonObject], None]
 MAX_ERRORS_KEPT = 5
 # failures that will hit every remaining item too: stop the phase instead of hammering the PIMS
 _FATAL = (AuthenticationFailed, CredentialError)
@@ -46,7 +46,7 @@ class CaseEnrichment:
         parallel_batch_size: int = 5,
         stale_before: datetime | None = None,
         on_progress: ProgressFn | None = None,
-    ) -> dict:
+    ) -> JsonObject:
         refs = [
             r
             for r in self.store.cases_needing_enrichment(
@@ -54,7 +54,7 @@ class CaseEnrichment:
             )
             if r.consultation_external_id
         ]
-        stats = {"casesFound": len(refs), "casesEnriched": 0, "casesSkipped": 0, "failed": 0}
+        stats: JsonObject = {"casesFound": len(refs), "casesEnriched": 0, "casesSkipped": 0, "failed": 0}
         errors: list[str] = []
         if on_progress:
             on_progress(0, len(refs), dict(stats))
@@ -66,7 +66,8 @@ class CaseEnrichment:
         # The pool only fetches; this thread writes each result as it arrives. A write on the
         # fetch threads would sit on every detail round's critical path (bench/full_sync.py:
         # a quarter of the threads' time went to the store), while here it overlaps the fetches.
-        def fetch(ref: CaseRef) -> dict:
+        def fetch(ref: CaseRef) -> JsonObject:
+            assert ref.consultation_external_id is not None  # refs without one were left out above
             detail = self.provider.consultation(ref.consultation_external_id)
             return with_search_row(detail, summaries.get(detail.id)).to_metadata()
 
@@ -74,7 +75,7 @@ class CaseEnrichment:
         queue = iter(refs)
         # a window of at most `workers` fetches in flight, refilled as each one ends: the pool
         # stays busy, and after a fatal error nothing new starts, however busy this thread is
-        in_flight: dict[Future, CaseRef] = {}
+        in_flight: dict[Future[JsonObject], CaseRef] = {}
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrich") as pool:
 
             def start_next() -> None:
@@ -114,7 +115,7 @@ class CaseEnrichment:
             stats["errors"] = errors
         return stats
 
-    def _search(self, window: DateWindow, stats: dict) -> dict[str, ConsultationSummary]:
+    def _search(self, window: DateWindow, stats: JsonObject) -> dict[str, ConsultationSummary]:
         """The window's search rows by consultation id; {} (and a warning) when the search fails."""
         try:
             rows = self.provider.consultations(window.start_utc, window.end_utc)

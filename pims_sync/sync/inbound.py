@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
-from ..models import Appointment, CaseRecord, Clinic, DateWindow, case_status_for
+from ..models import Appointment, CaseRecord, Clinic, DateWindow, JsonObject, case_status_for
 from ..providers.base import PimsProvider
 from ..providers.registry import canonical_name
 from ..store.base import Store
 
-ProgressFn = Callable[[int, int, dict], None]
+ProgressFn = Callable[[int, int, JsonObject], None]
 UPSERT_BATCH = 500
 
 
@@ -76,7 +76,7 @@ class InboundSync:
         *,
         upstream: Sequence[Appointment] | None = None,
         on_progress: ProgressFn | None = None,
-    ) -> dict:
+    ) -> JsonObject:
         # the one thing inbound learns about the provider; a shared fetch (upstream) was a full read
         incremental = upstream is None and bool(getattr(self.provider, "supports_incremental", False))
         since = self._watermark(window) if incremental else None
@@ -94,8 +94,11 @@ class InboundSync:
             )
             for a in appointments
         ]
-        stats: dict[str, Any] = {
-            "appointmentsFound": len(appointments), "casesCreated": 0, "casesUpdated": 0, "casesSkipped": 0
+        stats: JsonObject = {
+            "appointmentsFound": len(appointments),
+            "casesCreated": 0,
+            "casesUpdated": 0,
+            "casesSkipped": 0,
         }
         if since is not None:
             stats["modifiedSince"] = since.isoformat()  # only what changed since then was read

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import date
 
-from ..models import Clinic
+from ..models import Clinic, JsonObject
 from ..providers.base import PimsProvider
 from ..store.base import Store
 from .enrichment import with_search_row
@@ -13,12 +13,13 @@ from .options import day_window
 from .slots import free_slots
 
 
-def schedule_sync(store: Store, provider: PimsProvider, clinic: Clinic, day: date) -> dict:
+def schedule_sync(store: Store, provider: PimsProvider, clinic: Clinic, day: date) -> JsonObject:
     """Appointments, business hours, providers, rooms and free slots, stored as a snapshot."""
     window = day_window(clinic.timezone, day, day)
     appointments = provider.appointments(window.start_utc, window.end_utc)
     config = provider.schedule_config()
-    payload = {
+    slots = free_slots(day, clinic.timezone, config, appointments)
+    payload: JsonObject = {
         "date": day.isoformat(),
         "timezone": clinic.timezone,
         "appointments": [a.to_metadata() for a in appointments],
@@ -26,18 +27,18 @@ def schedule_sync(store: Store, provider: PimsProvider, clinic: Clinic, day: dat
         "slotMinutes": config.slot_minutes,
         "providers": list(config.providers),
         "rooms": list(config.rooms),
-        "freeSlots": free_slots(day, clinic.timezone, config, appointments),
+        "freeSlots": slots,
     }
     store.save_schedule_snapshot(clinic.id, day.isoformat(), payload)
     return {
         "appointments": len(appointments),
-        "freeSlots": len(payload["freeSlots"]),
+        "freeSlots": len(slots),
         "providers": len(config.providers),
         "rooms": len(config.rooms),
     }
 
 
-def consultation_sync(store: Store, provider: PimsProvider, clinic: Clinic, day: date) -> dict:
+def consultation_sync(store: Store, provider: PimsProvider, clinic: Clinic, day: date) -> JsonObject:
     """The day's consultations with their details, saved onto the matching cases."""
     window = day_window(clinic.timezone, day, day)
     summaries = provider.consultations(window.start_utc, window.end_utc)

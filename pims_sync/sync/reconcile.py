@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import SyncAborted
-from ..models import Appointment, CaseRef, Clinic, DateWindow
+from ..models import Appointment, CaseRef, Clinic, DateWindow, JsonObject
 from ..providers.base import PimsProvider
 from ..store.base import Store
 from .inbound import in_window
 
-ProgressFn = Callable[[int, int, dict], None]
+ProgressFn = Callable[[int, int, JsonObject], None]
 DEFAULT_MAX_DELETE_RATIO = 0.2
 
 
@@ -70,7 +70,7 @@ class Reconciler:
         max_delete_ratio: float = DEFAULT_MAX_DELETE_RATIO,
         upstream: Sequence[Appointment] | None = None,
         on_progress: ProgressFn | None = None,
-    ) -> dict:
+    ) -> JsonObject:
         """Raises SyncAborted when the guard refuses; a failed fetch raises before any write."""
         if upstream is None:
             appointments = self.provider.appointments(window.start_utc, window.end_utc)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from ..credential_status import status_after_refusal
 from ..errors import AuthenticationFailed, PimsSyncError, SyncAborted
-from ..models import Appointment, Clinic
+from ..models import Appointment, Clinic, JsonObject
 from ..providers.base import PimsProvider
 from ..store.base import Store
 from .enrichment import CaseEnrichment
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # a phase ending like this stops the pipeline (a partial enrichment does not)
 STOPS_CHAIN = ("failed", "aborted")
 # sink(phase, processed, total, stats): e.g. Celery's update_state(state="PROGRESS", meta=...)
-ProgressSink = Callable[[str, int, int, dict], None]
+ProgressSink = Callable[[str, int, int, JsonObject], None]
 
 
 class ProgressReporter:
@@ -46,9 +46,9 @@ class ProgressReporter:
         self.store, self.audit_id, self.phase, self.sink = store, audit_id, phase, sink
         self.interval_s, self.clock = interval_s, clock
         self._last = float("-inf")
-        self._pending: tuple[int, int, dict] | None = None
+        self._pending: tuple[int, int, JsonObject] | None = None
 
-    def __call__(self, processed: int, total: int, stats: dict) -> None:
+    def __call__(self, processed: int, total: int, stats: JsonObject) -> None:
         self._pending = (processed, total, stats)
         now = self.clock()
         if now - self._last >= self.interval_s or (total and processed >= total):
@@ -103,7 +103,7 @@ def mark_not_run(store: Store, audit_ids: Sequence[str], reason: str) -> None:
 
 def finish_parent(store: Store, sync_id: str, results: dict[str, PhaseResult]) -> str:
     status = overall_status(results)
-    merged: dict = {}
+    merged: dict[str, int] = {}
     for r in results.values():
         merged.update({k: v for k, v in r.stats.items() if isinstance(v, int)})
     errors = "; ".join(f"{r.phase}: {r.error}" for r in results.values() if r.error) or None
@@ -171,7 +171,13 @@ class PhaseRunner:
         except PimsSyncError as failure:  # the phase has failed already; say why the mark is missing
             log.warning("could not mark the credentials of clinic %s: %s", self.clinic.id, failure.code)
 
-    def _run(self, phase: str, options: SyncOptions, reporter, upstream) -> dict:
+    def _run(
+        self,
+        phase: str,
+        options: SyncOptions,
+        reporter: ProgressReporter,
+        upstream: Sequence[Appointment] | None,
+    ) -> JsonObject:
         now = self.now or datetime.now(UTC)
         tz = self.clinic.timezone
         if phase == "inbound":
@@ -196,7 +202,7 @@ class PhaseRunner:
         raise ValueError(f"unknown phase {phase!r}")
 
 
-def _status_from_stats(stats: dict) -> str:
+def _status_from_stats(stats: JsonObject) -> str:
     failed = stats.get("failed", 0)
     if not failed:
         return "completed"
@@ -214,7 +220,7 @@ def run_full_sync(
     sync_id: str | None = None,
     sink: ProgressSink | None = None,
     now: datetime | None = None,
-) -> dict:
+) -> JsonObject:
     """Run a sync in this process and return the seed's response shape.
 
     A phase that does not complete stops the pipeline: reconciliation never runs on the back
@@ -225,13 +231,13 @@ def run_full_sync(
     started = time.monotonic()
     audits = create_sync_audits(store, clinic_id=clinic.id, sync_type=sync_type, trigger=trigger, sync_id=sync_id)
     runner = PhaseRunner(store, provider, clinic, now=now)
-    upstream = None
+    upstream: Sequence[Appointment] | PimsSyncError | None = None
     phases = PHASES_FOR[sync_type]
     if "inbound" in phases and "reconcile" in phases:
         upstream = _shared_fetch(provider, clinic, options, now or datetime.now(UTC))
     results: dict[str, PhaseResult] = {}
     for i, phase in enumerate(phases):
-        if isinstance(upstream, Exception):
+        if isinstance(upstream, PimsSyncError):
             # the shared fetch failed: inbound records it, nothing runs after it
             results[phase] = _fetch_failed(store, phase, audits.phases[phase], upstream)
         else:
@@ -255,7 +261,9 @@ def run_full_sync(
     )
 
 
-def _shared_fetch(provider, clinic, options: SyncOptions, now: datetime):
+def _shared_fetch(
+    provider: PimsProvider, clinic: Clinic, options: SyncOptions, now: datetime
+) -> Sequence[Appointment] | PimsSyncError:
     a = options.inbound_window(clinic.timezone, now=now)
     b = options.reconcile_window(clinic.timezone, now=now)
     window = day_window(clinic.timezone, min(a.start, b.start), max(a.end, b.end))

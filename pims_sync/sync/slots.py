@@ -6,17 +6,17 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from ..models import Appointment, ScheduleConfig
+from ..models import Appointment, JsonObject, ScheduleConfig
 
 NOT_BOOKED = ("cancelled", "no_show")
 
 
-def free_slots(day: date, tz: str, config: ScheduleConfig, appointments: Sequence[Appointment]) -> list[dict]:
+def free_slots(day: date, tz: str, config: ScheduleConfig, appointments: Sequence[Appointment]) -> list[JsonObject]:
     """Slots of `day` (clinic-local) with at least one room free; rooms are the capacity."""
     zone = ZoneInfo(tz)
     capacity = max(1, len(config.rooms))
     booked = [a for a in appointments if a.status not in NOT_BOOKED]
-    slots = []
+    slots: list[JsonObject] = []
     for hours in (h for h in config.business_hours if h.weekday == day.weekday()):
         start = datetime.combine(day, time.fromisoformat(hours.opens), zone)
         close = datetime.combine(day, time.fromisoformat(hours.closes), zone)

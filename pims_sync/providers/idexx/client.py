@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urljoin, urlparse
 
 import requests
@@ -42,6 +42,21 @@ HEADERS = {"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
 Cookies = Mapping[str, str] | Iterable[Mapping[str, Any]]
 #: on_request(endpoint, status or None for a connection error/timeout, attempt)
 RequestHook = Callable[[str, int | None, int], None]
+
+
+class _ClientOptions(TypedDict):
+    """IdexxClient's keyword options, kept so ``clone`` builds an identical client."""
+
+    connect_timeout_s: float
+    read_timeout_s: float
+    max_attempts: int
+    backoff_base_s: float
+    backoff_max_s: float
+    retry_after_max_s: float
+    sleep: Callable[[float], None]
+    on_request: RequestHook | None
+    jitter: Callable[[], float]
+    dump_dir: str | None
 
 
 def cookie_map(cookies: Cookies) -> dict[str, str]:
@@ -101,7 +116,7 @@ class IdexxClient:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.base_url = base_url.rstrip("/") + "/"
-        self._options = dict(
+        self._options = _ClientOptions(
             connect_timeout_s=connect_timeout_s,
             read_timeout_s=read_timeout_s,
             max_attempts=max_attempts,
@@ -136,7 +151,7 @@ class IdexxClient:
             self.session.cookies.set(name, value)
 
     def cookies(self) -> dict[str, str]:
-        return {c.name: c.value for c in self.session.cookies}
+        return {c.name: c.value for c in self.session.cookies if c.value is not None}
 
     def clone(self) -> IdexxClient:
         """A client with its own HTTP session and the same cookies and options."""

@@ -15,6 +15,10 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ...config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ def dump_name(endpoint: str, status: int, when: datetime, seq: int) -> str:
 class BodyDump:
     """Writes response bodies under ``folder`` (created 0700; files 0600)."""
 
-    def __init__(self, folder: str | os.PathLike):
+    def __init__(self, folder: str | os.PathLike[str]):
         self.folder = Path(folder)
 
     def __repr__(self) -> str:
@@ -52,6 +56,6 @@ class BodyDump:
         return path
 
 
-def client_options(settings) -> dict:
+def client_options(settings: Settings) -> dict[str, str]:
     """IdexxClient options that come from settings: ``dump_dir`` when the operator turned it on."""
     return {"dump_dir": settings.idexx_debug_dump_dir} if settings.idexx_debug_dump_dir else {}

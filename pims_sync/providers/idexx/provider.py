@@ -25,7 +25,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
+
+from playwright.sync_api import Browser
 
 from ... import metrics
 from ...errors import AuthenticationFailed, PimsProtocolError, PimsUnavailable, ProviderError
@@ -43,6 +46,7 @@ from ..base import SessionCache
 from ..session import InMemorySessionCache
 from . import transforms as t
 from .auth import IdexxAuthenticator
+from .chromium import BrowserRunner
 from .client import IdexxClient, SessionRejected
 from .clock import query_window, zone
 
@@ -92,7 +96,7 @@ class IdexxProvider:
         clinic: Clinic,
         credentials_loader: Callable[[], Credentials],
         base_url: str,
-        browser_source: Callable[[], Any] | None = None,
+        browser_source: BrowserRunner | Callable[[], Browser] | None = None,
         session_cache: SessionCache | None = None,
         client_options: dict[str, Any] | None = None,
         login_lock: Any = None,
@@ -100,16 +104,16 @@ class IdexxProvider:
         login_timeout_ms: int = 30_000,
         session_ttl_s: float = DEFAULT_SESSION_TTL_S,
     ):
-        if authenticator is None and browser_source is None:
-            raise ValueError("IdexxProvider needs a browser_source (or an authenticator)")
+        if authenticator is None:
+            if browser_source is None:
+                raise ValueError("IdexxProvider needs a browser_source (or an authenticator)")
+            authenticator = IdexxAuthenticator(base_url.rstrip("/"), browser_source=browser_source, timeout_ms=login_timeout_ms)
         self.clinic = clinic
         self.base_url = base_url.rstrip("/")
         self.tz = zone(clinic.timezone)
         self.stats = ProviderStats()
         self._credentials_loader = credentials_loader
-        self._auth = authenticator or IdexxAuthenticator(
-            self.base_url, browser_source=browser_source, timeout_ms=login_timeout_ms
-        )
+        self._auth = authenticator
         self._cache: SessionCache = session_cache if session_cache is not None else InMemorySessionCache()
         self._session_ttl_s = session_ttl_s
         self._client_options = dict(client_options or {})
@@ -331,7 +335,7 @@ class IdexxProvider:
             problems = []
             for endpoint, read in t.SCHEDULE_SOURCES:
                 try:
-                    body = self._call(lambda c, e=endpoint: c.get_json(e))
+                    body = self._call(partial(IdexxClient.get_json, path=endpoint))
                     self._schedule = _ScheduleLookup(read(body), None)
                     break
                 except AuthenticationFailed:
@@ -361,7 +365,7 @@ class IdexxProvider:
         page = 1
         while True:
             params = t.search_params(page, lo, hi)
-            body = self._call(lambda c, p=params: c.get_json(t.SEARCH, p))
+            body = self._call(partial(IdexxClient.get_json, path=t.SEARCH, params=params))
             result = t.search_page(body, tz=self.tz)
             rows.extend(result.rows)
             if len(rows) >= result.total:

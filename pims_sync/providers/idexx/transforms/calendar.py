@@ -91,14 +91,15 @@ def map_type(type_description: Any) -> str:
     return "other"
 
 
-def calendar_items(body: Any) -> list:
+def calendar_items(body: Any) -> list[Any]:
     """The list of calendar items, whichever of the four envelopes carries it."""
     if isinstance(body, list):
         return body
     if isinstance(body, Mapping):
         for key in ENVELOPE_KEYS:
-            if isinstance(body.get(key), list):
-                return body[key]
+            items = body.get(key)
+            if isinstance(items, list):
+                return items
     raise PimsProtocolError(
         "expected a list of appointments: a bare list, or one under 'appointments', 'data' or 'events'",
         endpoint=CALENDAR,

@@ -6,6 +6,8 @@ unit or a non-numeric reading raises (a silent None would hide a changed format)
 
 from __future__ import annotations
 
+from typing import Any
+
 from ....models import Diagnosis, ProductLine, Vitals
 from ..units import to_celsius, to_kilograms
 from .reading import Record
@@ -20,7 +22,7 @@ def vitals_from_object(row: Record | None) -> Vitals | None:
     weight, weightUnit, bloodPressure}; None when it is absent or every reading is empty."""
     if row is None:
         return None
-    values: dict = {}
+    values: dict[str, Any] = {}
     raw: list[tuple[str, str]] = []
     temperature = row.number("temperature")
     if temperature is not None:
@@ -36,7 +38,7 @@ def vitals_from_object(row: Record | None) -> Vitals | None:
         number = row.number(key)
         if number is not None:
             values[field] = round(number)
-            raw.append((kind, row.text(key)))
+            raw.append((kind, row.text(key, required=True)))
     pressure = row.text("bloodPressure")
     if pressure is not None:
         values["blood_pressure"] = pressure
@@ -56,7 +58,7 @@ _KINDS = {
 def vitals_from_readings(rows: list[Record]) -> Vitals | None:
     """The older view's list of readings [{type, value, unit}]; with several readings of one
     kind the last one wins (IDEXX lists them in the order taken)."""
-    values: dict = {}
+    values: dict[str, Any] = {}
     raw: list[tuple[str, str]] = []
     for row in rows:
         kind = (row.text("type") or "").lower().replace(" ", "_")
@@ -68,13 +70,13 @@ def vitals_from_readings(rows: list[Record]) -> Vitals | None:
         if known == BLOOD_PRESSURE:
             values["blood_pressure"] = text
         elif known == TEMPERATURE:
-            values["temperature_c"] = _converted(row, "unit", to_celsius(row.number("value"), unit))
+            values["temperature_c"] = _converted(row, "unit", to_celsius(row.number("value", required=True), unit))
         elif known == WEIGHT:
-            values["weight_kg"] = _converted(row, "unit", to_kilograms(row.number("value"), unit))
+            values["weight_kg"] = _converted(row, "unit", to_kilograms(row.number("value", required=True), unit))
         elif known == PULSE:
-            values["pulse_bpm"] = round(row.number("value"))
+            values["pulse_bpm"] = round(row.number("value", required=True))
         elif known == RESPIRATION:
-            values["respiration_rpm"] = round(row.number("value"))
+            values["respiration_rpm"] = round(row.number("value", required=True))
     return Vitals(raw=tuple(raw), **values) if raw else None
 
 
@@ -94,7 +96,8 @@ def diagnoses(row: Record, key: str) -> tuple[Diagnosis, ...]:
 
 def consultation_lines(row: Record, key: str) -> tuple[tuple[ProductLine, ...], tuple[ProductLine, ...]]:
     """page-data ``consultationLines`` -> (given, declined): {id, productService, quantity, isDeclined}."""
-    given, declined = [], []
+    given: list[ProductLine] = []
+    declined: list[ProductLine] = []
     for part in row.children(key):
         line = ProductLine(
             name=part.text("productService", required=True),

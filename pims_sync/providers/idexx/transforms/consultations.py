@@ -76,10 +76,10 @@ def consultation_from_view(body: Any, *, tz: ZoneInfo) -> Consultation:
     c = top.child("consultation", required=True)
     cid = c.ident("id", required=True)
     c = c.named("consultation", cid)
-    soap = dict.fromkeys(SOAP_PARTS)
+    soap: dict[str, str | None] = dict.fromkeys(SOAP_PARTS)
     text_notes = None
     if isinstance(c.raw("notes"), dict):
-        parts = c.child("notes")
+        parts = c.child("notes", required=True)
         soap = {k: parts.text(k) for k in SOAP_PARTS}
     else:
         text_notes = c.text("notes")
@@ -101,7 +101,10 @@ def consultation_from_view(body: Any, *, tz: ZoneInfo) -> Consultation:
         patient_name=c.text("patient_name"),
         species=c.text("species"),
         source="view",
-        **soap,
+        subjective=soap["subjective"],
+        objective=soap["objective"],
+        assessment=soap["assessment"],
+        plan=soap["plan"],
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 from zoneinfo import ZoneInfo
 
 from ....errors import PimsProtocolError
@@ -84,6 +84,10 @@ class Record:
 
     # --- scalars -----------------------------------------------------------------------------
 
+    @overload
+    def ident(self, key: str, *, required: Literal[True]) -> str: ...
+    @overload
+    def ident(self, key: str, *, required: bool = False) -> str | None: ...
     def ident(self, key: str, *, required: bool = False) -> str | None:
         """An id (string or number) as our string; None, "" mean absent."""
         value = self.data.get(key)
@@ -98,6 +102,10 @@ class Record:
             return text
         raise self.error(key, "is not an id (string or number)")
 
+    @overload
+    def text(self, key: str, *, required: Literal[True]) -> str: ...
+    @overload
+    def text(self, key: str, *, required: bool = False) -> str | None: ...
     def text(self, key: str, *, required: bool = False) -> str | None:
         """A string (numbers accepted), stripped; None and "" mean absent."""
         value = self.data.get(key)
@@ -108,6 +116,10 @@ class Record:
             raise self.error(key, "is missing")
         return text
 
+    @overload
+    def number(self, key: str, *, required: Literal[True]) -> float: ...
+    @overload
+    def number(self, key: str, *, required: bool = False) -> float | None: ...
     def number(self, key: str, *, required: bool = False) -> float | None:
         """A number (a numeric string accepted, decimal comma too)."""
         value = self.data.get(key)
@@ -126,6 +138,10 @@ class Record:
                 pass
         raise self.error(key, "is not a number")
 
+    @overload
+    def whole(self, key: str, *, required: Literal[True]) -> int: ...
+    @overload
+    def whole(self, key: str, *, required: bool = False) -> int | None: ...
     def whole(self, key: str, *, required: bool = False) -> int | None:
         """A non-negative whole number (counts, minutes)."""
         value = self.number(key, required=required)
@@ -146,6 +162,10 @@ class Record:
             return value.strip().lower() in _TRUE
         raise self.error(key, "is not a boolean")
 
+    @overload
+    def when(self, key: str, tz: ZoneInfo, *, required: Literal[True] = True) -> datetime: ...
+    @overload
+    def when(self, key: str, tz: ZoneInfo, *, required: bool) -> datetime | None: ...
     def when(self, key: str, tz: ZoneInfo, *, required: bool = True) -> datetime | None:
         """A time as an aware UTC instant (see parse_when)."""
         value = self.data.get(key)
@@ -160,6 +180,10 @@ class Record:
 
     # --- nesting -----------------------------------------------------------------------------
 
+    @overload
+    def child(self, key: str, *, required: Literal[True]) -> Record: ...
+    @overload
+    def child(self, key: str, *, required: bool = False) -> Record | None: ...
     def child(self, key: str, *, required: bool = False) -> Record | None:
         """A nested object, or None when absent."""
         value = self.data.get(key)
@@ -169,7 +193,7 @@ class Record:
             return None
         return Record(value, endpoint=self.endpoint, label=self.label, path=f"{self.path}{key}.")
 
-    def items(self, key: str, *, required: bool = False) -> list:
+    def items(self, key: str, *, required: bool = False) -> list[Any]:
         """A list (its elements unchecked); absent is an empty list unless required."""
         value = self.data.get(key)
         if value is None:
