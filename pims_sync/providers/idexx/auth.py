@@ -124,13 +124,15 @@ class IdexxAuthenticator:
         timeout_ms: int = 30_000,
         headless: bool = True,
         chromium_path: str | None = None,
-    ):
+        blocked_resource_types: frozenset[str] = BLOCKED_RESOURCE_TYPES,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._browser_source = browser_source
         self._owner_thread = threading.get_ident()
         self.timeout_ms = timeout_ms
         self._headless = headless
         self._chromium_path = chromium_path
+        self.blocked_resource_types = blocked_resource_types  # empty: no request interception at all
 
     def __repr__(self) -> str:
         return f"IdexxAuthenticator({self.base_url!r})"
@@ -153,7 +155,9 @@ class IdexxAuthenticator:
         context = None
         try:
             context = browser.new_context()
-            context.route("**/*", _skip_unneeded)
+            if self.blocked_resource_types:
+                blocked = self.blocked_resource_types
+                context.route("**/*", lambda route: _skip_unneeded(route, blocked))
             page = context.new_page()
             page.set_default_timeout(self.timeout_ms)
             posted = self._submit_form(page, credentials)
@@ -234,8 +238,8 @@ class IdexxAuthenticator:
         )
 
 
-def _skip_unneeded(route: Route) -> None:
-    if route.request.resource_type in BLOCKED_RESOURCE_TYPES:
+def _skip_unneeded(route: Route, blocked: frozenset[str]) -> None:
+    if route.request.resource_type in blocked:
         route.abort()
     else:
         route.fallback()
