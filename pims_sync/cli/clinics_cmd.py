@@ -4,10 +4,15 @@ Every value is checked here, at write time, before anything is stored: a time zo
 an IANA name, a host that is not an http(s) URL or an id that is not a UUID exits 2 naming the
 option, because a bad value written by hand would otherwise only surface when a sync runs. The
 cut-over flags (``--active``, ``--sync-owner``, ``--sync-enabled``) are the ones the API, beat
-and the workers obey; `show` says whether the clinic is synced now, and why not.
+and the workers obey; `show` says whether the clinic is synced now, and why not, and what the
+clinic's PIMS last reported (its site's time zone, stored by the last successful inbound run: a
+zone other than clinics.timezone is a warning), without calling the PIMS.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
 
 import click
 from rich.table import Table
@@ -16,6 +21,7 @@ from ..errors import CredentialsMissing
 from ..models import Clinic
 from ..providers import registry
 from ..schedules import validate_timezone
+from ..store import ProviderState
 from .connect import load_settings, open_store
 from .output import console, err_console, fail, handles_errors, json_option, print_json
 
@@ -192,9 +198,10 @@ def show(clinic_id, as_json):
     store = open_store(load_settings())
     try:
         clinic = store.get_clinic(clinic_id)
+        state = store.get_provider_state(clinic.id, registry.canonical_name(clinic.pims_provider))
     finally:
         store.close()
-    view = clinic_view(clinic)
+    view = clinic_view(clinic) | pims_view(clinic, state)
     if as_json:
         print_json(view)
         return
@@ -205,7 +212,36 @@ def show(clinic_id, as_json):
         value = view[key]
         shown = _yes(value) if isinstance(value, bool) else (value if value is not None else "-")
         console.print(f"  {label + ':':<15}{shown}")
+    if view["pimsSiteTimezone"]:
+        console.print(f"  {'site zone:':<15}{view['pimsSiteTimezone']} (reported by the PIMS "
+                      f"{view['pimsSiteCheckedAt']})")
+    if view["incrementalSince"]:
+        console.print(f"  {'read changes:':<15}since {view['incrementalSince']} (the last successful inbound run)")
+    for warning in view["warnings"]:
+        console.print(f"  [yellow]warning:[/] {warning}")
     _print_gate(clinic)
+
+
+def pims_view(clinic: Clinic, state: ProviderState | None) -> dict[str, Any]:
+    """What the PIMS last reported, as stored by the last successful inbound run (no PIMS call):
+    its site's time zone, compared with clinics.timezone, and the incremental watermark."""
+    zone = state.site_timezone if state is not None else None
+    warnings = []
+    if zone and zone != clinic.timezone:
+        warnings.append(
+            f"clinics.timezone is {clinic.timezone} but the PIMS site reports {zone}; sync windows follow "
+            f"clinics.timezone (if the site is right: pims-sync clinics set {clinic.id} --timezone {zone})"
+        )
+    return {
+        "pimsSiteTimezone": zone,
+        "pimsSiteCheckedAt": _iso(state.site_checked_at if state is not None else None),
+        "incrementalSince": _iso(state.modified_since if state is not None else None),
+        "warnings": warnings,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="seconds")
 
 
 @command.command("set")

@@ -99,7 +99,7 @@ class RedisRateLimiter:
                 raise QueueUnavailable(f"the rate limiter held a call for more than {self.max_wait_s:.0f} s")
             self._sleep(wait_ms / 1000)
             slept = True
-        waited = time.monotonic() - started
+        waited = time.monotonic() - started if slept else 0.0  # a token taken at once is no wait
         self._waits.add(waited)
         if slept:  # only real holds: a call that got its token at once is no wait
             metrics.RATE_LIMIT_WAIT.labels("ezyvet").observe(waited)
@@ -136,7 +136,7 @@ class LocalRateLimiter:
                     break
             self._sleep(wait)
             slept = True
-        waited = self._clock() - started
+        waited = self._clock() - started if slept else 0.0
         self._waits.add(waited)
         if slept:
             metrics.RATE_LIMIT_WAIT.labels("ezyvet").observe(waited)
