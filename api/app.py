@@ -7,14 +7,12 @@ imports the tasks (and so never Playwright).
 
 from __future__ import annotations
 
-import importlib
 import logging
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from flask import Flask, current_app, g, jsonify, request
+from flask import Flask, g, jsonify, request
+from flask.typing import ResponseReturnValue
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from pims_sync.config import Settings, get_settings
@@ -25,50 +23,13 @@ from workers.enqueue import InFlight
 
 from . import errors
 from .auth import Authenticator, FailureLimiter, LastUsedRecorder
-from .fail_fast import PROBE_PATHS, BusyLimit, celery_publish_options, redis_for_api
+from .fail_fast import PROBE_PATHS, redis_for_api
 from .openapi import Operation, build_document
 from .routes import health, legacy, metrics, sync
+from .services import EXTENSION, Services, services
 
 log = logging.getLogger(__name__)
-CELERY_FACTORY = "workers.app:create_celery_app"
-
-
-@dataclass
-class Services:
-    """What the handlers use, built once per app (``current_app.extensions["pims_sync"]``)."""
-
-    settings: Settings
-    store: Store
-    redis: redis.Redis
-    inflight: InFlight
-    authenticator: Authenticator
-    operations: list[Operation]
-    started_at: float = field(default_factory=time.monotonic)
-    busy: BusyLimit = field(default_factory=BusyLimit)
-    _celery_app: Any = None
-
-    @property
-    def celery_app(self):
-        if self._celery_app is None:  # by name, on first use: never the tasks, never Playwright
-            module, _, name = CELERY_FACTORY.partition(":")
-            app = getattr(importlib.import_module(module), name)(self.settings)
-            app.conf.update(celery_publish_options(app.conf))  # a hung broker: 503 in seconds
-            self._celery_app = app
-        return self._celery_app
-
-    def close(self) -> None:
-        """Stop background work (the last_used_at writer); the store and Redis belong to the caller."""
-        self.authenticator.recorder.stop()
-
-    @property
-    def sync_timeout_s(self) -> float:
-        return self.settings.sync_timeout_ms / 1000
-
-    @property
-    def inflight_ttl_s(self) -> int:
-        """Longest a claim may outlive a lost release: three phases at their hard limit, plus queueing."""
-        return 3 * self.settings.hard_time_limit_s + 600
-
+__all__ = ["ROUTE_MODULES", "Services", "all_operations", "create_app", "redis_for_api", "services"]
 
 ROUTE_MODULES = (sync, legacy, health, metrics)
 
@@ -76,10 +37,6 @@ ROUTE_MODULES = (sync, legacy, health, metrics)
 def all_operations() -> list[Operation]:
     """Every documented operation (the OpenAPI document is ``build_document(all_operations())``)."""
     return [op for module in ROUTE_MODULES for op in module.bp.operations]
-
-
-def services() -> Services:
-    return current_app.extensions["pims_sync"]
 
 
 def create_app(
@@ -114,7 +71,7 @@ def create_app(
     for module in ROUTE_MODULES:
         app.register_blueprint(module.bp)
     operations = all_operations()
-    app.extensions["pims_sync"] = Services(
+    app.extensions[EXTENSION] = Services(
         settings=settings,
         store=store,
         redis=redis_client,
@@ -128,14 +85,14 @@ def create_app(
         _celery_app=celery_app,
     )
     document = build_document(operations)
-    app.add_url_rule("/openapi.json", "openapi", lambda: document)
+    app.add_url_rule("/openapi.json", "openapi", lambda: document)  # built once: the models do not change
     errors.register(app)
     app.before_request(_enter_busy_limit)
     app.teardown_request(_leave_busy_limit)
     return app
 
 
-def _enter_busy_limit():
+def _enter_busy_limit() -> ResponseReturnValue | None:
     """Refuse at once when every thread but the probes' one is inside a handler (fail_fast.BusyLimit)."""
     if request.url_rule is None or request.url_rule.rule in PROBE_PATHS:
         return None
@@ -150,6 +107,6 @@ def _enter_busy_limit():
     return None
 
 
-def _leave_busy_limit(_exc):
+def _leave_busy_limit(_exc: BaseException | None) -> None:
     if g.pop("pims_busy_entered", False):
         services().busy.leave()

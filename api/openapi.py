@@ -1,27 +1,35 @@
-"""Operations, and the OpenAPI 3 document built from them (``GET /openapi.json``).
+"""Operations, and the OpenAPI 3.1 document built from their pydantic models (``GET /openapi.json``).
 
-Routes are registered through :func:`route` with an :class:`Operation` that names their body
-and query models; the same decorator validates requests with those models and records the
-operation for the document. A route therefore cannot accept something the document does not
-describe, nor the reverse.
+Routes are registered through :func:`route` with an :class:`Operation` that names their body,
+query and response models; the same decorator authenticates, validates requests with those
+models and records the operation for the document. A route therefore cannot accept something
+the document does not describe, nor the reverse, and the document's schemas are the models'
+own JSON Schema (``model_json_schema(by_alias=True)``, OpenAPI 3.1 being JSON Schema 2020-12).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, request
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from pims_sync import __version__
 
 from .auth import authenticate_request
-from .schemas import EMPTY_QUERY, Model, json_body, query_args
+from .responses import Error
+from .schemas import NoQuery, json_body, query_args
 
-ERROR = "Error"
+TEXT_PLAIN = "text/plain"  # a response documented as text (GET /metrics), not a model
+ResponseSpec = tuple[str, type[BaseModel] | str]  # (description, model or a text media type)
+View = Callable[..., ResponseReturnValue]
+REF_TEMPLATE = "#/components/schemas/{model}"
 
 
 @dataclass(frozen=True)
@@ -30,9 +38,9 @@ class Operation:
     path: str  # OpenAPI style: /api/sync/{syncId}
     summary: str
     tag: str
-    responses: dict[int, tuple[str, str]]  # status -> (description, component schema name)
-    body: Model | None = None
-    query: Model = EMPTY_QUERY
+    responses: dict[int, ResponseSpec]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] = NoQuery
     path_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     permissions: tuple[str, ...] = ()
     authenticated: bool = True
@@ -46,21 +54,47 @@ class Operation:
     def flask_path(self) -> str:
         """Flask's rule; a uuid path parameter uses the uuid converter, so /api/sync/full is never an id."""
 
-        def rule(m: re.Match) -> str:
+        def rule(m: re.Match[str]) -> str:
             fmt = self.path_params.get(m.group(1), {}).get("format")
             return f"<uuid:{m.group(1)}>" if fmt == "uuid" else f"<{m.group(1)}>"
 
         return re.sub(r"\{(\w+)\}", rule, self.path)
 
+    def all_responses(self) -> dict[int, ResponseSpec]:
+        """The operation's own responses plus the ones every operation of its kind may give."""
+        out = dict(self.responses)
+        if self.authenticated:
+            out.setdefault(401, ("Missing, unknown, revoked or expired API key", Error))
+            out.setdefault(429, ("Too many failed API keys from this address", Error))
+        out.setdefault(400, ("Invalid input (malformed JSON, validation)", Error))
+        if self.body is not None:
+            out.setdefault(415, ("The body is not application/json", Error))
+        return dict(sorted(out.items()))
 
-def route(bp: Blueprint, op: Operation) -> Callable:
-    """Register ``view`` for ``op``; the view gets ``body=`` and ``query=`` already validated."""
-    ops = bp.__dict__.setdefault("operations", [])
-    ops.append(op)
+    def models(self) -> list[type[BaseModel]]:
+        """The body and response models (the query model becomes parameters, not a component)."""
+        found = [self.body] if self.body is not None else []
+        return found + [m for _, m in self.all_responses().values() if not isinstance(m, str)]
 
-    def wrap(view: Callable) -> Callable:
+
+class ApiBlueprint(Blueprint):
+    """A blueprint that remembers its operations (for the document)."""
+
+    def __init__(self, name: str, import_name: str) -> None:
+        super().__init__(name, import_name)
+        self.operations: list[Operation] = []
+
+
+def route(bp: ApiBlueprint, op: Operation) -> Callable[[View], View]:
+    """Register ``view`` for ``op``; the view gets ``query=`` (and ``body=``) as validated models.
+
+    Authentication runs first, so an anonymous caller learns nothing about the inputs.
+    """
+    bp.operations.append(op)
+
+    def wrap(view: View) -> View:
         @functools.wraps(view)
-        def inner(*args, **kwargs):
+        def inner(*args: Any, **kwargs: Any) -> ResponseReturnValue:
             if op.authenticated:  # before validation: anonymous callers learn nothing about inputs
                 authenticate_request(op.permissions)
             query = query_args(request, op.query)
@@ -74,19 +108,42 @@ def route(bp: Blueprint, op: Operation) -> Callable:
     return wrap
 
 
-def _operation_doc(op: Operation) -> dict[str, Any]:
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent rather than null: drop the null branch of an optional one."""
+    branches = [s for s in schema.get("anyOf", ()) if s.get("type") != "null"]
+    if "anyOf" in schema and len(branches) == 1:
+        rest = {k: v for k, v in schema.items() if k != "anyOf" and not (k == "default" and v is None)}
+        return {**branches[0], **rest}
+    return schema
+
+
+def _parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(by_alias=True, ref_template=REF_TEMPLATE)
+    required = set(schema.get("required", ()))
+    params = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = _without_null({k: v for k, v in prop.items() if k not in ("title", "description")})
+        params.append({"name": name, "in": "query", "required": name in required,
+                       "description": schema["properties"][name].get("description", ""), "schema": prop})
+    return params
+
+
+def _content(spec: type[BaseModel] | str, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
+    if isinstance(spec, str):
+        return {spec: {"schema": {"type": "string"}}}
+    return {"application/json": {"schema": refs[spec]}}
+
+
+def _operation_doc(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
         "tags": [op.tag],
-        "parameters": op.query.parameters("query")
+        "parameters": _parameters(op.query)
         + [{"name": n, "in": "path", "required": True, "schema": s} for n, s in op.path_params.items()],
         "responses": {
-            str(status): {
-                "description": desc,
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
-            }
-            for status, (desc, schema) in sorted(op.responses.items())
+            str(status): {"description": desc, "content": _content(spec, refs)}
+            for status, (desc, spec) in op.all_responses().items()
         },
     }
     description = op.description
@@ -95,33 +152,25 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
     if description:
         doc["description"] = description.strip()
     if op.body is not None:
-        doc["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body.name}"}}},
-        }
+        doc["requestBody"] = {"required": False, "content": {"application/json": {"schema": refs[op.body]}}}
     doc["security"] = [{"ApiKeyAuth": []}] if op.authenticated else []
-    if op.authenticated:
-        doc["responses"].setdefault("401", _error_response("Missing, unknown, revoked or expired API key"))
-        doc["responses"].setdefault("429", _error_response("Too many failed API keys from this address"))
-    doc["responses"].setdefault("400", _error_response("Invalid input (malformed JSON, validation)"))
-    if op.body is not None:
-        doc["responses"].setdefault("415", _error_response("The body is not application/json"))
     return doc
 
 
-def _error_response(desc: str) -> dict[str, Any]:
-    return {"description": desc, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR}"}}}}
+def component_schemas(models: Iterable[type[BaseModel]]) -> tuple[dict[type[BaseModel], dict[str, Any]], dict[str, Any]]:
+    """Each model's ``$ref`` and every component schema (the models and the models they use)."""
+    unique = list(dict.fromkeys(models))
+    refs, top = models_json_schema([(m, "validation") for m in unique], by_alias=True, ref_template=REF_TEMPLATE)
+    return {m: refs[(m, "validation")] for m in unique}, dict(sorted(top.get("$defs", {}).items()))
 
 
 def build_document(operations: list[Operation]) -> dict[str, Any]:
+    refs, schemas = component_schemas(m for op in operations for m in op.models())
     paths: dict[str, dict[str, Any]] = {}
-    schemas = dict(RESPONSE_SCHEMAS)
     for op in operations:
-        paths.setdefault(op.path, {})[op.method] = _operation_doc(op)
-        if op.body is not None:
-            schemas[op.body.name] = op.body.json_schema()
+        paths.setdefault(op.path, {})[op.method] = _operation_doc(op, refs)
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "pims-sync API",
             "version": __version__,
@@ -134,115 +183,3 @@ def build_document(operations: list[Operation]) -> dict[str, Any]:
             "securitySchemes": {"ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
         },
     }
-
-
-# --- response schemas (what the handlers return; schemathesis checks them) ----------------------
-
-_STR = {"type": "string"}
-_INT = {"type": "integer"}
-_NSTR = {"type": "string", "nullable": True}
-_NINT = {"type": "integer", "nullable": True}
-_OBJ = {"type": "object"}
-_PHASE_RESULT = {
-    "type": "object",
-    "required": ["success", "stats"],
-    "properties": {
-        "success": {"type": "boolean"},
-        "stats": _OBJ,
-        "status": _STR,
-        "error": {"type": "object", "properties": {"code": _STR, "message": _STR}},
-        "auditId": _STR,
-        "durationMs": _NINT,
-    },
-}
-RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
-    ERROR: {
-        "type": "object",
-        "required": ["success", "error", "timestamp"],
-        "properties": {
-            "success": {"type": "boolean", "enum": [False]},
-            "error": {
-                "type": "object",
-                "required": ["code", "message", "details"],
-                "properties": {"code": _STR, "message": _STR, "details": {}},
-            },
-            "timestamp": _STR,
-            "syncId": _NSTR,
-        },
-    },
-    "SyncAccepted": {
-        "type": "object",
-        "required": ["success", "syncId", "status", "statusUrl"],
-        "properties": {"success": {"type": "boolean"}, "syncId": _STR, "status": _STR, "statusUrl": _STR},
-    },
-    "SyncResult": {
-        "type": "object",
-        "description": "The original service's full-sync shape, plus status, clinicId and errors.",
-        "required": ["success", "syncId", "durationMs", "timestamp"],
-        "properties": {
-            "success": {"type": "boolean"},
-            "syncId": _STR,
-            "inboundResult": _PHASE_RESULT,
-            "casesResult": _PHASE_RESULT,
-            "reconciliationResult": _PHASE_RESULT,
-            "durationMs": _INT,
-            "timestamp": _STR,
-            "status": _STR,
-            "clinicId": _STR,
-            "errors": {"type": "array", "items": _OBJ},
-        },
-    },
-    "SyncStatus": {
-        "type": "object",
-        "required": ["success", "syncId", "type", "status", "phases", "errors"],
-        "properties": {
-            "success": {"type": "boolean"},
-            "syncId": _STR,
-            "clinicId": _STR,
-            "type": _STR,
-            "trigger": _STR,
-            "status": _STR,
-            "currentPhase": _NSTR,
-            "phases": _OBJ,
-            "errors": {"type": "array", "items": _OBJ},
-            "result": _OBJ,
-        },
-    },
-    "SyncHistory": {
-        "type": "object",
-        "required": ["success", "syncs", "nextCursor", "summary"],
-        "properties": {
-            "success": {"type": "boolean"},
-            "syncs": {"type": "array", "items": _OBJ},
-            "nextCursor": _NSTR,
-            "summary": {
-                "type": "object",
-                "required": ["total", "succeeded", "failed", "successRate"],
-                "properties": {
-                    "total": _INT, "succeeded": _INT, "failed": _INT,
-                    "successRate": {"type": "number", "nullable": True},
-                },
-            },
-        },
-    },
-    "LegacyStatus": {
-        "type": "object",
-        "required": ["success", "clinicId", "lastSync"],
-        "properties": {"success": {"type": "boolean"}, "clinicId": _STR, "lastSync": {**_OBJ, "nullable": True}},
-    },
-    "Health": {
-        "type": "object",
-        "required": ["status", "uptimeSeconds", "memory", "version"],
-        "properties": {"status": _STR, "uptimeSeconds": {"type": "number"}, "memory": _OBJ, "version": _STR,
-                       "timestamp": _STR},
-    },
-    "Ready": {
-        "type": "object",
-        "required": ["ready", "checks"],
-        "properties": {"ready": {"type": "boolean"}, "checks": _OBJ, "down": {"type": "array", "items": _STR},
-                       "timestamp": _STR},
-    },
-    "OpenApi": _OBJ,
-    # GET /metrics answers text/plain (Prometheus exposition format), not JSON: docs/METRICS.md
-    "MetricsText": {"type": "string", "description": "Prometheus text exposition format (text/plain)"},
-}

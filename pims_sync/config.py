@@ -269,6 +269,12 @@ class Settings:
         return self.sync_timeout_ms // 1000 + 60
 
     @property
+    def inflight_ttl_s(self) -> int:
+        """How long a clinic's in-flight claim outlives a lost release: a full sync's three phases
+        at their hard limit, plus queueing. The API, the CLI and beat all claim with it."""
+        return 3 * self.hard_time_limit_s + 600
+
+    @property
     def soft_time_limit_s(self) -> int:
         return self.sync_timeout_ms // 1000
 

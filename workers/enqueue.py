@@ -18,7 +18,7 @@ from pims_sync.errors import NotFound, QueueUnavailable, SyncDisabled, SyncInPro
 from pims_sync.models import Audit, Clinic
 from pims_sync.providers.registry import API_QUEUE, queue_for
 from pims_sync.store.base import Store
-from pims_sync.sync.options import PHASES_FOR, SyncOptions, for_sync_type
+from pims_sync.sync.options import PHASE_OF_AUDIT_TYPE, PHASES_FOR, SyncOptions, for_sync_type
 from pims_sync.sync.results import PhaseResult, full_sync_response, overall_status
 
 from .locks import TokenLock
@@ -31,7 +31,6 @@ TASK_NAMES = {"inbound": "pims_sync.inbound", "cases": "pims_sync.cases", "recon
 LEGACY_TASK_NAMES = {"schedule": "pims_sync.idexx.schedule", "consultation": "pims_sync.idexx.consultation"}
 TERMINAL = ("completed", "failed", "partial", "skipped", "aborted", "not_run")
 CLAIM_GRACE_S = 60  # a claim this young without its audit row is still being enqueued
-PHASE_OF_AUDIT_TYPE = {"inbound": "inbound", "cases": "cases", "reconciliation": "reconcile"}
 
 class InFlight:
     """Enqueue-level single-flight: at most one queued-or-running sync per clinic.

@@ -12,10 +12,11 @@ import resource
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
-from flask import Blueprint
+from flask.typing import ResponseReturnValue
 
 from pims_sync import __version__
 from pims_sync.errors import PimsSyncError, StoreError
@@ -23,17 +24,14 @@ from pims_sync.store.migrate import LEDGER, applied_migrations, migration_files
 from pims_sync.sync.results import utc_timestamp
 
 from ..errors import error_body
-from ..openapi import ERROR, Operation, route
+from ..openapi import ApiBlueprint, Operation, route
+from ..responses import Health, NotReady, Ready
+from ..schemas import NoQuery
+from ..services import services
 
-bp = Blueprint("health", __name__)
+bp = ApiBlueprint("health", __name__)
 READY_TIMEOUT_S = 3.0
 SHOWN_MISSING = 5  # migration names listed in the message (all are in the check's "missing")
-
-
-def _services():
-    from ..app import services
-
-    return services()
 
 
 def rss_bytes() -> int:
@@ -49,20 +47,20 @@ def rss_bytes() -> int:
 
 @route(bp, Operation(
     "get", "/health", "Liveness: uptime, memory, version", "probes",
-    {200: ("Alive", "Health")}, authenticated=False,
+    {200: ("Alive", Health)}, authenticated=False,
 ))
-def health(*, query: dict[str, Any]):
+def health(*, query: NoQuery) -> ResponseReturnValue:
     rss = rss_bytes()
     return {
         "status": "ok",
-        "uptimeSeconds": round(time.monotonic() - _services().started_at, 3),
+        "uptimeSeconds": round(time.monotonic() - services().started_at, 3),
         "memory": {"rssBytes": rss, "rssMb": round(rss / 1024 / 1024, 1)},
         "version": __version__,
         "timestamp": utc_timestamp(),
     }
 
 
-def _run_checks(checks: dict[str, Any], *, timeout_s: float = READY_TIMEOUT_S) -> dict[str, dict[str, Any]]:
+def _run_checks(checks: dict[str, Callable[[], Any]], *, timeout_s: float = READY_TIMEOUT_S) -> dict[str, dict[str, Any]]:
     """Run the checks side by side in daemon threads, so a hanging dependency cannot hang the probe.
 
     A check returns None or a dict of facts to show (e.g. the schema's missing migrations); it
@@ -70,7 +68,7 @@ def _run_checks(checks: dict[str, Any], *, timeout_s: float = READY_TIMEOUT_S) -
     """
     boxes: dict[str, dict[str, Any]] = {name: {} for name in checks}
 
-    def run(fn, box: dict[str, Any]) -> None:
+    def run(fn: Callable[[], Any], box: dict[str, Any]) -> None:
         started = time.monotonic()
         try:
             facts = fn()
@@ -88,7 +86,7 @@ def _run_checks(checks: dict[str, Any], *, timeout_s: float = READY_TIMEOUT_S) -
         thread.start()
     for thread in threads:
         thread.join(max(0.0, started + timeout_s - time.monotonic()))
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for name, box in boxes.items():
         box = dict(box)  # a late thread may still write to its own box
         if "error" not in box:
@@ -111,7 +109,7 @@ class SchemaBehind(StoreError):
         self.facts = facts
 
 
-def schema_check(database_url: str):
+def schema_check(database_url: str) -> Callable[[], dict[str, Any]]:
     """A check: every file in supabase/migrations is recorded in pims_sync.schema_migrations."""
 
     def check() -> dict[str, Any]:
@@ -133,11 +131,11 @@ def schema_check(database_url: str):
 @route(bp, Operation(
     "get", "/ready", "Readiness: the database answers with the schema this code expects, and Redis answers",
     "probes",
-    {200: ("Ready", "Ready"), 503: ("Not ready; names what is down", ERROR)}, authenticated=False,
+    {200: ("Ready", Ready), 503: ("Not ready; names what is down", NotReady)}, authenticated=False,
 ))
-def ready(*, query: dict[str, Any]):
-    svc = _services()
-    wanted: dict[str, Any] = {"database": svc.store.ping, "redis": svc.redis.ping}
+def ready(*, query: NoQuery) -> ResponseReturnValue:
+    svc = services()
+    wanted: dict[str, Callable[[], Any]] = {"database": svc.store.ping, "redis": svc.redis.ping}
     if svc.settings.database_url:  # the Supabase REST store cannot read our ledger
         wanted["schema"] = schema_check(svc.settings.database_url)
     checks = _run_checks(wanted)

@@ -8,54 +8,51 @@ choose another clinic (403).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
-from flask import Blueprint, g
+from flask import g
+from flask.typing import ResponseReturnValue
 
 from pims_sync.errors import ValidationError
 from pims_sync.timezones import check_timezone
 from workers.enqueue import enqueue_legacy
 
 from ..auth import clinic_for, permissions_for
-from ..openapi import ERROR, Operation, route
-from ..schemas import SCRAPE_BODY, STATUS_QUERY
+from ..openapi import ApiBlueprint, Operation, route
+from ..responses import Error, LegacyStatus, SyncAccepted
+from ..schemas import LegacyStatusQuery, NoQuery, ScrapeRequest
+from ..services import Services, services
 from .sync import _accepted
 
-bp = Blueprint("legacy", __name__)
+bp = ApiBlueprint("legacy", __name__)
 # the permission each legacy type needs: a schedule is appointments, a consultation is case data
 PERMISSION_FOR_TYPE = {"schedule": ("sync:inbound",), "consultation": ("sync:cases",)}
-
-
-def _services():
-    from ..app import services
-
-    return services()
 
 
 @route(bp, Operation(
     "post", "/api/idexx/scrape", "Legacy: sync one day's schedule or consultations", "legacy",
     {
-        202: ("Queued", "SyncAccepted"),
-        403: ("clinicId is another clinic's, or the key lacks the permission", ERROR),
-        404: ("The clinic does not exist", ERROR),
+        202: ("Queued", SyncAccepted),
+        403: ("clinicId is another clinic's, or the key lacks the permission", Error),
+        404: ("The clinic does not exist", Error),
         409: ("The clinic already has a sync queued or running (syncId in the body), or its syncing is "
-              "disabled (code sync_disabled)", ERROR),
-        503: ("The queue or the database is unavailable", ERROR),
+              "disabled (code sync_disabled)", Error),
+        503: ("The queue or the database is unavailable", Error),
     },
-    body=SCRAPE_BODY,
+    body=ScrapeRequest,
     description="type=schedule needs sync:inbound, type=consultation needs sync:cases. Track the sync "
     "with GET /api/sync/{syncId} or GET /api/idexx/status. Shares the clinic's single-flight with "
     "the sync endpoints (409 while another sync is queued or running).",
 ))
-def scrape(*, body: dict[str, Any], query: dict[str, Any]):
-    clinic_id = clinic_for(g.api_key, body["clinicId"])
-    kind = body["type"]
+def scrape(*, body: ScrapeRequest, query: NoQuery) -> ResponseReturnValue:
+    clinic_id = clinic_for(g.api_key, str(body.clinic_id))
+    kind = body.type
     permissions_for(PERMISSION_FOR_TYPE[kind], g.api_key)
-    svc = _services()
-    if "date" in body:
-        day = date.fromisoformat(body["date"])
+    svc = services()
+    day: date
+    if body.date is not None:
+        day = body.date
     elif kind == "consultation":  # which day's consultations is the caller's to say
         raise ValidationError("date is required for type=consultation (YYYY-MM-DD, clinic-local)",
                               details={"field": "date"})
@@ -71,18 +68,18 @@ def scrape(*, body: dict[str, Any], query: dict[str, Any]):
             ) from None
         day = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
     enqueued = enqueue_legacy(svc.celery_app, svc.store, svc.inflight, clinic_id=clinic_id, kind=kind,
-                              day=day.isoformat(), trigger="api", ttl_s=svc.inflight_ttl_s)
+                              day=day.isoformat(), trigger="api", ttl_s=svc.settings.inflight_ttl_s)
     return _accepted(enqueued.sync_id, enqueued.status, {"type": kind, "clinicId": clinic_id, "date": day.isoformat()})
 
 
 @route(bp, Operation(
     "get", "/api/idexx/status", "Legacy: the clinic's latest sync", "legacy",
-    {200: ("The latest sync, or null", "LegacyStatus"), 403: ("clinicId is another clinic's", ERROR)},
-    query=STATUS_QUERY,
+    {200: ("The latest sync, or null", LegacyStatus), 403: ("clinicId is another clinic's", Error)},
+    query=LegacyStatusQuery,
 ))
-def status(*, query: dict[str, Any]):
-    clinic_id = clinic_for(g.api_key, query["clinicId"])
-    svc = _services()
+def status(*, query: LegacyStatusQuery) -> ResponseReturnValue:
+    clinic_id = clinic_for(g.api_key, str(query.clinic_id))
+    svc = services()
     page = svc.store.sync_history(clinic_id, limit=1)
     last = page.audits[0] if page.audits else None
     return {
@@ -103,7 +100,7 @@ def status(*, query: dict[str, Any]):
     }
 
 
-def _running(svc, clinic_id: str) -> str | None:
+def _running(svc: Services, clinic_id: str) -> str | None:
     try:
         return svc.inflight.current(clinic_id)
     except redis.RedisError:  # the status is still useful without it

@@ -9,34 +9,30 @@ production deployment never publishes its numbers by accident.
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from flask import Blueprint, Response, g, request
+from flask import Response, g, request
 
 from pims_sync import metrics
 from workers.enqueue import ALL_QUEUES
 
 from ..errors import Unauthorized
-from ..openapi import ERROR, Operation, route
+from ..openapi import TEXT_PLAIN, ApiBlueprint, Operation, route
+from ..responses import Error
+from ..schemas import NoQuery
+from ..services import services
 
-bp = Blueprint("metrics", __name__)
-
-
-def _services():
-    from ..app import services
-
-    return services()
+bp = ApiBlueprint("metrics", __name__)
 
 
 @route(bp, Operation(
     "get", "/metrics", "Prometheus metrics of the API, workers and queues on this host", "probes",
-    {200: ("Prometheus text exposition format (text/plain, not JSON)", "MetricsText"),
-     401: ("METRICS_TOKEN missing or wrong (or unset outside development)", ERROR)}, authenticated=False,
+    {200: ("Prometheus text exposition format (text/plain, not JSON)", TEXT_PLAIN),
+     401: ("METRICS_TOKEN missing or wrong (or unset outside development)", Error)}, authenticated=False,
     description="Bearer METRICS_TOKEN (or basic auth with it as the password); open without a token only "
     "when APP_ENV=development. See docs/METRICS.md.",
 ))
-def metrics_view(*, query: dict[str, Any]):
-    svc = _services()
+def metrics_view(*, query: NoQuery) -> Response:
+    svc = services()
     refusal = metrics.access_refusal(svc.settings, request.headers.get("Authorization"))
     if refusal is not None:
         raise Unauthorized(refusal)

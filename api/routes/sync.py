@@ -10,31 +10,34 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, g
+from flask import g
+from flask.typing import ResponseReturnValue
 
 from pims_sync.errors import NotFound
-from pims_sync.models import PERMISSIONS
-from pims_sync.sync.options import SyncOptions
+from pims_sync.models import PERMISSIONS, Audit
+from pims_sync.sync.options import SyncType
 from pims_sync.sync.results import RESULT_KEY, SEED_STATS_KEYS, utc_timestamp
 from workers.enqueue import TERMINAL, enqueue_sync, sync_status, wait_for_sync
 
 from ..auth import allowed_clinics, clinic_for
-from ..openapi import ERROR, Operation, route
-from ..schemas import HISTORY_QUERY, SYNC_BODIES, SYNC_STATUS_QUERY, WAIT_QUERY
+from ..openapi import ApiBlueprint, Operation, ResponseSpec, route
+from ..responses import Error, SeedSyncResult, SyncAccepted, SyncHistory, SyncResult, SyncStatus
+from ..schemas import SYNC_BODIES, HistoryQuery, SyncRequest, SyncStatusQuery, SyncWaitQuery
+from ..services import services
 
-bp = Blueprint("sync", __name__)
+bp = ApiBlueprint("sync", __name__)
 
-PERMISSION_FOR = {
-    "full": PERMISSIONS,
-    "inbound": ("sync:inbound",),
-    "cases": ("sync:cases",),
-    "reconcile": ("sync:reconcile",),
+PERMISSION_FOR: dict[SyncType, tuple[str, ...]] = {
+    SyncType.FULL: PERMISSIONS,
+    SyncType.INBOUND: ("sync:inbound",),
+    SyncType.CASES: ("sync:cases",),
+    SyncType.RECONCILE: ("sync:reconcile",),
 }
 SUMMARY = {
-    "full": "Full sync: inbound, then cases, then reconciliation",
-    "inbound": "Inbound sync: appointments to cases",
-    "cases": "Case enrichment: consultation data onto cases",
-    "reconcile": "Reconciliation: soft-delete cases whose appointment vanished",
+    SyncType.FULL: "Full sync: inbound, then cases, then reconciliation",
+    SyncType.INBOUND: "Inbound sync: appointments to cases",
+    SyncType.CASES: "Case enrichment: consultation data onto cases",
+    SyncType.RECONCILE: "Reconciliation: soft-delete cases whose appointment vanished",
 }
 _ENQUEUE_DESCRIPTION = (
     "Answers 202 with the syncId at once. With ?wait=SECONDS or \"wait\": true it waits (at most "
@@ -46,55 +49,45 @@ _ENQUEUE_DESCRIPTION = (
     "the legacy service (clinics.sync_owner) or has syncing disabled (idexx_credentials.sync_enabled) "
     "answers 409 with error code sync_disabled, naming the flag and how to change it."
 )
-_ENQUEUE_RESPONSES = {
-    200: ("Done (wait mode): the original service's shape", "SyncResult"),
-    202: ("Queued, or still running when the wait ended", "SyncAccepted"),
-    207: ("Done (wait mode), some phase failed, was aborted or partial", "SyncResult"),
+_ENQUEUE_RESPONSES: dict[int, ResponseSpec] = {
+    200: ("Done (wait mode): the original service's shape", SeedSyncResult),
+    202: ("Queued, or still running when the wait ended", SyncAccepted),
+    207: ("Done (wait mode), some phase failed, was aborted or partial", SyncResult),
     403: ("The key lacks a needed permission, names another clinic, or is a shared key not allowed that clinic",
-          ERROR),
-    404: ("The clinic does not exist", ERROR),
+          Error),
+    404: ("The clinic does not exist", Error),
     409: ("The clinic already has a sync queued or running (syncId in the body), or its syncing is disabled "
-          "(code sync_disabled)", ERROR),
-    502: ("Done (wait mode), the sync failed", "SyncResult"),
-    503: ("The queue or the database is unavailable", ERROR),
+          "(code sync_disabled)", Error),
+    502: ("Done (wait mode), the sync failed", SyncResult),
+    503: ("The queue or the database is unavailable", Error),
 }
-
-
-def _services():
-    from ..app import services
-
-    return services()
 
 
 def _status_url(sync_id: str) -> str:
     return f"/api/sync/{sync_id}"
 
 
-def _enqueue_view(sync_type: str):
+def _enqueue_view(sync_type: SyncType) -> None:
     op = Operation(
         "post", f"/api/sync/{sync_type}", SUMMARY[sync_type], "sync", _ENQUEUE_RESPONSES,
-        body=SYNC_BODIES[sync_type], query=WAIT_QUERY, permissions=PERMISSION_FOR[sync_type],
+        body=SYNC_BODIES[sync_type], query=SyncWaitQuery, permissions=PERMISSION_FOR[sync_type],
         description=_ENQUEUE_DESCRIPTION,
     )
 
     @route(bp, op)
-    def view(*, body: dict[str, Any], query: dict[str, Any]):
+    def view(*, body: SyncRequest, query: SyncWaitQuery) -> ResponseReturnValue:
         return start_sync(sync_type, body, query)
 
-    return view
 
-
-def start_sync(sync_type: str, body: dict[str, Any], query: dict[str, Any]):
-    svc = _services()
-    wait_body = body.pop("wait", False)
-    clinic_id = clinic_for(g.api_key, body.pop("clinicId", None))
-    options = SyncOptions.from_dict(body)
+def start_sync(sync_type: SyncType, body: SyncRequest, query: SyncWaitQuery) -> ResponseReturnValue:
+    svc = services()
+    clinic_id = clinic_for(g.api_key, None if body.clinic_id is None else str(body.clinic_id))
     enqueued = enqueue_sync(
-        svc.celery_app, svc.store, svc.inflight, clinic_id=clinic_id, sync_type=sync_type, options=options,
-        trigger="api", ttl_s=svc.inflight_ttl_s,
+        svc.celery_app, svc.store, svc.inflight, clinic_id=clinic_id, sync_type=sync_type, options=body.options(),
+        trigger="api", ttl_s=svc.settings.inflight_ttl_s,
     )
-    wait_s = query.get("wait")
-    if wait_s is None and wait_body:
+    wait_s: float | None = query.wait
+    if wait_s is None and body.wait:
         wait_s = svc.sync_timeout_s
     if not wait_s:
         return _accepted(enqueued.sync_id, enqueued.status)
@@ -103,13 +96,13 @@ def start_sync(sync_type: str, body: dict[str, Any], query: dict[str, Any]):
     return waited_response(status)
 
 
-def _accepted(sync_id: str, status: str, extra: dict[str, Any] | None = None):
+def _accepted(sync_id: str, status: str, extra: dict[str, Any] | None = None) -> ResponseReturnValue:
     body = {"success": True, "syncId": sync_id, "status": status, "statusUrl": _status_url(sync_id)}
     body.update(extra or {})
     return body, 202, {"Location": _status_url(sync_id)}
 
 
-def waited_response(status: dict[str, Any]):
+def waited_response(status: dict[str, Any]) -> ResponseReturnValue:
     """200 / 207 / 502 for a finished sync, 202 for one still running."""
     if status["status"] not in TERMINAL:
         extra = {k: v for k, v in status.items() if k not in ("syncId", "status")}
@@ -136,22 +129,26 @@ def seed_shape(result: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-for _type in ("full", "inbound", "cases", "reconcile"):
+for _type in SyncType:
     _enqueue_view(_type)
+
+
+def _clinic_param(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
 
 
 @route(bp, Operation(
     "get", "/api/sync/history", "The clinic's syncs, newest first, with a success-rate summary", "sync",
-    {200: ("A page of syncs", "SyncHistory"), 403: ("clinicId is a clinic this key was not given", ERROR)},
-    query=HISTORY_QUERY,
+    {200: ("A page of syncs", SyncHistory), 403: ("clinicId is a clinic this key was not given", Error)},
+    query=HistoryQuery,
 ))
-def history(*, query: dict[str, Any]):
-    svc = _services()
-    clinic_id = clinic_for(g.api_key, query.get("clinicId"))
-    sync_type = {"reconcile": "reconciliation"}.get(query.get("type"), query.get("type"))
-    page = svc.store.sync_history(
-        clinic_id, limit=query.get("limit", 20), cursor=query.get("cursor"), sync_type=sync_type
-    )
+def history(*, query: HistoryQuery) -> ResponseReturnValue:
+    svc = services()
+    clinic_id = clinic_for(g.api_key, _clinic_param(query.clinic_id))
+    sync_type = query.type
+    if sync_type is not None and sync_type not in ("schedule", "consultation"):
+        sync_type = SyncType.parse(sync_type).audit_name  # audit rows say "reconciliation"
+    page = svc.store.sync_history(clinic_id, limit=query.limit, cursor=query.cursor, sync_type=sync_type)
     return {
         "success": True,
         "syncs": [_history_row(a) for a in page.audits],
@@ -165,7 +162,7 @@ def history(*, query: dict[str, Any]):
     }
 
 
-def _history_row(a) -> dict[str, Any]:
+def _history_row(a: Audit) -> dict[str, Any]:
     return {
         "syncId": a.id,
         "type": a.sync_type,
@@ -182,16 +179,16 @@ def _history_row(a) -> dict[str, Any]:
 
 @route(bp, Operation(
     "get", "/api/sync/{syncId}", "A sync's state, current phase, per-phase progress, stats and errors", "sync",
-    {200: ("The sync", "SyncStatus"), 403: ("clinicId is a clinic this key was not given", ERROR),
-     404: ("No such sync for this API key's clinic(s)", ERROR)},
-    path_params={"syncId": {"type": "string", "format": "uuid"}}, query=SYNC_STATUS_QUERY,
+    {200: ("The sync", SyncStatus), 403: ("clinicId is a clinic this key was not given", Error),
+     404: ("No such sync for this API key's clinic(s)", Error)},
+    path_params={"syncId": {"type": "string", "format": "uuid"}}, query=SyncStatusQuery,
 ))
-def get_sync(syncId: uuid.UUID, *, query: dict[str, Any]):  # noqa: N803 - the path parameter's public name
-    svc = _services()
+def get_sync(syncId: uuid.UUID, *, query: SyncStatusQuery) -> ResponseReturnValue:  # noqa: N803 - public name
+    svc = services()
     key = g.api_key
     try:
-        if key.clinic_id is not None or "clinicId" in query:
-            clinic_id = clinic_for(key, query.get("clinicId"))
+        if key.clinic_id is not None or query.clinic_id is not None:
+            clinic_id = clinic_for(key, _clinic_param(query.clinic_id))
         else:  # a shared key may look a sync up by id alone, among the clinics it was granted
             clinic_id = svc.store.get_audit(str(syncId)).clinic_id
             if clinic_id not in allowed_clinics(key):

@@ -63,11 +63,6 @@ def celery_app(settings: Settings) -> Any:
     return create_celery_app(settings)
 
 
-def sync_ttl_s(settings: Settings) -> int:
-    """How long a clinic's in-flight claim lives if nothing releases it: a full chain's worst case."""
-    return 3 * settings.hard_time_limit_s + 600  # as the API (api.app.Services.inflight_ttl_s)
-
-
 def local_provider(settings: Settings, store, clinic, browser_source):
     """An IDEXX provider in this process (the CLI's --local and `credentials test`)."""
     from ..crypto import CredentialCipher

@@ -7,27 +7,57 @@ clinic key; `--local` runs it in this process (Chromium on this machine), audite
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import date
+from typing import Any
 
 import click
 import requests
 
-from ..sync.options import PHASES_FOR, SyncOptions
-from .connect import celery_app, load_settings, local_provider, open_store, redis_client, sync_ttl_s
+from ..errors import ValidationError
+from ..sync.options import PHASES_FOR, SYNC_TYPE_NAMES, SyncOptions, SyncType
+from ..sync.results import RESULT_KEY
+from ..validation import bounds
+from .connect import celery_app, load_settings, local_provider, open_store, redis_client
 from .output import ServiceUnreachable, console, err_console, fail, handles_errors, json_option, print_json
 from .progress import TERMINAL, SyncProgress, summary_numbers, summary_table
 
-SYNC_TYPES = ("full", "inbound", "cases", "reconcile", "reconciliation")  # the last two are one phase
+
+class OptionField(click.ParamType):
+    """A value checked by one :class:`SyncOptions` field (its type and bounds), read when the command runs.
+
+    The CLI states no range of its own: an edit of the field's bounds changes what ``--days-ahead``
+    accepts, its help and its refusal (``Invalid value for '--days-ahead': must be an integer from 0 to 90``).
+    """
+
+    def __init__(self, field: str):
+        self.field = field
+        self.name = field
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        info = SyncOptions.model_fields[self.field]
+        lo, hi = bounds(info)
+        if isinstance(lo, date):
+            return "YYYY-MM-DD"
+        return f"INTEGER {lo}..{hi}" if lo is not None and hi is not None else "INTEGER"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            value = int(value)
+        try:
+            return getattr(SyncOptions.from_dict({self.field: value}), self.field)
+        except ValidationError as e:
+            self.fail(e.details["errors"][0]["message"] if isinstance(e.details, dict) else str(e), param, ctx)
 
 
 @click.command("sync")
-@click.argument("sync_type", type=click.Choice(SYNC_TYPES),
-                callback=lambda _ctx, _param, value: "reconcile" if value == "reconciliation" else value)
+@click.argument("sync_type", type=click.Choice(SYNC_TYPE_NAMES), callback=lambda _ctx, _param, value: SyncType.parse(value))
 @click.option("--clinic", "clinic_id", required=True, help="Clinic id (uuid).")
-@click.option("--days-ahead", type=click.IntRange(0, 90), default=None, help="Inbound: days after today to fetch.")
-@click.option("--lookback-days", type=click.IntRange(1, 90), default=None, help="Cases/reconcile: days back.")
-@click.option("--start-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD (clinic-local).")
-@click.option("--end-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD (clinic-local).")
+@click.option("--days-ahead", type=OptionField("days_ahead"), default=None, help="Inbound: days after today to fetch.")
+@click.option("--lookback-days", type=OptionField("lookback_days"), default=None, help="Cases/reconcile: days back.")
+@click.option("--start-date", type=OptionField("start_date"), default=None, help="Clinic-local first day.")
+@click.option("--end-date", type=OptionField("end_date"), default=None, help="Clinic-local last day (inclusive).")
 @click.option("--force", is_flag=True, help="Reconcile even when the deletion guard refuses (full, reconcile).")
 @click.option("--via", type=click.Choice(["worker", "api", "local"]), default="worker", show_default=True,
               help="worker: enqueue for the Celery workers; api: POST to the REST API; local: run in this process.")
@@ -55,16 +85,9 @@ def command(sync_type, clinic_id, days_ahead, lookback_days, start_date, end_dat
 
 
 def _options(days_ahead, lookback_days, start_date, end_date, force) -> SyncOptions:
-    raw: dict = {"force": force}
-    if days_ahead is not None:
-        raw["days_ahead"] = days_ahead
-    if lookback_days is not None:
-        raw["lookback_days"] = lookback_days
-    if start_date is not None:
-        raw["start_date"] = start_date.date()
-    if end_date is not None:
-        raw["end_date"] = end_date.date()
-    return SyncOptions(**raw)  # a bad combination raises ValidationError -> exit 2
+    given = {"days_ahead": days_ahead, "lookback_days": lookback_days, "start_date": start_date, "end_date": end_date}
+    raw: dict[str, Any] = {"force": force} | {k: v for k, v in given.items() if v is not None}
+    return SyncOptions.from_dict(raw)  # a bad combination raises ValidationError -> exit 2
 
 
 def _finish(status: dict, as_json: bool, no_wait: bool) -> None:
@@ -127,7 +150,7 @@ def _via_worker(settings, sync_type, clinic_id, options, no_wait, timeout_s, as_
         app = celery_app(settings)
         enqueued = enqueue_sync(
             app, store, InFlight(client), clinic_id=clinic_id, sync_type=sync_type,
-            options=options, trigger="cli", ttl_s=sync_ttl_s(settings),
+            options=options, trigger="cli", ttl_s=settings.inflight_ttl_s,
         )
         if no_wait:
             return {"syncId": enqueued.sync_id, "status": enqueued.status, "clinicId": clinic_id}
@@ -177,9 +200,8 @@ def _via_local(settings, sync_type, clinic_id, options, as_json) -> dict:
 
 def _status_from_result(result: dict) -> dict:
     """run_full_sync's response shape -> the status shape the bars and the summary read."""
-    keys = {"inbound": "inboundResult", "cases": "casesResult", "reconcile": "reconciliationResult"}
     phases = {}
-    for phase, key in keys.items():
+    for phase, key in RESULT_KEY.items():
         part = result.get(key)
         if part is None:
             continue
@@ -222,16 +244,8 @@ def _via_api(settings, sync_type, clinic_id, options, api_url, api_key, no_wait,
 
 def _api_body(options: SyncOptions, sync_type: str) -> dict:
     """The options as the endpoint's camelCase body, limited to the fields it accepts."""
-    from api.schemas import SYNC_BODIES
+    from ..sync.options import OPTIONS_FOR
 
-    d = options.to_dict()
-    values = {
-        "daysAhead": d["days_ahead"],
-        "lookbackDays": d["lookback_days"],
-        "startDate": d["start_date"],
-        "endDate": d["end_date"],
-        "parallelBatchSize": d["parallel_batch_size"],
-        "force": d["force"] or None,
-    }
-    accepted = {f.name for f in SYNC_BODIES[sync_type].fields}
-    return {k: v for k, v in values.items() if k in accepted and v is not None}
+    given = options.model_dump(mode="json", include=set(OPTIONS_FOR[SyncType.parse(sync_type)]), by_alias=True,
+                               exclude_defaults=True)
+    return {k: v for k, v in given.items() if v is not None}

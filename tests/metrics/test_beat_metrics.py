@@ -26,7 +26,7 @@ def test_each_dispatch_outcome_is_counted(store, redis_url):
     slot = datetime.now(UTC).replace(microsecond=0)
     before = {o: count(o) for o in ("enqueued", "duplicate", "skipped")}
     try:
-        kw = dict(spec=spec, slot=slot, hard_time_limit_s=120, dedupe_ttl_s=120)
+        kw = dict(spec=spec, slot=slot, inflight_ttl_s=600, dedupe_ttl_s=120)
         assert dispatch_slot(app, store, InFlight(client), client, **kw) == "enqueued"
         assert dispatch_slot(app, store, InFlight(client), client, **kw) == "duplicate"
         later = slot.replace(year=slot.year + 1)  # another slot while the first sync still holds the clinic

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 import redis
 from celery import Celery
@@ -16,10 +17,9 @@ from pims_sync import metrics
 from pims_sync.errors import PimsSyncError, SyncInProgress
 from pims_sync.schedules import ScheduleEntrySpec, slot_key
 from pims_sync.store.base import Store
-from pims_sync.sync.options import PHASES_FOR, SyncOptions
+from pims_sync.sync.options import SyncOptions, SyncType
 
 from ..enqueue import InFlight, enqueue_sync
-from .entries import SYNC_TYPE_FOR
 
 log = logging.getLogger("workers.beat")
 SLOT_PREFIX = "pims:beat:slot:"
@@ -27,7 +27,7 @@ SLOT_PREFIX = "pims:beat:slot:"
 ENQUEUED, DUPLICATE, SKIPPED, FAILED = "enqueued", "duplicate", "skipped", "failed"
 
 
-def dispatch_slot(*args, **kwargs) -> str:
+def dispatch_slot(*args: Any, **kwargs: Any) -> str:
     """Send the clinic's sync for ``slot`` once; returns enqueued | duplicate | skipped | failed.
 
     Each outcome is counted (``pims_sync_beat_dispatches_total{outcome}``, docs/METRICS.md).
@@ -45,7 +45,7 @@ def _dispatch_slot(
     *,
     spec: ScheduleEntrySpec,
     slot: datetime,
-    hard_time_limit_s: int,
+    inflight_ttl_s: int,
     dedupe_ttl_s: int,
     owner: str = "beat",
 ) -> str:
@@ -53,9 +53,7 @@ def _dispatch_slot(
     if not client.set(key, owner, nx=True, ex=max(60, dedupe_ttl_s)):
         log.info("beat: %s slot %s was already dispatched; not sending it twice", spec.name, slot.isoformat())
         return DUPLICATE
-    sync_type = SYNC_TYPE_FOR[spec.type]
-    # the claim outlives a whole chain's worst case (as the API's); the task that ends it releases it
-    ttl_s = len(PHASES_FOR["full"]) * hard_time_limit_s + 600
+    sync_type = SyncType.parse(spec.type)  # the schedule says "reconciliation"
     try:
         enqueued = enqueue_sync(
             celery_app,
@@ -65,7 +63,7 @@ def _dispatch_slot(
             sync_type=sync_type,
             options=SyncOptions(),
             trigger="schedule",
-            ttl_s=ttl_s,
+            ttl_s=inflight_ttl_s,  # Settings.inflight_ttl_s; the task that ends the sync releases it
         )
     except SyncInProgress as e:
         reason = f"skipped: the clinic is already syncing (sync {e.sync_id})"

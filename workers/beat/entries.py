@@ -15,8 +15,6 @@ from functools import lru_cache
 from pims_sync.models import ScheduleConfigRow
 from pims_sync.schedules import ScheduleEntrySpec, ScheduleProblem, parse_sync_schedules
 
-# schedule type (the JSON spelling) -> sync type enqueue_sync takes
-SYNC_TYPE_FOR = {"inbound": "inbound", "cases": "cases", "reconciliation": "reconcile"}
 ENTRY_PREFIX = "clinic:"
 
 

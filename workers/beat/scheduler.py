@@ -367,7 +367,7 @@ class ClinicScheduler(LazyHeapMixin, Scheduler):
                 self.redis,
                 spec=spec,
                 slot=slot,
-                hard_time_limit_s=self.settings.hard_time_limit_s,
+                inflight_ttl_s=self.settings.inflight_ttl_s,
                 dedupe_ttl_s=self.settings.schedule_grace_seconds + 86_400,
                 owner=self.lock.token,
             )
