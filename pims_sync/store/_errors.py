@@ -22,7 +22,7 @@ _KEY_DETAIL = re.compile(r"^Key \((?P<cols>.*?)\)=\((?P<vals>.*)\)(?P<rest>[^()]
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def _safe_detail(detail: str) -> str | None:
+def safe_detail(detail: str) -> str | None:
     """Postgres's DETAIL without row values: they can be client PII, key hashes or ciphertext."""
     if detail.startswith("Failing row contains"):
         return None
@@ -62,7 +62,7 @@ def describe_pg_error(e: BaseException, database_url: str | None = None) -> str:
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     parts = [primary or str(e).strip() or type(e).__name__]
     if diag is not None:
-        detail = _safe_detail(diag.message_detail) if diag.message_detail else None
+        detail = safe_detail(diag.message_detail) if diag.message_detail else None
         if detail:
             parts.append(f"DETAIL: {detail}")
         if diag.message_hint:

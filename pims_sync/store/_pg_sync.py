@@ -16,11 +16,9 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from ..errors import NotFound, ValidationError
 from ..models import (
     AUDIT_STATUSES,
     SYNC_TYPES,
-    TRIGGERS,
     Audit,
     CaseRecord,
     CaseRef,
@@ -28,9 +26,6 @@ from ..models import (
     UpsertResult,
 )
 from . import _rows as rows
-
-UPSERT_CHUNK = 500
-MAX_HISTORY_LIMIT = 200
 
 # status::text: on an adopted database cases.status is the product's ENUM
 _REF_COLUMNS = (
@@ -42,37 +37,6 @@ def jsonb(value: Any) -> Jsonb:
     return Jsonb(value, dumps=rows.dumps)
 
 
-def _ids(values: Sequence[str]) -> list[str]:
-    """Valid UUIDs only: an id that cannot exist cannot match a row either."""
-    out = []
-    for value in values:
-        try:
-            out.append(rows.parse_uuid(value, "case"))
-        except NotFound:
-            continue
-    return out
-
-
-def _choice(value: str, allowed: Sequence[str], name: str) -> str:
-    if value not in allowed:
-        raise ValidationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
-def new_audit_row(
-    *, clinic_id: str, sync_type: str, trigger: str, status: str, audit_id: str | None, parent_id: str | None
-) -> tuple[str | None, dict]:
-    """(audit id or None, the validated columns of a new pims_sync_runs row) — both stores."""
-    row = {
-        "clinic_id": rows.parse_uuid(clinic_id, "clinic"),
-        "sync_type": _choice(sync_type, SYNC_TYPES, "sync_type"),
-        "trigger": _choice(trigger, TRIGGERS, "trigger"),
-        "parent_id": None if parent_id is None else rows.parse_uuid(parent_id, "parent sync"),
-        "status": _choice(status, AUDIT_STATUSES, "status"),
-    }
-    return (None if audit_id is None else rows.parse_uuid(audit_id, "sync")), row
-
-
 class SyncDataQueries:
     # --- cases -------------------------------------------------------------------------------
 
@@ -80,13 +44,13 @@ class SyncDataQueries:
         cid = rows.parse_uuid(clinic_id, "clinic")
         for other in {c.clinic_id for c in cases} - {clinic_id, cid}:
             if rows.parse_uuid(other, "clinic") != cid:
-                raise ValidationError(f"upsert_cases for clinic {cid} got a case of clinic {other}")
+                raise rows.foreign_case(cid, other)
         # one global key order: two concurrent syncs then lock shared keys in the same order
         ordered = sorted(cases, key=lambda c: (c.source, c.external_id))
         created = updated = unchanged = 0
         with self._conn("upsert cases") as conn:
-            for start in range(0, len(ordered), UPSERT_CHUNK):
-                chunk = [rows.case_to_json(c) for c in ordered[start : start + UPSERT_CHUNK]]
+            for start in range(0, len(ordered), rows.UPSERT_CHUNK):
+                chunk = [rows.case_to_json(c) for c in ordered[start : start + rows.UPSERT_CHUNK]]
                 result = conn.execute("select upsert_cases(%s, %s) as r", (cid, jsonb(chunk))).fetchone()["r"]
                 created += result["created"]
                 updated += result["updated"]
@@ -148,7 +112,7 @@ class SyncDataQueries:
 
     def _case_fn(self, fn: str, clinic_id: str, case_ids: Sequence[str]) -> int:
         cid = rows.parse_uuid(clinic_id, "clinic")
-        ids = _ids(case_ids)
+        ids = rows.case_ids(case_ids)
         if not ids:
             return 0
         # fn is one of two literals above, never caller input
@@ -178,7 +142,7 @@ class SyncDataQueries:
         status: str = "queued",
     ) -> Audit:
         """Idempotent on audit_id: creating an existing sync returns it (a retried enqueue)."""
-        aid, new = new_audit_row(clinic_id=clinic_id, sync_type=sync_type, trigger=trigger, status=status,
+        aid, new = rows.new_audit_row(clinic_id=clinic_id, sync_type=sync_type, trigger=trigger, status=status,
                                  audit_id=audit_id, parent_id=parent_id)
         row = self._one(
             "create sync audit",
@@ -212,7 +176,7 @@ class SyncDataQueries:
         self, audit_id: str, *, status: str, stats: dict[str, Any] | None = None, error: str | None = None
     ) -> Audit:
         aid = rows.parse_uuid(audit_id, "sync")
-        _choice(status, AUDIT_STATUSES, "status")
+        rows.choice(status, AUDIT_STATUSES, "status")
         row = self._one(
             "finish sync audit",
             "select * from finish_audit(%s, %s, %s, %s)",
@@ -227,7 +191,7 @@ class SyncDataQueries:
             clinic_id is not None and str(row["clinic_id"]) != rows.parse_uuid(clinic_id, "sync")
         ):
             # another clinic's sync is indistinguishable from a missing one
-            raise NotFound(f"sync {aid} not found")
+            raise rows.sync_not_found(aid)
         return rows.audit(row)
 
     def child_audits(self, parent_id: str) -> list[Audit]:
@@ -249,8 +213,8 @@ class SyncDataQueries:
     ) -> HistoryPage:
         cid = None if clinic_id is None else rows.parse_uuid(clinic_id, "clinic")
         if sync_type is not None:
-            _choice(sync_type, SYNC_TYPES, "sync_type")
-        limit = max(1, min(int(limit), MAX_HISTORY_LIMIT))
+            rows.choice(sync_type, SYNC_TYPES, "sync_type")
+        limit = rows.history_limit(limit)
         before_at, before_id = rows.decode_cursor(cursor) if cursor else (None, None)
         with self._conn("read sync history") as conn:
             # one row more than asked tells whether another page exists

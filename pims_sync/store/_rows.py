@@ -9,13 +9,16 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from ..errors import NotFound, ValidationError
+from ..errors import CredentialsMissing, NotFound, ValidationError
 from ..models import (
+    AUDIT_STATUSES,
     PERMISSION_ALIASES,
+    SYNC_TYPES,
+    TRIGGERS,
     ApiKeyRecord,
     Audit,
     CaseRecord,
@@ -239,4 +242,81 @@ def history_page(found: list, summary: dict, *, limit: int) -> HistoryPage:
         total=int(summary["total"]),
         succeeded=int(summary["succeeded"]),
         failed=int(summary["failed"]),
+    )
+
+
+# --- checks and messages both stores share ---------------------------------------------------
+
+UPSERT_CHUNK = 500  # cases per upsert_cases call (one statement, or one REST request)
+MAX_HISTORY_LIMIT = 200
+
+
+def day(value: str | date) -> date:
+    """A calendar day from a date or ``YYYY-MM-DD``."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"day must be YYYY-MM-DD, got {value!r}") from None
+
+
+def choice(value: str, allowed: Sequence[str], name: str) -> str:
+    if value not in allowed:
+        raise ValidationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def case_ids(values: Sequence[str]) -> list[str]:
+    """Valid UUIDs only: an id that cannot exist cannot match a row either."""
+    out = []
+    for value in values:
+        try:
+            out.append(parse_uuid(value, "case"))
+        except NotFound:
+            continue
+    return out
+
+
+def history_limit(limit: int) -> int:
+    """A history page size within 1..MAX_HISTORY_LIMIT."""
+    return max(1, min(int(limit), MAX_HISTORY_LIMIT))
+
+
+def new_audit_row(
+    *, clinic_id: str, sync_type: str, trigger: str, status: str, audit_id: str | None, parent_id: str | None
+) -> tuple[str | None, dict[str, Any]]:
+    """(audit id or None, the validated columns of a new pims_sync_runs row)."""
+    row = {
+        "clinic_id": parse_uuid(clinic_id, "clinic"),
+        "sync_type": choice(sync_type, SYNC_TYPES, "sync_type"),
+        "trigger": choice(trigger, TRIGGERS, "trigger"),
+        "parent_id": None if parent_id is None else parse_uuid(parent_id, "parent sync"),
+        "status": choice(status, AUDIT_STATUSES, "status"),
+    }
+    return (None if audit_id is None else parse_uuid(audit_id, "sync")), row
+
+
+def clinic_not_found(clinic_id: str) -> NotFound:
+    return NotFound(f"clinic {clinic_id} not found")
+
+
+def sync_not_found(audit_id: str) -> NotFound:
+    return NotFound(f"sync {audit_id} not found")
+
+
+def foreign_case(clinic_id: str, other: str) -> ValidationError:
+    return ValidationError(f"upsert_cases for clinic {clinic_id} got a case of clinic {other}")
+
+
+def no_credentials(clinic_id: str, provider: str, *, active: bool = False) -> CredentialsMissing:
+    which = "active " if active else ""
+    return CredentialsMissing(f"clinic {clinic_id} has no {which}{provider} credentials (idexx_credentials)")
+
+
+def other_provider(provider: str, clinic_id: str) -> str:
+    """Why idexx_credentials cannot hold another provider's credentials."""
+    return (
+        f"clinic {clinic_id}: no credentials store for PIMS provider {provider!r} yet "
+        "(only IDEXX Neo credentials are kept, in idexx_credentials)"
     )

@@ -15,7 +15,7 @@ import httpx
 from postgrest.exceptions import APIError
 
 from ..errors import NotFound, StoreError
-from ._errors import NO_DATA_FOUND, NOT_NULL, OWNER_FIX, _safe_detail
+from ._errors import NO_DATA_FOUND, NOT_NULL, OWNER_FIX, safe_detail
 
 MIGRATE_FIX = "apply the migrations: `supabase db push` or `pims-sync db migrate`"
 SCHEMA_CACHE_FIX = "if they are applied, reload PostgREST's schema cache (`NOTIFY pgrst, 'reload schema'`)"
@@ -41,7 +41,7 @@ def _postgrest_words(e: APIError) -> str:
     parts = [str(e.message or "").strip() or "error without a message"]
     details = e.details if isinstance(e.details, str) else None
     if details and not _HTTP_STATUS.match(str(e.code or "")):
-        safe = _safe_detail(details)
+        safe = safe_detail(details)
         if safe:
             parts.append(f"DETAIL: {safe}")
     if e.hint:

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..errors import NotFound, ValidationError
 from ..models import (
     AUDIT_STATUSES,
     SYNC_TYPES,
@@ -24,7 +23,6 @@ from ..models import (
     UpsertResult,
 )
 from . import _rows as rows
-from ._pg_sync import MAX_HISTORY_LIMIT, UPSERT_CHUNK, _choice, _ids, new_audit_row
 
 # PostgREST renders the product's ENUM status as its label: no cast needed here
 REF_SELECT = "id,external_id,scheduled_at,status,consultation_external_id,enriched_at,deleted_at"
@@ -43,12 +41,12 @@ class SupabaseSyncData:
         cid = rows.parse_uuid(clinic_id, "clinic")
         for other in {c.clinic_id for c in cases} - {clinic_id, cid}:
             if rows.parse_uuid(other, "clinic") != cid:
-                raise ValidationError(f"upsert_cases for clinic {cid} got a case of clinic {other}")
+                raise rows.foreign_case(cid, other)
         # one global key order: two concurrent syncs then lock shared keys in the same order
         ordered = sorted(cases, key=lambda c: (c.source, c.external_id))
         created = updated = unchanged = 0
-        for start in range(0, len(ordered), UPSERT_CHUNK):
-            chunk = [rows.case_to_json(c) for c in ordered[start : start + UPSERT_CHUNK]]
+        for start in range(0, len(ordered), rows.UPSERT_CHUNK):
+            chunk = [rows.case_to_json(c) for c in ordered[start : start + rows.UPSERT_CHUNK]]
             result = self._call("upsert cases", "upsert_cases", {"p_clinic_id": cid, "p_cases": chunk})
             created += result["created"]
             updated += result["updated"]
@@ -117,7 +115,7 @@ class SupabaseSyncData:
 
     def _case_fn(self, what: str, fn: str, clinic_id: str, case_ids: Sequence[str]) -> int:
         cid = rows.parse_uuid(clinic_id, "clinic")
-        ids = _ids(case_ids)
+        ids = rows.case_ids(case_ids)
         if not ids:
             return 0
         return int(self._call(what, fn, {"p_clinic_id": cid, "p_case_ids": ids}))
@@ -149,7 +147,7 @@ class SupabaseSyncData:
         status: str = "queued",
     ) -> Audit:
         """Idempotent on audit_id: creating an existing sync returns it (a retried enqueue)."""
-        aid, row = new_audit_row(clinic_id=clinic_id, sync_type=sync_type, trigger=trigger, status=status,
+        aid, row = rows.new_audit_row(clinic_id=clinic_id, sync_type=sync_type, trigger=trigger, status=status,
                                  audit_id=audit_id, parent_id=parent_id)
         audits = self.table(AUDITS)
         if aid is None:
@@ -181,7 +179,7 @@ class SupabaseSyncData:
         self, audit_id: str, *, status: str, stats: dict[str, Any] | None = None, error: str | None = None
     ) -> Audit:
         aid = rows.parse_uuid(audit_id, "sync")
-        _choice(status, AUDIT_STATUSES, "status")
+        rows.choice(status, AUDIT_STATUSES, "status")
         args = {"p_audit_id": aid, "p_status": status, "p_stats": stats, "p_error": error}
         return rows.audit(self._call("finish sync audit", "finish_audit", args))
 
@@ -194,7 +192,7 @@ class SupabaseSyncData:
             clinic_id is not None and str(found[0]["clinic_id"]) != rows.parse_uuid(clinic_id, "sync")
         ):
             # another clinic's sync is indistinguishable from a missing one
-            raise NotFound(f"sync {aid} not found")
+            raise rows.sync_not_found(aid)
         return rows.audit(found[0])
 
     def child_audits(self, parent_id: str) -> list[Audit]:
@@ -221,8 +219,8 @@ class SupabaseSyncData:
     ) -> HistoryPage:
         cid = None if clinic_id is None else rows.parse_uuid(clinic_id, "clinic")
         if sync_type is not None:
-            _choice(sync_type, SYNC_TYPES, "sync_type")
-        limit = max(1, min(int(limit), MAX_HISTORY_LIMIT))
+            rows.choice(sync_type, SYNC_TYPES, "sync_type")
+        limit = rows.history_limit(limit)
         before_at, before_id = rows.decode_cursor(cursor) if cursor else (None, None)
         # one row more than asked tells whether another page exists
         page_args = {

@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import CredentialsMissing, NotFound, StoreError, ValidationError
+from ..errors import CredentialsMissing, StoreError, ValidationError
 from ..models import (
     Clinic,
     EncryptedCredentials,
@@ -208,14 +208,14 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
         ).format(assignments=assignments, enabled=sql.SQL(_SYNC_ENABLED.format(clinic="changed")))
         row = self._one("update clinic", query, (*values.values(), cid))
         if row is None:
-            raise NotFound(f"clinic {cid} not found")
+            raise rows.clinic_not_found(cid)
         return rows.clinic(row)
 
     def get_clinic(self, clinic_id: str) -> Clinic:
         cid = rows.parse_uuid(clinic_id, "clinic")
         row = self._one("get clinic", f"{_CLINIC_SELECT} where c.id = %s", (cid,))
         if row is None:
-            raise NotFound(f"clinic {cid} not found")
+            raise rows.clinic_not_found(cid)
         return rows.clinic(row)
 
     def list_clinics(self, *, active_only: bool = True) -> list[Clinic]:
@@ -232,7 +232,7 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
         """Update the clinic's row (CREDENTIALS_ORDER) or insert one owned by the clinic's owner."""
         cid = rows.parse_uuid(creds.clinic_id, "clinic")
         if not rules.is_idexx(creds.provider):
-            raise ValidationError(_other_provider(creds.provider, cid))
+            raise ValidationError(rows.other_provider(creds.provider, cid))
         secret = (
             creds.username_encrypted,
             creds.password_encrypted,
@@ -273,12 +273,12 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
                 (cid, *secret, *secret, cid),
             ).fetchone()
         if row["updated"] is None and row["inserted"] is None:
-            raise NotFound(f"clinic {cid} not found")
+            raise rows.clinic_not_found(cid)
 
     def get_credentials(self, clinic_id: str, provider: str = "idexx") -> EncryptedCredentials:
         cid = rows.parse_uuid(clinic_id, "clinic")
         if not rules.is_idexx(provider):
-            raise CredentialsMissing(_other_provider(provider, cid))
+            raise CredentialsMissing(rows.other_provider(provider, cid))
         row = self._one(
             "get credentials",
             f"select * from idexx_credentials where clinic_id = %s and is_active "
@@ -286,7 +286,7 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
             (cid,),
         )
         if row is None:
-            raise CredentialsMissing(f"clinic {cid} has no active {provider} credentials (idexx_credentials)")
+            raise rows.no_credentials(cid, provider, active=True)
         return rows.credentials(row, provider)
 
     def mark_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None:
@@ -301,7 +301,7 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
             (status, cid),
         )
         if n == 0:
-            raise CredentialsMissing(f"clinic {cid} has no {provider} credentials (idexx_credentials)")
+            raise rows.no_credentials(cid, provider)
 
     def set_sync_enabled(self, clinic_id: str, enabled: bool) -> None:
         """Every credentials row of the clinic, so the old service (which reads its user's row)
@@ -367,7 +367,7 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
             "insert into clinic_schedule_snapshots (clinic_id, day, payload) values (%s, %s, %s) "
             "on conflict (clinic_id, day) do update set payload = excluded.payload "
             "where clinic_schedule_snapshots.payload is distinct from excluded.payload returning id",
-            (cid, _day(day), jsonb(payload)),
+            (cid, rows.day(day), jsonb(payload)),
         )
 
     def get_schedule_snapshot(self, clinic_id: str, day: str) -> dict[str, Any] | None:
@@ -375,22 +375,7 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
         row = self._one(
             "get schedule snapshot",
             "select payload from clinic_schedule_snapshots where clinic_id = %s and day = %s",
-            (cid, _day(day)),
+            (cid, rows.day(day)),
         )
         return None if row is None else row["payload"]
 
-
-def _day(value: str | date) -> date:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"day must be YYYY-MM-DD, got {value!r}") from None
-
-
-def _other_provider(provider: str, clinic_id: str) -> str:
-    return (
-        f"clinic {clinic_id}: no credentials store for PIMS provider {provider!r} yet "
-        "(only IDEXX Neo credentials are kept, in idexx_credentials)"
-    )

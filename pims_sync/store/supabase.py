@@ -32,7 +32,7 @@ import httpx
 from postgrest.exceptions import APIError
 from postgrest.types import ReturnMethod
 
-from ..errors import CredentialsMissing, NotFound, StoreError, ValidationError
+from ..errors import CredentialsMissing, StoreError, ValidationError
 from ..models import Clinic, EncryptedCredentials, ScheduleConfigRow
 from . import _clinic_rules as rules
 from . import _rows as rows
@@ -41,7 +41,6 @@ from ._provider_state import SupabaseProviderState
 from ._supabase_errors import redact_key, translate_api_error, translate_transport_error
 from ._supabase_keys import SupabaseApiKeys
 from ._supabase_sync import SupabaseSyncData
-from .postgres import _day, _other_provider
 
 # PostgREST embeds the clinic through the clinic_id foreign key: one request, no join view needed
 CONFIG_SELECT = "clinic_id,sync_schedules,version,updated_at,clinics(timezone,is_active)"
@@ -214,14 +213,14 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentia
         query = self.table("clinics").update(values).eq("id", cid).select(CLINIC_SELECT)
         found = self._read("update clinic", "clinics", query)
         if not found:
-            raise NotFound(f"clinic {cid} not found")
+            raise rows.clinic_not_found(cid)
         return _clinic(found[0])
 
     def get_clinic(self, clinic_id: str) -> Clinic:
         cid = rows.parse_uuid(clinic_id, "clinic")
         found = self._read("get clinic", "clinics", self.table("clinics").select(CLINIC_SELECT).eq("id", cid))
         if not found:
-            raise NotFound(f"clinic {cid} not found")
+            raise rows.clinic_not_found(cid)
         return _clinic(found[0])
 
     def list_clinics(self, *, active_only: bool = True) -> list[Clinic]:
@@ -245,13 +244,13 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentia
         """Update the clinic's row (CREDENTIALS_ORDER) or insert one owned by the clinic's owner."""
         cid = rows.parse_uuid(creds.clinic_id, "clinic")
         if not rules.is_idexx(creds.provider):
-            raise ValidationError(_other_provider(creds.provider, cid))
+            raise ValidationError(rows.other_provider(creds.provider, cid))
         query = (
             self.table("clinics").select(f"id,owner_user_id,{CREDENTIALS}({CHOICE_COLUMNS})").eq("id", cid)
         )
         found = self._read("save credentials", "clinics", query)
         if not found:
-            raise NotFound(f"clinic {cid} not found")
+            raise rows.clinic_not_found(cid)
         row = {
             # bytea goes over JSON in Postgres's hex form
             "username_encrypted": "\\x" + creds.username_encrypted.hex(),
@@ -274,11 +273,11 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentia
     def get_credentials(self, clinic_id: str, provider: str = "idexx") -> EncryptedCredentials:
         cid = rows.parse_uuid(clinic_id, "clinic")
         if not rules.is_idexx(provider):
-            raise CredentialsMissing(_other_provider(provider, cid))
+            raise CredentialsMissing(rows.other_provider(provider, cid))
         query = self.table(CREDENTIALS).select("*").eq("clinic_id", cid).eq("is_active", True)
         found = self._read("get credentials", CREDENTIALS, _credentials_order(query).limit(1))
         if not found:
-            raise CredentialsMissing(f"clinic {cid} has no active {provider} credentials (idexx_credentials)")
+            raise rows.no_credentials(cid, provider, active=True)
         return rows.credentials(found[0], provider)
 
     def mark_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None:
@@ -287,7 +286,7 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentia
             return self.mark_provider_credentials_validated(cid, provider, status=status)
         chosen = self._credentials_row_id("mark credentials validated", cid)
         if chosen is None:
-            raise CredentialsMissing(f"clinic {cid} has no {provider} credentials (idexx_credentials)")
+            raise rows.no_credentials(cid, provider)
         query = (
             self.table(CREDENTIALS)
             .update({"validation_status": status, "last_validated_at": iso(datetime.now(UTC))})
@@ -295,7 +294,7 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentia
             .select("id")
         )
         if not self._read("mark credentials validated", CREDENTIALS, query):
-            raise CredentialsMissing(f"clinic {cid} has no {provider} credentials (idexx_credentials)")
+            raise rows.no_credentials(cid, provider)
 
     # other providers' credentials (pims_sync_provider_credentials): SupabaseProviderCredentials
 
@@ -354,7 +353,7 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentia
     def save_schedule_snapshot(self, clinic_id: str, day: str, payload: dict[str, Any]) -> None:
         row = {
             "clinic_id": rows.parse_uuid(clinic_id, "clinic"),
-            "day": _day(day).isoformat(),
+            "day": rows.day(day).isoformat(),
             "payload": jsonable(payload),
         }
         query = self.table("clinic_schedule_snapshots").upsert(
@@ -368,7 +367,7 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentia
             self.table("clinic_schedule_snapshots")
             .select("payload")
             .eq("clinic_id", cid)
-            .eq("day", _day(day).isoformat())
+            .eq("day", rows.day(day).isoformat())
         )
         found = self._read("get schedule snapshot", "clinic_schedule_snapshots", query)
         return found[0]["payload"] if found else None
