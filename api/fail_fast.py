@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
-from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.connection import AbstractConnection, Connection, SSLConnection, UnixDomainSocketConnection
 from redis.retry import Retry
 
 REDIS_CONNECT_TIMEOUT_S = 1.0
@@ -45,51 +46,73 @@ class RedisBreaker:
         self._open_until = time.monotonic() + self.cooldown_s
 
 
-def _fail_fast_class(base: type, breaker: RedisBreaker) -> type:
-    class FailFastConnection(base):
-        def connect_check_health(self, *args, **kwargs):
-            breaker.check()
-            try:
-                return super().connect_check_health(*args, **kwargs)
-            except (redis.ConnectionError, redis.TimeoutError):
-                breaker.trip()
-                raise
+class _FailFast(AbstractConnection):
+    """The breaker around a connection's connect, send and read (mixed in before the transport)."""
 
-        def send_packed_command(self, *args, **kwargs):
-            breaker.check()
-            try:
-                return super().send_packed_command(*args, **kwargs)
-            except (redis.ConnectionError, redis.TimeoutError):
-                breaker.trip()
-                raise
+    def __init__(self, *args: Any, breaker: RedisBreaker, **kwargs: Any) -> None:
+        self.breaker = breaker
+        super().__init__(*args, **kwargs)
 
-        def read_response(self, *args, **kwargs):
-            try:
-                return super().read_response(*args, **kwargs)
-            except (redis.ConnectionError, redis.TimeoutError):
-                breaker.trip()
-                raise
+    def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+        self.breaker.check()
+        try:
+            super().connect_check_health(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self.breaker.trip()
+            raise
 
-    return FailFastConnection
+    def send_packed_command(self, *args: Any, **kwargs: Any) -> None:
+        self.breaker.check()
+        try:
+            super().send_packed_command(*args, **kwargs)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        except (redis.ConnectionError, redis.TimeoutError):
+            self.breaker.trip()
+            raise
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self.breaker.trip()
+            raise
+
+
+class FailFastConnection(_FailFast, Connection):
+    pass
+
+
+class FailFastSSLConnection(_FailFast, SSLConnection):
+    pass
+
+
+class FailFastUnixDomainSocketConnection(_FailFast, UnixDomainSocketConnection):
+    pass
 
 
 def redis_for_api(url: str, *, breaker: RedisBreaker | None = None) -> redis.Redis:
     """A client that fails fast: no retries, second-scale timeouts, and a breaker."""
-    base = (SSLConnection if url.startswith("rediss://")
-            else UnixDomainSocketConnection if url.startswith("unix://") else Connection)
-    return redis.Redis.from_url(
+    connection_class: type[_FailFast] = (
+        FailFastSSLConnection if url.startswith("rediss://")
+        else FailFastUnixDomainSocketConnection if url.startswith("unix://") else FailFastConnection)
+    client: redis.Redis = redis.Redis.from_url(
         url,
         socket_timeout=REDIS_READ_TIMEOUT_S,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
         retry=Retry(NoBackoff(), 0),
-        connection_class=_fail_fast_class(base, breaker or RedisBreaker()),
+        connection_class=connection_class,
+        breaker=breaker or RedisBreaker(),  # one per client, shared by its connections
     )
+    return client
 
 
-def celery_publish_options(conf) -> dict:
+def celery_publish_options(conf: Any) -> dict[str, Any]:
     """Overrides for the API's Celery app: a hung broker fails the publish in seconds, not 12+.
 
     The transport options are merged, never replaced (the visibility timeout stays one fact).
+    The API never reads a task's result (a sync's truth is its audit rows), so its app has no
+    result backend: Redis's would SUBSCRIBE to every task's result channel on sending it and
+    UNSUBSCRIBE after, two round trips per enqueue for nothing. The workers store results
+    as before; this is the API's app only.
     """
     transport = dict(conf.broker_transport_options or {})
     transport.update(socket_timeout=REDIS_READ_TIMEOUT_S, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S)
@@ -99,6 +122,7 @@ def celery_publish_options(conf) -> dict:
         "broker_connection_max_retries": 0,
         "task_publish_retry": False,
         "broker_transport_options": transport,
+        "result_backend": "disabled",
     }
 
 
@@ -125,7 +149,7 @@ class BusyLimit:
             self._semaphore.release()
 
 
-def reserve_one_thread(flask_app, threads: int) -> None:
+def reserve_one_thread(flask_app: Any, threads: int) -> None:
     """Called by the gunicorn worker once the app is loaded: keep one of its threads for probes."""
     services = getattr(flask_app, "extensions", {}).get("pims_sync")
     if services is not None:  # not gunicorn's stand-in app that reports a load error

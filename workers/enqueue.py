@@ -6,8 +6,10 @@ Playwright). A sync's truth is its audit rows, so any API process can answer for
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,20 +135,31 @@ def enqueue_sync(
 ) -> Enqueued:
     """Check the gate, claim the clinic, write queued audit rows, send the phase chain.
 
-    Raises SyncDisabled (the cut-over flags say no) or SyncInProgress.
+    The gate and the audit rows are one database transaction, committed before the task is
+    sent (a worker must find its audit row). Raises SyncDisabled (the cut-over flags say no) or
+    SyncInProgress.
     """
     from pims_sync.sync.runner import create_sync_audits, mark_not_run
 
-    clinic = ensure_sync_allowed(store, clinic_id)
-    queue = queue_for(clinic.pims_provider)
     phases = PHASES_FOR[sync_type]
     options = for_sync_type(options, sync_type)
     sync_id = str(uuid.uuid4())
-    held = _claim(store, inflight, clinic_id, sync_id, ttl_s)
-    if held:
-        raise SyncInProgress(f"clinic {clinic_id} already has sync {held} queued or running", sync_id=held)
+    claimed = False
     try:
-        audits = create_sync_audits(store, clinic_id=clinic_id, sync_type=sync_type, trigger=trigger, sync_id=sync_id)
+        with _one_transaction(store, "enqueue sync"):
+            clinic = ensure_sync_allowed(store, clinic_id)
+            held = _claim(store, inflight, clinic_id, sync_id, ttl_s)
+            if held:
+                raise SyncInProgress(f"clinic {clinic_id} already has sync {held} queued or running", sync_id=held)
+            claimed = True
+            audits = create_sync_audits(store, clinic_id=clinic_id, sync_type=sync_type, trigger=trigger,
+                                        sync_id=sync_id)
+    except Exception:
+        if claimed:  # the audit rows were not written: free the clinic
+            inflight.release(clinic_id, sync_id)
+        raise
+    queue = queue_for(clinic.pims_provider)
+    try:
         sigs = []
         for phase in phases:
             audit_id = audits.phases[phase]
@@ -167,14 +180,24 @@ def enqueue_sync(
         (chain(*sigs) if len(sigs) > 1 else sigs[0]).apply_async()
     except Exception as e:
         inflight.release(clinic_id, sync_id)
-        if "audits" in locals():
-            mark_not_run(store, list(audits.phases.values()), "enqueue failed")
-            if sync_type == "full":
-                store.finish_audit(sync_id, status="failed", error="enqueue failed: broker unavailable")
+        mark_not_run(store, list(audits.phases.values()), "enqueue failed")
+        if sync_type == "full":
+            store.finish_audit(sync_id, status="failed", error="enqueue failed: broker unavailable")
         if isinstance(e, redis.exceptions.RedisError | OSError) or e.__class__.__module__.startswith("kombu"):
             raise QueueUnavailable(f"could not enqueue the sync: the broker is unavailable ({e.__class__.__name__})") from e
         raise
     return Enqueued(sync_id=sync_id, sync_type=sync_type, phases=audits.phases)
+
+
+@contextlib.contextmanager
+def _one_transaction(store: Store, what: str) -> Iterator[None]:
+    """The store's transaction() where it has one (Postgres); the Supabase REST store has none."""
+    transaction = getattr(store, "transaction", None)
+    if transaction is None:
+        yield
+        return
+    with transaction(what):
+        yield
 
 
 def _claim(store: Store, inflight: InFlight, clinic_id: str, sync_id: str, ttl_s: int) -> str | None:

@@ -79,6 +79,7 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
         self._pool_obj: ConnectionPool | None = None
         self._pool_pid: int | None = None
         self._lock = threading.Lock()
+        self._held = threading.local()  # .conn: this thread's connection inside transaction()
 
     def __repr__(self) -> str:
         return f"PostgresStore({safe_url(self._url)!r})"
@@ -103,8 +104,33 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
             return self._pool_obj
 
     @contextmanager
+    def transaction(self, what: str = "transaction") -> Iterator[None]:
+        """Every query this thread makes inside the block shares one connection and one transaction.
+
+        Committed when the block ends, rolled back when it raises; a block inside another joins
+        it. The API's enqueue uses it so the clinic check and the audit rows are one transaction
+        (committed before the task is sent), not a BEGIN and a COMMIT round trip per query.
+        """
+        if getattr(self._held, "conn", None) is not None:
+            yield
+            return
+        with self._conn(what) as conn:
+            self._held.conn = conn
+            try:
+                yield
+            finally:
+                self._held.conn = None
+
+    @contextmanager
     def _conn(self, what: str) -> Iterator[psycopg.Connection]:
         """A pooled connection in a transaction; psycopg errors become StoreError/NotFound."""
+        held = getattr(self._held, "conn", None)
+        if held is not None:  # inside transaction(): its connection, committed when the block ends
+            try:
+                yield held
+            except psycopg.Error as e:
+                raise translate(e, what, self._url) from e
+            return
         try:
             with self._pool().connection() as conn:
                 yield conn
