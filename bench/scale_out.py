@@ -253,8 +253,11 @@ def _regime_summary(reps: list[dict], regime: str, cores: int) -> dict:
 def run(clinics: int, runs: int, concurrency: int, latency_ms: float, per_day: int, *, smoke: bool,
         login_runs: int, logins: int, only_logins: bool) -> dict:
     login = run_logins(login_runs, logins) if login_runs > 0 else None
+    logins_report = _env.envelope("scale_out", smoke=smoke, login_cpu=login, only_logins=True)
     if only_logins:
-        return _env.envelope("scale_out", smoke=smoke, login_cpu=login, only_logins=True)
+        return logins_report
+    if login is not None:  # kept even if the scale-out part fails
+        _env.write_results("scale_out-logins", logins_report)
     _env.flushed_redis()
     sim = SimulatorProcess(port=_workers.free_port(), seed=42, clinics=clinics, latency_ms=latency_ms,
                            appointments_per_day=per_day)
