@@ -12,6 +12,7 @@ from typing import Any
 
 import redis
 from flask import Flask, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -65,8 +66,9 @@ def create_app(
         redis_client = redis_for_api(settings.broker_url)
     app = Flask(__name__)
     if proxy_hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxy_hops)
-    app.json.sort_keys = False
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxy_hops)  # type: ignore[method-assign]  # Flask's documented way
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     for module in ROUTE_MODULES:
         app.register_blueprint(module.bp)

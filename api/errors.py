@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from pims_sync import errors as E
@@ -26,7 +26,8 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, details: dict | None = None, headers: dict | None = None):
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         self.details = details or {}
@@ -85,8 +86,8 @@ _GENERIC = {
 }
 
 
-def error_body(status: int, code: str, message: str, details: Any = None) -> tuple[dict, int]:
-    body = {
+def error_body(status: int, code: str, message: str, details: Any = None) -> tuple[dict[str, Any], int]:
+    body: dict[str, Any] = {
         "success": False,
         "error": {"code": code, "message": message, "details": details if details is not None else {}},
         "timestamp": utc_timestamp(),
@@ -94,7 +95,7 @@ def error_body(status: int, code: str, message: str, details: Any = None) -> tup
     return body, status
 
 
-def _domain(e: E.PimsSyncError) -> tuple[dict, int, dict]:
+def _domain(e: E.PimsSyncError) -> tuple[dict[str, Any], int, dict[str, str]]:
     status = next((s for cls, s in _DOMAIN_STATUS if isinstance(e, cls)), 500)
     message = str(e)
     details: dict[str, Any] = {}
@@ -120,7 +121,7 @@ def _domain(e: E.PimsSyncError) -> tuple[dict, int, dict]:
     return body, status, headers
 
 
-def handle_error(e: Exception):
+def handle_error(e: Exception) -> Response:
     """Map any exception to the JSON error shape and a status."""
     headers: dict[str, str] = {}
     if isinstance(e, ApiError):
@@ -133,8 +134,9 @@ def handle_error(e: Exception):
         code = _HTTP_CODES.get(status, "http_error")
         message = e.description or e.name
         body, status = error_body(status, code, message)
-        if getattr(e, "valid_methods", None):
-            headers["Allow"] = ", ".join(sorted(e.valid_methods))
+        valid_methods = getattr(e, "valid_methods", None)  # MethodNotAllowed's
+        if valid_methods:
+            headers["Allow"] = ", ".join(sorted(valid_methods))
     else:
         log.exception("unhandled error")
         body, status = error_body(500, "internal_error", "an unexpected error occurred; it has been logged")

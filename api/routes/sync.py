@@ -145,7 +145,7 @@ def _clinic_param(value: uuid.UUID | None) -> str | None:
 def history(*, query: HistoryQuery) -> ResponseReturnValue:
     svc = services()
     clinic_id = clinic_for(g.api_key, _clinic_param(query.clinic_id))
-    sync_type = query.type
+    sync_type: str | None = query.type
     if sync_type is not None and sync_type not in ("schedule", "consultation"):
         sync_type = SyncType.parse(sync_type).audit_name  # audit rows say "reconciliation"
     page = svc.store.sync_history(clinic_id, limit=query.limit, cursor=query.cursor, sync_type=sync_type)

@@ -1,4 +1,7 @@
-"""Every endpoint end to end: the API, a real Celery worker process, Chromium and the simulator."""
+"""Every endpoint end to end: the API, a real Celery worker process, Chromium and the simulator.
+
+Every answer is also checked against the app's /openapi.json (status documented, body valid).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import pytest
 
 from api.app import create_app, redis_for_api
 from tests.workers.helpers import clinic_from_sim, wait_until
+
+from .openapi_check import CheckedClient
 
 SEED_KEYS = ["success", "syncId", "inboundResult", "casesResult", "reconciliationResult", "durationMs", "timestamp"]
 SMALL = {"daysAhead": 1, "lookbackDays": 1}
@@ -22,7 +27,7 @@ def live(workers, simulator, store, make_key):
     workers.start("api-e2e")
     client_redis = redis_for_api(workers.redis_url)
     app = create_app(workers.settings, store=store, celery_app=workers.app, redis_client=client_redis)
-    yield app.test_client(), clinic, make_key(clinic.id)
+    yield CheckedClient(app.test_client()), clinic, make_key(clinic.id)
     app.extensions["pims_sync"].close()
     client_redis.close()
 
