@@ -22,7 +22,7 @@ from pims_sync.store.base import Store
 from pims_sync.store.postgres import API_WAIT_S
 from workers.enqueue import InFlight
 
-from . import errors
+from . import docs_ui, errors
 from .auth import Authenticator, FailureLimiter, LastUsedRecorder
 from .fail_fast import PROBE_PATHS, redis_for_api
 from .openapi import Operation, build_document
@@ -72,6 +72,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     for module in ROUTE_MODULES:
         app.register_blueprint(module.bp)
+    app.register_blueprint(docs_ui.bp)  # /docs: Swagger UI over /openapi.json, no key needed
     operations = all_operations()
     app.extensions[EXTENSION] = Services(
         settings=settings,
