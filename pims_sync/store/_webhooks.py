@@ -4,14 +4,16 @@ Deliveries are claimed with a conditional UPDATE (status pending and due, or a l
 out), so a task delivered twice — Redis redelivery, two sweeps — sends one attempt, not two.
 ``next_attempt_at`` is the retry time while pending and the lease end while delivering. Mixed into
 :class:`~pims_sync.store.postgres.PostgresStore`, which provides ``_conn``, ``_one``, ``_all`` and
-``_count``. The Supabase REST store has none of this: webhooks need DATABASE_URL.
+``_count``. The Supabase REST store does the same over PostgREST (:mod:`._supabase_webhooks`),
+with these row mappers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound
 from ..models import Audit
@@ -20,29 +22,50 @@ from . import _rows as rows
 from ._pg_sync import jsonb
 
 
-def _endpoint(row: Mapping[str, Any]) -> WebhookEndpoint:
+def endpoint_row(row: Mapping[str, Any]) -> WebhookEndpoint:
+    """An endpoint from a row of psycopg (datetimes, bytes) or PostgREST (ISO text, ``\\x`` hex)."""
     return WebhookEndpoint(
-        id=str(row["id"]), clinic_id=str(row["clinic_id"]), url=row["url"], events=tuple(row["events"]),
+        id=str(row["id"]), clinic_id=str(row["clinic_id"]), url=str(row["url"]), events=tuple(row["events"]),
         enabled=bool(row["enabled"]), disabled_reason=row.get("disabled_reason"),
-        consecutive_failures=int(row.get("consecutive_failures") or 0), last_success_at=row.get("last_success_at"),
-        created_at=row.get("created_at"), secret_encrypted=bytes(row["secret_encrypted"]),
+        consecutive_failures=int(row.get("consecutive_failures") or 0),
+        last_success_at=rows._ts(row.get("last_success_at")), created_at=rows._ts(row.get("created_at")),
+        secret_encrypted=rows._bytes(row["secret_encrypted"]),
         encryption_key_id=row.get("encryption_key_id") or "default",
     )
 
 
-def _delivery(row: Mapping[str, Any], log: Sequence[Mapping[str, Any]] = ()) -> Delivery:
+def delivery_row(row: Mapping[str, Any], log: Sequence[Mapping[str, Any]] = ()) -> Delivery:
+    """A delivery (with its attempt rows, oldest first) from either store's rows."""
+    attempted = (rows._ts(a["attempted_at"]) for a in log)
     return Delivery(
-        id=str(row["id"]), webhook_id=str(row["webhook_id"]), sync_id=str(row["sync_id"]), event=row["event"],
-        status=row["status"], attempts=int(row["attempts"]), payload=dict(row.get("payload") or {}),
-        next_attempt_at=row.get("next_attempt_at"), last_status_code=row.get("last_status_code"),
-        created_at=row.get("created_at"),
+        id=str(row["id"]), webhook_id=str(row["webhook_id"]), sync_id=str(row["sync_id"]), event=str(row["event"]),
+        status=str(row["status"]), attempts=int(row["attempts"]), payload=dict(row.get("payload") or {}),
+        next_attempt_at=rows._ts(row.get("next_attempt_at")), last_status_code=row.get("last_status_code"),
+        created_at=rows._ts(row.get("created_at")),
         attempt_log=tuple({"attempt": a["attempt"], "statusCode": a["status_code"], "error": a["error"],
-                           "latencyMs": a["latency_ms"], "at": a["attempted_at"].isoformat()} for a in log),
+                           "latencyMs": a["latency_ms"], "at": at.isoformat() if at else None}
+                          for a, at in zip(log, attempted, strict=True)),
     )
+
+
+def attempt_outcome(status_code: int | None, next_attempt_at: datetime | None) -> tuple[bool, str]:
+    """(ok, the delivery's status after this attempt): one rule for both stores."""
+    ok = status_code is not None and 200 <= status_code < 300
+    return ok, "delivered" if ok else ("pending" if next_attempt_at is not None else "failed")
+
+
+def disabled_reason(failures: int) -> str:
+    return f"{failures} failed attempts in a row"
 
 
 class WebhookQueries:
     supports_webhooks = True
+
+    if TYPE_CHECKING:  # PostgresStore's
+        def _conn(self, what: str) -> AbstractContextManager[Any]: ...
+        def _one(self, what: str, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None: ...
+        def _all(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+        def _count(self, what: str, sql: str, params: Sequence[Any] = ()) -> int: ...
 
     def create_webhook(self, *, clinic_id: str, url: str, events: Sequence[str], secret_encrypted: bytes,
                        encryption_key_id: str = "default") -> WebhookEndpoint:
@@ -53,14 +76,15 @@ class WebhookQueries:
                values (%s, %s, %s, %s, %s) returning *""",
             (cid, url, list(events), secret_encrypted, encryption_key_id),
         )
-        return _endpoint(row)
+        assert row is not None  # insert ... returning answers its row
+        return endpoint_row(row)
 
     def get_webhook(self, webhook_id: str) -> WebhookEndpoint:
         row = self._one("read webhook", "select * from pims_sync_webhooks where id = %s",
                         (rows.parse_uuid(webhook_id, "webhook"),))
         if row is None:
             raise NotFound(f"webhook {webhook_id} not found")
-        return _endpoint(row)
+        return endpoint_row(row)
 
     def list_webhooks(self, clinic_id: str | None = None) -> list[WebhookEndpoint]:
         if clinic_id is None:
@@ -68,7 +92,7 @@ class WebhookQueries:
         else:
             found = self._all("list webhooks", "select * from pims_sync_webhooks where clinic_id = %s "
                               "order by created_at", (rows.parse_uuid(clinic_id, "clinic"),))
-        return [_endpoint(r) for r in found]
+        return [endpoint_row(r) for r in found]
 
     def delete_webhook(self, webhook_id: str) -> bool:
         return self._count("delete webhook", "delete from pims_sync_webhooks where id = %s",
@@ -112,7 +136,7 @@ class WebhookQueries:
             if row is None:
                 return None
             endpoint = conn.execute("select * from pims_sync_webhooks where id = %s", (row["webhook_id"],)).fetchone()
-        return _delivery(row), _endpoint(endpoint)
+        return delivery_row(row), endpoint_row(endpoint)
 
     def record_webhook_attempt(self, delivery: Delivery, *, status_code: int | None, error: str | None,
                                latency_ms: int, next_attempt_at: datetime | None, disable_after: int) -> bool:
@@ -120,8 +144,7 @@ class WebhookQueries:
 
         ``next_attempt_at`` None after a failure means the retries are over (status failed).
         """
-        ok = status_code is not None and 200 <= status_code < 300
-        status = "delivered" if ok else ("pending" if next_attempt_at is not None else "failed")
+        ok, status = attempt_outcome(status_code, next_attempt_at)
         with self._conn("record webhook attempt") as conn:
             conn.execute(
                 """insert into pims_sync_webhook_attempts (delivery_id, attempt, status_code, error, latency_ms)
@@ -146,7 +169,7 @@ class WebhookQueries:
                           enabled = enabled and not %s,
                           disabled_reason = case when %s then %s else disabled_reason end
                     where id = %s""",
-                (failures, disable, disable, f"{failures} failed attempts in a row", delivery.webhook_id),
+                (failures, disable, disable, disabled_reason(failures), delivery.webhook_id),
             )
             return disable
 
@@ -186,7 +209,7 @@ class WebhookQueries:
             logs = conn.execute(
                 """select * from pims_sync_webhook_attempts where delivery_id = any (%s)
                     order by attempted_at, attempt""", ([r["id"] for r in found],)).fetchall()
-        by_delivery: dict[str, list] = {}
+        by_delivery: dict[str, list[Mapping[str, Any]]] = {}
         for a in logs:
             by_delivery.setdefault(str(a["delivery_id"]), []).append(a)
-        return [_delivery(r, by_delivery.get(str(r["id"]), ())) for r in found]
+        return [delivery_row(r, by_delivery.get(str(r["id"]), ())) for r in found]

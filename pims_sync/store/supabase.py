@@ -6,7 +6,8 @@ restore and the audit lifecycle are ``.rpc()`` calls of the same SQL functions P
 runs with ``SELECT fn(...)`` (``supabase/migrations``). Plain reads and single-row writes use the
 table API. Clinics, credentials and schedule configs live in this module, API keys in
 :mod:`._supabase_keys`, the sync data (cases, audits) in :mod:`._supabase_sync`, other providers'
-credentials and state in :mod:`._provider_credentials` and :mod:`._provider_state`.
+credentials and state in :mod:`._provider_credentials` and :mod:`._provider_state`, webhooks in
+:mod:`._supabase_webhooks`.
 
 Differences a caller may notice, all forced by the REST API: each upsert chunk of 500 cases is its
 own transaction (PostgresStore puts a whole batch in one), timestamps PostgREST cannot compute
@@ -41,6 +42,7 @@ from ._provider_state import SupabaseProviderState
 from ._supabase_errors import redact_key, translate_api_error, translate_transport_error
 from ._supabase_keys import SupabaseApiKeys
 from ._supabase_sync import SupabaseSyncData
+from ._supabase_webhooks import SupabaseWebhooks
 
 # PostgREST embeds the clinic through the clinic_id foreign key: one request, no join view needed
 CONFIG_SELECT = "clinic_id,sync_schedules,version,updated_at,clinics(timezone,is_active)"
@@ -79,7 +81,8 @@ def _config_row(row: dict[str, Any]) -> ScheduleConfigRow:
     return rows.schedule_config({**row, "timezone": clinic["timezone"], "clinic_active": clinic["is_active"]})
 
 
-class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentials, SupabaseProviderState):
+class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentials, SupabaseProviderState,
+                    SupabaseWebhooks):
     """The product database through a Supabase project's REST API, as the service role."""
 
     def __init__(
