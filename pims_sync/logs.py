@@ -24,6 +24,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 _context: contextvars.ContextVar[dict[str, str | None] | None] = contextvars.ContextVar(
     "pims_sync_log_context", default=None)
@@ -99,7 +103,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def configure(settings, *, root: logging.Logger | None = None) -> None:
+def configure(settings: Settings, *, root: logging.Logger | None = None) -> None:
     """Redaction on every root handler (one added when there is none); JSON when LOG_FORMAT=json."""
     root = root or logging.getLogger()
     if not root.handlers:

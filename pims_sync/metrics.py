@@ -19,10 +19,17 @@ import hmac
 import os
 import socket
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import values
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    import redis
+
+    from .config import Settings
 
 ENV_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -98,7 +105,8 @@ CASE_STATS = {"casesCreated": "created", "casesUpdated": "updated", "casesDelete
               "casesRestored": "restored", "casesEnriched": "enriched"}
 
 
-def observe_phase(*, provider: str, phase: str, outcome: str, duration_ms: int | None, stats: dict) -> None:
+def observe_phase(*, provider: str, phase: str, outcome: str, duration_ms: int | None,
+                  stats: Mapping[str, Any]) -> None:
     """One phase ended: its duration, outcome and the cases it wrote."""
     PHASE_DURATION.labels(provider, phase, outcome).observe((duration_ms or 0) / 1000)
     for key, action in CASE_STATS.items():
@@ -117,17 +125,17 @@ def observe_sync(*, provider: str, sync_type: str, outcome: str, duration_ms: in
 PRIORITY_SEP, PRIORITY_STEPS = "\x06\x16", (3, 6, 9)
 
 
-class RedisStateCollector:
+class RedisStateCollector(Collector):
     """Gauges read from Redis at scrape time: queue depth per queue and syncs in flight.
 
     Celery's Redis transport keeps a queue as a list named after it (priority steps add
     suffixed lists, counted too); the enqueue-time claims (workers.enqueue.InFlight) are one key per clinic.
     """
 
-    def __init__(self, client, *, queues: Iterable[str], inflight_prefix: str = "pims:inflight:"):
+    def __init__(self, client: redis.Redis, *, queues: Iterable[str], inflight_prefix: str = "pims:inflight:"):
         self.client, self.queues, self.inflight_prefix = client, tuple(queues), inflight_prefix
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily("pims_sync_queue_depth", "Tasks waiting in each Celery queue.", labels=["queue"])
         inflight = GaugeMetricFamily("pims_sync_syncs_in_flight", "Syncs queued or running (one per clinic).")
         try:
@@ -145,17 +153,17 @@ class RedisStateCollector:
         yield inflight
 
 
-class FreshnessCollector:
+class FreshnessCollector(Collector):
     """``pims_sync_active_clinics_without_success{older_than}``, from the store at scrape time.
 
     Counts, not clinic ids: the alert says some clinic is stale, ``pims-sync status`` says which.
     Left out when the store cannot answer (the Supabase REST store, a database outage).
     """
 
-    def __init__(self, store):
+    def __init__(self, store: object):
         self.store = store
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         summarise = getattr(self.store, "clinics_by_success_age", None)
         if summarise is None:
             return
@@ -171,10 +179,10 @@ class FreshnessCollector:
         yield family
 
 
-def render(*, extra_collectors: Iterable = (), path: str | None = None) -> bytes:
+def render(*, extra_collectors: Iterable[Collector] = (), path: str | None = None) -> bytes:
     """The text exposition of every process's samples in ``path`` plus the live collectors."""
     registry = CollectorRegistry()
-    _mp.MultiProcessCollector(registry, path=path or os.environ.get(ENV_DIR) or MULTIPROC_DIR)
+    _mp.MultiProcessCollector(registry, path=path or os.environ.get(ENV_DIR) or MULTIPROC_DIR)  # type: ignore[no-untyped-call]
     for collector in extra_collectors:
         registry.register(collector)
     return generate_latest(registry)
@@ -182,7 +190,7 @@ def render(*, extra_collectors: Iterable = (), path: str | None = None) -> bytes
 
 def process_exited(pid: int) -> None:
     """Drop a dead process's live gauges (gunicorn's child_exit, a pool child's shutdown)."""
-    _mp.mark_process_dead(process_identifier(pid), os.environ.get(ENV_DIR) or MULTIPROC_DIR)
+    _mp.mark_process_dead(process_identifier(pid), os.environ.get(ENV_DIR) or MULTIPROC_DIR)  # type: ignore[no-untyped-call]
 
 
 def record_worker_memory() -> None:
@@ -197,7 +205,7 @@ def record_worker_memory() -> None:
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def access_refusal(settings, authorization: str | None) -> str | None:
+def access_refusal(settings: Settings, authorization: str | None) -> str | None:
     """Why a scrape is refused (a message naming the setting), or None when it may read.
 
     ``METRICS_TOKEN`` is accepted as ``Bearer <token>`` or as the basic-auth password; without a

@@ -8,20 +8,29 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from . import metrics
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+    import redis
+
+    from .config import Settings
 
 log = logging.getLogger(__name__)
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (wsgiref's name)
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (wsgiref's name)
         pass
 
 
-def exporter_app(settings, redis_client, *, queues: tuple[str, ...]):
-    def app(environ, start_response):
+def exporter_app(settings: Settings, redis_client: redis.Redis, *, queues: tuple[str, ...]) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"only /metrics here\n"]
@@ -37,7 +46,7 @@ def exporter_app(settings, redis_client, *, queues: tuple[str, ...]):
     return app
 
 
-def start_exporter(settings, *, port: int, queues: tuple[str, ...], host: str = "0.0.0.0") -> WSGIServer:
+def start_exporter(settings: Settings, *, port: int, queues: tuple[str, ...], host: str = "0.0.0.0") -> WSGIServer:
     import redis
 
     client = redis.Redis.from_url(settings.broker_url, socket_timeout=3, socket_connect_timeout=2)

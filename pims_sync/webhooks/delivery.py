@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 import urllib3
-from requests.certs import where as default_bundle
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -42,7 +42,7 @@ class AttemptResult:
 
 
 def default_ca_bundle() -> str:
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or default_bundle()
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or DEFAULT_CA_BUNDLE_PATH
 
 
 def _pool(target: Target, address: str, *, timeout: urllib3.Timeout, ca_certs: str) -> urllib3.HTTPConnectionPool:
