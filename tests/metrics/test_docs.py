@@ -45,3 +45,35 @@ def test_the_dashboard_and_the_alerts_use_real_metrics():
     assert used and used <= known, used - known
     listed = {base(n) for n in re.findall(r"`(pims_sync_\w+)`", doc)}
     assert known <= listed, known - listed  # every metric is documented
+
+
+# issue #20's list, item by item, and the metric(s) that answer it
+ISSUE_LIST = {
+    "sync and phase durations": {"pims_sync_sync_duration_seconds", "pims_sync_phase_duration_seconds"},
+    "outcomes": {"pims_sync_syncs_total"},
+    "cases created, updated and deleted": {"pims_sync_cases_total"},
+    "PIMS request latency and status by endpoint": {"pims_sync_pims_request_duration_seconds"},
+    "logins and re-logins": {"pims_sync_logins_total"},
+    "rate-limiter waits": {"pims_sync_rate_limit_wait_seconds"},
+    "queue depth per queue": {"pims_sync_queue_depth"},
+    "in-flight syncs": {"pims_sync_syncs_in_flight"},
+    "API requests by route and status": {"pims_sync_api_requests_total"},
+    "failed-key rejections": {"pims_sync_auth_rejections_total"},
+    "beat dispatches and missed slots": {"pims_sync_beat_dispatches_total", "pims_sync_beat_missed_slots_total"},
+    "browser launches": {"pims_sync_browser_launches_total"},
+    "worker memory": {"pims_sync_worker_memory_bytes"},
+}
+
+
+def test_every_metric_the_issue_lists_exists_is_documented_and_on_the_dashboard():
+    known = defined()
+    doc = (REPO / "docs" / "METRICS.md").read_text()
+    dashboard = json.loads((REPO / "docs" / "grafana-pims-sync.json").read_text())
+    on_dashboard = {base(n) for p in dashboard["panels"] for t in p["targets"]
+                    for n in re.findall(r"pims_sync_\w+", t["expr"])}
+    for item, names in ISSUE_LIST.items():
+        for name in names:
+            assert base(name) in known, (item, name)
+            assert f"`{name}`" in doc, (item, name)
+            assert base(name) in on_dashboard, (item, name)
+    assert known <= on_dashboard, known - on_dashboard  # every metric has a panel
