@@ -32,7 +32,7 @@ def beat_argv(loglevel: str, max_interval: float | None = None) -> list[str]:
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
 @click.option("--max-interval", type=float, default=None, help="Longest sleep between ticks, seconds.")
-def command(loglevel, max_interval):
+def command(loglevel: str, max_interval: float | None) -> None:
     """Run the beat scheduler: clinic schedules from the database, one active beat (Redis lock)."""
     argv = beat_argv(loglevel.upper(), max_interval)
     os.execvp(argv[0], argv)

@@ -5,8 +5,10 @@ Secrets are read from a hidden prompt or stdin, never echoed, and never appear i
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +18,13 @@ from ..providers.registry import ALIASES, PROVIDERS, provider_spec
 from ..store import seal
 from .connect import load_settings, local_provider, open_store
 from .output import console, fail, handles_errors, json_option, print_json
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..models import Clinic
+    from ..providers.ezyvet.provider import EzyvetProvider
+    from ..providers.registry import ProviderSpec
+    from ..store.base import Store
 
 
 @click.group("credentials")
@@ -37,7 +46,17 @@ def command() -> None:
 @click.option("--key-id", default="default", show_default=True, help="Encryption key id (see key rotation).")
 @json_option
 @handles_errors
-def set_(clinic_id, username, password, password_stdin, company_id, provider, fields, key_id, as_json):
+def set_(
+    clinic_id: str,
+    username: str | None,
+    password: str | None,
+    password_stdin: bool,
+    company_id: str | None,
+    provider: str | None,
+    fields: tuple[str, ...],
+    key_id: str,
+    as_json: bool,
+) -> None:
     """Encrypt and store the clinic's credentials (AES-256-GCM), asking for its provider's fields."""
     from ..crypto import CredentialCipher
 
@@ -71,7 +90,9 @@ def set_(clinic_id, username, password, password_stdin, company_id, provider, fi
         console.print(f"[green]✓[/] credentials saved for clinic {clinic_id} (encrypted with key id {key_id!r})")
 
 
-def _idexx_fields(username, password, password_stdin, company_id) -> tuple[str, str, str]:
+def _idexx_fields(
+    username: str | None, password: str | None, password_stdin: bool, company_id: str | None
+) -> tuple[str, str, str]:
     """IDEXX's flags, exactly as before the registry: --username required, the password from
     --password, --password-stdin or a hidden prompt, the company id prompted hidden when missing."""
     if not username:
@@ -89,7 +110,7 @@ def _idexx_fields(username, password, password_stdin, company_id) -> tuple[str, 
     return username, password, company_id
 
 
-def _provider_fields(spec, given: tuple[str, ...]) -> dict[str, str]:
+def _provider_fields(spec: ProviderSpec, given: tuple[str, ...]) -> dict[str, str]:
     """--field values for non-secret fields; every missing field prompted (secret ones hidden).
     A secret given on the command line is refused: it would land in shell history."""
     values: dict[str, str] = {}
@@ -111,7 +132,7 @@ def _provider_fields(spec, given: tuple[str, ...]) -> dict[str, str]:
 @click.option("--clinic", "clinic_id", required=True, help="Clinic id (uuid).")
 @json_option
 @handles_errors
-def test(clinic_id, as_json):
+def test(clinic_id: str, as_json: bool) -> None:
     """Log in to the PIMS once with the stored credentials and report the result."""
     from ..providers.idexx.auth import default_browser_source
 
@@ -126,7 +147,7 @@ def test(clinic_id, as_json):
         provider = (local_provider(settings, store, clinic, browser) if spec.needs_browser
                     else _api_provider(settings, store, clinic, spec))
         try:
-            with console.status(f"logging in to {spec.label} …") if not as_json else _nothing():
+            with console.status(f"logging in to {spec.label} …") if not as_json else contextlib.nullcontext():
                 provider.ensure_session()
             ok = True
         except AuthenticationFailed as e:
@@ -151,7 +172,7 @@ def test(clinic_id, as_json):
         fail(f"login failed for clinic {clinic_id}: {reason}: {message}")
 
 
-def _api_provider(settings, store, clinic, spec):
+def _api_provider(settings: Settings, store: Store, clinic: Clinic, spec: ProviderSpec) -> EzyvetProvider:
     """A REST provider in this process: ``ensure_session`` fetches one token (its "login")."""
     from ..crypto import CredentialCipher
     from ..providers.ezyvet.hosts import base_url_for
@@ -164,11 +185,3 @@ def _api_provider(settings, store, clinic, spec):
         clinic=clinic, base_url=base_url, rate_limit=spec.rate_limit,
         credentials_loader=lambda: dict(unseal(cipher, store.get_provider_credentials(clinic.id, spec.name)).fields),
     )
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..config import Settings
 from ..errors import ConfigError, StoreError
 from .output import console, err_console, json_option, print_json, redact_url
+
+if TYPE_CHECKING:
+    from ..store.plan import MigrationPlan
 
 USAGE_EXIT = 2
 
@@ -57,7 +61,7 @@ lock_timeout_option = click.option(
 )
 
 
-def _print_plan(plan) -> None:
+def _print_plan(plan: MigrationPlan) -> None:
     """The dry run's plan, one section per kind of change (empty sections left out)."""
     if not plan.pending:
         console.print("nothing to do: every migration is applied")
@@ -132,7 +136,7 @@ def migrate(directory: Path | None, lock_timeout_s: float, dry_run: bool, as_jso
     status = None if as_json else console.status("checking migrations…")
 
     def on_progress(name: str, state: str) -> None:
-        if as_json:
+        if status is None:  # --json: no live status line
             return
         if state == "applying":
             started[name] = time.monotonic()

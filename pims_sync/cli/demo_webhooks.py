@@ -13,11 +13,16 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from ..webhooks import register_endpoint, sign
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..crypto import CredentialCipher
+    from ..store.base import Store
 
 DEMO_PATH = "/demo-webhooks"
 TOLERANCE_S = 300
@@ -47,7 +52,7 @@ class DemoReceiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_port}{DEMO_PATH}"
 
-    def register(self, store, cipher, settings, clinic_ids: list[str]) -> None:
+    def register(self, store: Store, cipher: CredentialCipher, settings: Settings, clinic_ids: list[str]) -> None:
         for clinic_id in clinic_ids:
             for old in store.list_webhooks(clinic_id):
                 if old.url.endswith(DEMO_PATH):

@@ -17,8 +17,12 @@ import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .chromium_setup import MissingDependency
+
+if TYPE_CHECKING:  # pgserver is optional (the embedded extra)
+    from pgserver.postgres_server import PostgresServer
 
 EMBEDDED_HELP = "install the embedded extras: pip install -e '.[embedded]'"
 
@@ -47,7 +51,7 @@ def pick_port(preferred: int, host: str = "127.0.0.1") -> tuple[int, bool]:
 
 @dataclass
 class EmbeddedPostgres:
-    server: object  # pgserver.PostgresServer
+    server: PostgresServer
     url: str
     pid: int | None
 
@@ -61,13 +65,13 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import pgserver
+            from pgserver.postgres_server import get_server
     except ImportError:
         raise MissingDependency("pgserver", EMBEDDED_HELP) from None
     data_dir.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        server = pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+        server = get_server(data_dir / "pg", cleanup_mode="stop")
     _ensure_database(server.get_uri(), "pims_sync")
     return EmbeddedPostgres(server=server, url=server.get_uri("pims_sync"), pid=server.get_pid())
 

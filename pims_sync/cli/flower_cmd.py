@@ -55,7 +55,7 @@ def flower_env(settings: Settings, data_dir: Path, base: dict[str, str] | None =
 @click.option("--purge-offline-workers", "purge_offline_s", default=300, show_default=True, type=click.IntRange(1),
               help="Seconds after which an offline worker disappears from the dashboard.")
 @handles_errors
-def command(port, address, data_dir, max_tasks, purge_offline_s):
+def command(port: int, address: str, data_dir: Path, max_tasks: int, purge_offline_s: int) -> None:
     """Run Flower (basic auth from FLOWER_BASIC_AUTH; required when APP_ENV=production)."""
     settings = Settings.from_env()
     data_dir = data_dir.resolve()

@@ -47,7 +47,8 @@ def _pick_clinic() -> str | None:
     for i, c in enumerate(clinics, 1):
         console.print(f"  {i}. {c.name} [dim]{c.id}[/]")
     choice = Prompt.ask("clinic", choices=[str(i) for i in range(1, len(clinics) + 1)], default="1")
-    return clinics[int(choice) - 1].id
+    clinic_id: str = clinics[int(choice) - 1].id
+    return clinic_id
 
 
 def _run(ctx: click.Context, name: str) -> None:

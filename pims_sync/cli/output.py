@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
@@ -22,6 +22,9 @@ from ..errors import ConfigError, PimsSyncError, ValidationError
 _WIDTH = None if sys.stdout.isatty() else 140
 console = Console(highlight=False, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 140)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
 
@@ -68,18 +71,19 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, default=_default, indent=2, sort_keys=False))
 
 
-def fail(message: str, *, code: int = 1) -> None:
+def fail(message: str, *, code: int = 1) -> NoReturn:
     """One line on stderr and the exit code; never a traceback."""
     exc = click.ClickException(message)
-    exc.exit_code = code
+    # click types exit_code as a ClassVar (1); one instance with the code asked for is the point here
+    exc.exit_code = code  # type: ignore[misc]
     raise exc
 
 
-def handles_errors(func: Callable) -> Callable:
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn pims-sync errors into one-line messages with the right exit code."""
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):

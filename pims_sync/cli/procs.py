@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ def become_subreaper() -> bool:
         return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
 
@@ -37,7 +37,7 @@ def become_subreaper() -> bool:
 @dataclass
 class Child:
     name: str
-    popen: subprocess.Popen
+    popen: subprocess.Popen[bytes]
     log_path: Path | None = None
     known: set[int] = field(default_factory=set)  # descendant pids seen while it ran
 
@@ -157,7 +157,7 @@ def _reap_zombies() -> None:
             return
 
 
-def wait_until(predicate, *, timeout_s: float, interval_s: float = 0.2) -> bool:
+def wait_until(predicate: Callable[[], object], *, timeout_s: float, interval_s: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..sync.options import PHASES
@@ -36,13 +36,13 @@ class SyncProgress:
             console=console,
             transient=False,
         )
-        self._tasks: dict[tuple[str, str], Any] = {}
+        self._tasks: dict[tuple[str, str], TaskID] = {}
 
     def __enter__(self) -> SyncProgress:
         self.progress.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.progress.__exit__(*exc)
 
     def add(self, key: str, label: str, phases: tuple[str, ...] | None = None) -> None:

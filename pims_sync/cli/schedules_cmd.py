@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from rich.table import Table
 
 from ..errors import ValidationError
-from ..schedules import next_fire, parse_sync_schedules
+from ..models import ScheduleConfigRow
+from ..schedules import ScheduleProblem, next_fire, parse_sync_schedules
 from .connect import load_settings, open_store
 from .output import console, err_console, fail, handles_errors, json_option, print_json
 
@@ -24,7 +27,7 @@ def command() -> None:
     """Clinic sync schedules: show, set, validate."""
 
 
-def _describe(row) -> dict:
+def _describe(row: ScheduleConfigRow) -> dict[str, Any]:
     specs, problems = parse_sync_schedules(row.sync_schedules, clinic_id=row.clinic_id, timezone=row.timezone)
     now = datetime.now(UTC)
     entries = []
@@ -52,17 +55,15 @@ def _describe(row) -> dict:
     }
 
 
-def _zone(name: str):
-    from zoneinfo import ZoneInfo
-
+def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def _problem(p) -> dict:
+def _problem(p: ScheduleProblem) -> dict[str, Any]:
     return {"clinicId": p.clinic_id, "index": p.index, "entry": p.entry, "message": p.message, "text": str(p)}
 
 
-def _print(view: dict) -> None:
+def _print(view: dict[str, Any]) -> None:
     state = "" if view["clinicActive"] else " [yellow](clinic inactive: nothing runs)[/]"
     console.print(
         f"clinic [bold]{view['clinicId']}[/] · {view['timezone']} · version {view['version']}{state}"
@@ -79,7 +80,7 @@ def _print(view: dict) -> None:
 @click.option("--clinic", "clinic_id", required=True, help="Clinic id (uuid).")
 @json_option
 @handles_errors
-def show(clinic_id, as_json):
+def show(clinic_id: str, as_json: bool) -> None:
     """A clinic's schedules, their next run in the clinic's time zone, and any problems."""
     store = open_store(load_settings())
     try:
@@ -107,7 +108,7 @@ def show(clinic_id, as_json):
     help='The sync_schedules array, e.g. \'[{"type": "inbound", "cron": "0 6 * * *", "enabled": true}]\'.',
 )
 @handles_errors
-def set_(clinic_id, raw):
+def set_(clinic_id: str, raw: str) -> None:
     """Replace a clinic's schedules after validating them (beat picks the change up within seconds)."""
     try:
         value = json.loads(raw)
@@ -132,7 +133,7 @@ def set_(clinic_id, raw):
 @command.command("validate")
 @json_option
 @handles_errors
-def validate(as_json):
+def validate(as_json: bool) -> None:
     """Check every clinic's stored schedules; exit 1 when any entry is invalid."""
     store = open_store(load_settings())
     try:

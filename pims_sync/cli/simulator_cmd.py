@@ -20,7 +20,17 @@ import click
               help="Appointments per clinic per day (default: 25-40, seeded per day).")
 @click.option("--session-idle-s", default=2 * 3600, show_default=True, type=click.FloatRange(0))
 @click.option("--session-max-s", default=12 * 3600, show_default=True, type=click.FloatRange(0))
-def command(host, port, seed, clinics, latency_ms, jitter_ms, appointments_per_day, session_idle_s, session_max_s):
+def command(
+    host: str,
+    port: int,
+    seed: int,
+    clinics: int,
+    latency_ms: float,
+    jitter_ms: float,
+    appointments_per_day: int | None,
+    session_idle_s: float,
+    session_max_s: float,
+) -> None:
     """Run the IDEXX Neo simulator (login page, internal endpoints, /__sim/ control API)."""
     from ..simulator import SimulatorServer
 

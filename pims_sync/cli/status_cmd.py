@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import requests
@@ -26,6 +27,11 @@ from .output import (
     status_style,
 )
 
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..models import Audit
+    from ..store.base import Store
+
 QUEUES = ("sync", "default")
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -33,7 +39,7 @@ SPARK = "▁▂▃▄▅▆▇█"
 # --- status ---------------------------------------------------------------------------------------
 
 
-def status_data(store) -> dict[str, Any]:
+def status_data(store: Store) -> dict[str, Any]:
     active = [a for a in store.sync_history(None, limit=100).audits if a.status in ("queued", "in_progress")]
     clinics = []
     for clinic in store.list_clinics(active_only=False):
@@ -50,7 +56,7 @@ def status_data(store) -> dict[str, Any]:
     return {"running": [_audit_json(a) for a in active], "clinics": clinics, "at": datetime.now(UTC)}
 
 
-def _audit_json(a) -> dict[str, Any]:
+def _audit_json(a: Audit) -> dict[str, Any]:
     return {
         "syncId": a.id, "clinicId": a.clinic_id, "type": a.sync_type, "status": a.status, "trigger": a.trigger,
         "appointmentsFound": a.appointments_found, "casesCreated": a.cases_created, "casesUpdated": a.cases_updated,
@@ -91,7 +97,7 @@ def status_view(data: dict[str, Any]) -> Table:
 @click.option("--interval", type=click.FloatRange(0.5, 3600), default=2.0, show_default=True)
 @json_option
 @handles_errors
-def status(watch, interval, as_json):
+def status(watch: bool, interval: float, as_json: bool) -> None:
     """Running and queued syncs, the last sync of every clinic, and how fresh its data is."""
     store = open_store(load_settings())
     try:
@@ -123,7 +129,7 @@ def status(watch, interval, as_json):
               help="Only syncs of this type (reconcile and reconciliation are the same).")
 @json_option
 @handles_errors
-def history(clinic_id, limit, sync_type, as_json):
+def history(clinic_id: str | None, limit: int, sync_type: str | None, as_json: bool) -> None:
     """Past syncs with status, counts, durations and the success rate."""
     store = open_store(load_settings())
     try:
@@ -155,21 +161,21 @@ def history(clinic_id, limit, sync_type, as_json):
 # --- health ---------------------------------------------------------------------------------------
 
 
-def _timed(fn) -> dict[str, Any]:
+def _timed(fn: Callable[[], object]) -> dict[str, Any]:
     started = time.monotonic()
     try:
         detail = fn()
     except Exception as e:  # any failure is this component being down
         return {"ok": False, "error": f"{e.__class__.__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}",
                 "latencyMs": round((time.monotonic() - started) * 1000, 1)}
-    out = {"ok": True, "latencyMs": round((time.monotonic() - started) * 1000, 1)}
+    out: dict[str, Any] = {"ok": True, "latencyMs": round((time.monotonic() - started) * 1000, 1)}
     if isinstance(detail, dict):
         out.update(detail)
     return out
 
 
-def health_data(settings, api_url: str, *, ping_timeout_s: float = 1.0) -> dict[str, Any]:
-    def api():
+def health_data(settings: Settings, api_url: str, *, ping_timeout_s: float = 1.0) -> dict[str, Any]:
+    def api() -> dict[str, Any]:
         """The server's own view (its /health): uptime, version and the memory of that process."""
         r = requests.get(f"{api_url}/health", timeout=3)
         r.raise_for_status()
@@ -180,7 +186,7 @@ def health_data(settings, api_url: str, *, ping_timeout_s: float = 1.0) -> dict[
 
     clinics: list[dict[str, Any]] = []
 
-    def db():
+    def db() -> dict[str, Any]:
         store = open_store(settings)
         try:
             clinics.extend({"id": c.id, "name": c.name, "active": c.is_active, "syncOwner": c.sync_owner}
@@ -191,7 +197,7 @@ def health_data(settings, api_url: str, *, ping_timeout_s: float = 1.0) -> dict[
 
     info: dict[str, Any] = {}
 
-    def rds():
+    def rds() -> dict[str, Any]:
         client = redis_client(settings)
         try:
             mem = client.info("memory")
@@ -220,7 +226,7 @@ def health_data(settings, api_url: str, *, ping_timeout_s: float = 1.0) -> dict[
     }
 
 
-def sparkline(values) -> str:
+def sparkline(values: Iterable[float]) -> str:
     values = list(values)
     if not values:
         return ""
@@ -229,7 +235,7 @@ def sparkline(values) -> str:
     return "".join(SPARK[int((v - lo) / span * (len(SPARK) - 1))] for v in values)
 
 
-def health_view(data: dict[str, Any], trend: dict[str, deque] | None = None) -> Table:
+def health_view(data: dict[str, Any], trend: dict[str, deque[float]] | None = None) -> Table:
     table = Table(title="pims-sync health" + (" (watching)" if trend else ""), title_justify="left")
     for col in ("component", "state", "detail", "trend" if trend else ""):
         table.add_column(col)
@@ -270,7 +276,7 @@ def _duration(seconds: float) -> str:
 @click.option("--api-url", default=None, help="API base URL (default http://127.0.0.1:$PORT).")
 @json_option
 @handles_errors
-def health(watch, interval, api_url, as_json):
+def health(watch: bool, interval: float, api_url: str | None, as_json: bool) -> None:
     """API (its uptime and memory), database, Redis, workers online, queue depth. Exit 1 when unhealthy."""
     settings = load_settings()
     api_url = (api_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
@@ -280,9 +286,9 @@ def health(watch, interval, api_url, as_json):
     elif not watch:
         console.print(health_view(data))
     else:
-        trend = {k: deque(maxlen=30) for k in ("api", "database", "redis", "workers", "queue", "memory")}
+        trend: dict[str, deque[float]] = {k: deque(maxlen=30) for k in ("api", "database", "redis", "workers", "queue", "memory")}
 
-        def push(d):
+        def push(d: dict[str, Any]) -> None:
             for name in ("api", "database", "redis"):
                 trend[name].append(d["checks"][name]["latencyMs"] if d["checks"][name]["ok"] else 0)
             trend["workers"].append(len(d["workers"]))

@@ -33,7 +33,7 @@ def command() -> None:
 @click.option("--events", default=None, help=f"Comma-separated: {','.join(EVENTS)} (default: all).")
 @json_option
 @handles_errors
-def add(clinic_id, url, events, as_json):
+def add(clinic_id: str, url: str, events: str | None, as_json: bool) -> None:
     """Add an endpoint and print its signing secret once."""
     settings = load_settings()
     store = open_store(settings)
@@ -55,7 +55,7 @@ def add(clinic_id, url, events, as_json):
 @click.option("--clinic", "clinic_id", default=None, type=UUID, help="Only this clinic's endpoints.")
 @json_option
 @handles_errors
-def list_(clinic_id, as_json):
+def list_(clinic_id: str | None, as_json: bool) -> None:
     """List endpoints (never their secrets)."""
     store = open_store(load_settings())
     try:
@@ -79,7 +79,7 @@ def list_(clinic_id, as_json):
 @click.argument("webhook_id", type=UUID)
 @json_option
 @handles_errors
-def remove(webhook_id, as_json):
+def remove(webhook_id: str, as_json: bool) -> None:
     """Delete an endpoint and its delivery log."""
     store = open_store(load_settings())
     try:
@@ -99,7 +99,7 @@ def remove(webhook_id, as_json):
 @click.argument("webhook_id", type=UUID)
 @click.option("--disable", is_flag=True, help="Disable instead (no deliveries until enabled).")
 @handles_errors
-def enable(webhook_id, disable):
+def enable(webhook_id: str, disable: bool) -> None:
     """Enable an endpoint again (resets its failure count), or disable it."""
     store = open_store(load_settings())
     try:
@@ -115,7 +115,7 @@ def enable(webhook_id, disable):
 @click.argument("webhook_id", type=UUID)
 @json_option
 @handles_errors
-def test(webhook_id, as_json):
+def test(webhook_id: str, as_json: bool) -> None:
     """Send a signed `webhook.test` message now; prints the receiver's status."""
     settings = load_settings()
     store = open_store(settings)
@@ -147,7 +147,7 @@ def test(webhook_id, as_json):
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
 @json_option
 @handles_errors
-def deliveries(webhook_id, limit, as_json):
+def deliveries(webhook_id: str, limit: int, as_json: bool) -> None:
     """The delivery log: each delivery's status and its attempts (status code, latency)."""
     store = open_store(load_settings())
     try:

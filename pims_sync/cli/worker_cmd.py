@@ -54,7 +54,15 @@ def worker_argv(
               help="Recycle a worker process after its resident memory passes this many KiB.")
 @click.option("--visible", is_flag=True,
               help="Show Chromium's window while it logs in (HEADLESS=false); needs a display, e.g. xvfb-run.")
-def command(concurrency, queues, loglevel, hostname, max_tasks_per_child, max_memory_per_child_kb, visible) -> None:
+def command(
+    concurrency: int | None,
+    queues: str,
+    loglevel: str | None,
+    hostname: str | None,
+    max_tasks_per_child: int,
+    max_memory_per_child_kb: int | None,
+    visible: bool,
+) -> None:
     """Run a Celery worker for syncs (prefork pool; Playwright needs one process per task)."""
     if visible:
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
