@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from .data import Site, build_sites
 from .limits import Throttle
@@ -38,10 +39,10 @@ class State:
     token_ttl_s: int = DEFAULT_TOKEN_TTL_S
     latency_ms: float = 0.0
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (site uid, expires)
-    faults: list[dict] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
     # the latest data calls, as sent: {"site", "endpoint", "params"} (GET /__sim/requests)
     request_log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
-    stats: dict = field(default_factory=lambda: {"tokens_issued": Counter(), "requests": Counter(),
+    stats: dict[str, Any] = field(default_factory=lambda: {"tokens_issued": Counter(), "requests": Counter(),
                                                  "rate_limited": 0, "max_limit_asked": 0})
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,14 +61,15 @@ def create_app(*, seed: int = 7, sites: int = 2, appointments_per_day: int = 6, 
                   latency_ms=latency_ms)
     app.extensions[EXTENSION] = state
 
-    def fail(status: int, text: str, headers: dict | None = None, type_: str = "InvalidRequestException"):
+    def fail(status: int, text: str, headers: dict[str, str] | None = None,
+             type_: str = "InvalidRequestException") -> Response:
         response = jsonify(messages(text, type_))
         response.status_code = status
         response.headers.update(headers or {})
         return response
 
     @app.post(TOKEN_PATH)
-    def token():
+    def token() -> ResponseReturnValue:
         body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
         body = body if isinstance(body, dict) else {}
         if body.get("grant_type") != "client_credentials":
@@ -91,19 +93,20 @@ def create_app(*, seed: int = 7, sites: int = 2, appointments_per_day: int = 6, 
             state.stats["tokens_issued"][site.uid] += 1
         return jsonify({"access_token": raw, "token_type": "Bearer", "expires_in": state.token_ttl_s})
 
-    def authorised() -> tuple[Site | None, object | None]:
+    def authorised() -> Site | Response:
+        """The token's site, or the refusal to answer with."""
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else ""
         with state.lock:
             entry = state.tokens.get(token)
         if entry is None or entry[1] <= time.time():
-            return None, fail(401, "Invalid access token. Check the \"access token\" parameter.")
+            return fail(401, "Invalid access token. Check the \"access token\" parameter.")
         site = state.site(entry[0])
         if site is None or site.expired:
-            return None, fail(404, "Not Found", type_="NotFoundException")
-        return site, None
+            return fail(404, "Not Found", type_="NotFoundException")
+        return site
 
-    def gate(site: Site, endpoint: str):
+    def gate(site: Site, endpoint: str) -> tuple[Response | None, dict[str, str]]:
         """Throttle, then any injected fault; returns (response or None, rate-limit headers)."""
         allowed, headers = state.throttle.take(site.uid, endpoint)
         with state.lock:
@@ -124,10 +127,10 @@ def create_app(*, seed: int = 7, sites: int = 2, appointments_per_day: int = 6, 
             time.sleep(state.latency_ms / 1000)
         return None, headers
 
-    def listing(endpoint: str):
-        site, refused = authorised()
-        if refused is not None:
-            return refused
+    def listing(endpoint: str) -> ResponseReturnValue:
+        site = authorised()
+        if not isinstance(site, Site):
+            return site
         failed, headers = gate(site, endpoint)
         if failed is not None:
             return failed
@@ -147,10 +150,10 @@ def create_app(*, seed: int = 7, sites: int = 2, appointments_per_day: int = 6, 
         app.add_url_rule(endpoint, endpoint, lambda e=endpoint: listing(e))
 
     @app.get("/v3/siteInformation")
-    def site_information():
-        site, refused = authorised()
-        if refused is not None:
-            return refused
+    def site_information() -> ResponseReturnValue:
+        site = authorised()
+        if not isinstance(site, Site):
+            return site
         failed, headers = gate(site, "/v3/siteInformation")
         if failed is not None:
             return failed
@@ -159,7 +162,7 @@ def create_app(*, seed: int = 7, sites: int = 2, appointments_per_day: int = 6, 
                         "items": [{"siteinformation": info}]})
 
     @app.errorhandler(404)
-    def not_found(_e):
+    def not_found(_e: Exception) -> ResponseReturnValue:
         return fail(404, "Not Found", type_="NotFoundException")
 
     from .control import blueprint

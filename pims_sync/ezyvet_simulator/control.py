@@ -9,29 +9,35 @@ token expiry, site expiry, config and reset. Never throttled.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+
+if TYPE_CHECKING:
+    from .app import State
+    from .data import Site
 
 #: the v2 appointment fields /__sim/sites/<n>/appointments/<id> may change
 CHANGEABLE = frozenset({"status_id", "type_id", "description", "start_at", "duration", "active", "animal_id",
                         "contact_id", "cancellation_reason", "cancellation_reason_text"})
 
 
-def blueprint(state) -> Blueprint:
+def blueprint(state: State) -> Blueprint:
     bp = Blueprint("ezyvet_sim_control", __name__, url_prefix="/__sim")
 
-    def site_or_404(number: int):
-        site = next((s for s in state.sites if s.number == number), None)
-        if site is None:
-            return None, (jsonify({"error": f"no site {number}"}), 404)
-        return site, None
+    def numbered(number: int) -> Site | None:
+        return next((s for s in state.sites if s.number == number), None)
+
+    def no_site(number: int) -> ResponseReturnValue:
+        return jsonify({"error": f"no site {number}"}), 404
 
     @bp.get("/sites")
-    def sites():
+    def sites() -> ResponseReturnValue:
         return jsonify({"sites": [s.summary() for s in state.sites]})
 
     @bp.get("/stats")
-    def stats():
+    def stats() -> ResponseReturnValue:
         with state.lock:
             s = state.stats
             return jsonify({"tokens_issued": dict(s["tokens_issued"]), "requests": dict(s["requests"]),
@@ -39,7 +45,7 @@ def blueprint(state) -> Blueprint:
                             "live_tokens": len(state.tokens)})
 
     @bp.post("/faults")
-    def add_fault():
+    def add_fault() -> ResponseReturnValue:
         body = request.get_json(force=True) or {}
         status = body.get("status")
         if not isinstance(status, int) or not 400 <= status <= 599:
@@ -51,38 +57,38 @@ def blueprint(state) -> Blueprint:
         return jsonify(fault), 201
 
     @bp.delete("/faults")
-    def clear_faults():
+    def clear_faults() -> ResponseReturnValue:
         with state.lock:
             state.faults.clear()
         return jsonify({"faults": []})
 
     @bp.post("/tokens/expire")
-    def expire_tokens():
+    def expire_tokens() -> ResponseReturnValue:
         with state.lock:
             n = len(state.tokens)
             state.tokens.clear()
         return jsonify({"expired": n})
 
     @bp.post("/sites/<int:number>/expire")
-    def expire_site(number: int):
-        site, missing = site_or_404(number)
-        if missing:
-            return missing
+    def expire_site(number: int) -> ResponseReturnValue:
+        site = numbered(number)
+        if site is None:
+            return no_site(number)
         site.expired = bool((request.get_json(silent=True) or {}).get("expired", True))
         return jsonify(site.summary() | {"expired": site.expired})
 
     @bp.get("/requests")
-    def requests_log():
+    def requests_log() -> ResponseReturnValue:
         """The latest data calls as sent (site, endpoint, query parameters), oldest first."""
         with state.lock:
             return jsonify({"requests": list(state.request_log)})
 
     @bp.post("/sites/<int:number>/appointments/<int:appointment_id>")
-    def change_appointment(number: int, appointment_id: int):
+    def change_appointment(number: int, appointment_id: int) -> ResponseReturnValue:
         """Change an appointment as a clinic's staff would: the given fields, and modified_at = now."""
-        site, missing = site_or_404(number)
-        if missing:
-            return missing
+        site = numbered(number)
+        if site is None:
+            return no_site(number)
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not body or set(body) - CHANGEABLE:
             return jsonify({"error": f"a JSON object of fields to change, among {sorted(CHANGEABLE)}"}), 400
@@ -95,7 +101,7 @@ def blueprint(state) -> Blueprint:
         return jsonify({"appointment": record})
 
     @bp.post("/config")
-    def config():
+    def config() -> ResponseReturnValue:
         body = request.get_json(force=True) or {}
         with state.lock:
             if "token_ttl_s" in body:
@@ -110,7 +116,7 @@ def blueprint(state) -> Blueprint:
                         "per_endpoint": state.throttle.per_endpoint, "per_site": state.throttle.per_site})
 
     @bp.post("/reset")
-    def reset():
+    def reset() -> ResponseReturnValue:
         with state.lock:
             state.faults.clear()
             state.tokens.clear()

@@ -12,6 +12,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 STATUSES = ("Booked", "Confirmed", "Arrived", "In Progress", "Completed", "Cancelled", "Did Not Arrive")
@@ -25,7 +26,7 @@ PETS = ("Rex", "Milo", "Luna", "Bella", "Otis", "Nala", "Coco", "Pip", "Ziggy", 
 ZONES = ("Pacific/Auckland", "America/Chicago", "Europe/London", "Australia/Sydney")
 
 
-def _s(value) -> str:
+def _s(value: object) -> str:
     """v1 payloads are all strings (EZYVET_FACTS.md §7, type quirk)."""
     return "" if value is None else str(value)
 
@@ -41,11 +42,11 @@ class Site:
     client_secret: str = field(repr=False)
     expired: bool = False  # an expired trial site answers 404 (EZYVET_FACTS.md §2)
     # endpoint path -> list of record dicts (unwrapped)
-    tables: dict[str, list[dict]] = field(default_factory=dict)
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     next_id: int = 10_000
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """What tests need to configure a clinic (credentials included: it is a simulator)."""
         return {"number": self.number, "site_uid": self.uid, "name": self.name, "timezone": self.timezone,
                 "partner_id": self.partner_id, "client_id": self.client_id, "client_secret": self.client_secret,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -21,7 +22,8 @@ class _Bucket:
 
 
 class Throttle:
-    def __init__(self, *, per_endpoint: int = 60, per_site: int = 180, per_s: float = 60.0, clock=time.monotonic):
+    def __init__(self, *, per_endpoint: int = 60, per_site: int = 180, per_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.per_endpoint, self.per_site, self.per_s, self.clock = per_endpoint, per_site, per_s, clock
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._lock = threading.Lock()

@@ -55,7 +55,7 @@ def _test(op: str, have: Any, want: Any) -> bool:
         return str(want).strip("%").lower() in str(have).lower()
     a, b = _cmp(have, want)
     try:
-        return {"eq": a == b, "neq": a != b, "gt": a > b, "lt": a < b, "gte": a >= b, "lte": a <= b}[op]
+        return bool({"eq": a == b, "neq": a != b, "gt": a > b, "lt": a < b, "gte": a >= b, "lte": a <= b}[op])
     except TypeError:
         return False
 
@@ -79,7 +79,7 @@ def parse_filters(args: Mapping[str, str]) -> list[tuple[str, str, Any]]:
     return filters
 
 
-def select(records: Iterable[dict], filters: list[tuple[str, str, Any]]) -> list[dict]:
+def select(records: Iterable[dict[str, Any]], filters: list[tuple[str, str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if all(_test(op, r.get(name), want) for name, op, want in filters)]
 
 
@@ -94,7 +94,7 @@ def paging(args: Mapping[str, str]) -> tuple[int, int]:
     return page, min(limit, MAX_LIMIT)
 
 
-def envelope(wrapper: str, rows: list[dict], page: int, limit: int) -> dict:
+def envelope(wrapper: str, rows: list[dict[str, Any]], page: int, limit: int) -> dict[str, Any]:
     """``{meta, items: [{wrapper: record}]}`` for one page (items_page_total counts pages)."""
     total = len(rows)
     chunk = rows[(page - 1) * limit: page * limit]
@@ -105,6 +105,6 @@ def envelope(wrapper: str, rows: list[dict], page: int, limit: int) -> dict:
     }
 
 
-def messages(text: str, type_: str = "InvalidRequestException", fields: list[str] | None = None) -> dict:
+def messages(text: str, type_: str = "InvalidRequestException", fields: list[str] | None = None) -> dict[str, Any]:
     """ezyVet's error envelope (EZYVET_FACTS.md §1 and §8)."""
     return {"messages": [{"level": "error", "type": type_, "text": text, "fields": fields or []}]}

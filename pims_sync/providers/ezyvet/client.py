@@ -78,11 +78,12 @@ class EzyvetClient:
 
     def __init__(self, base_url: str, *, site_key: Callable[[], str], clinic_id: str,
                  credentials: Callable[[], Mapping[str, str]], token_cache: Any,
-                 token_lock: Callable[[str], AbstractContextManager], limiter: Any, rate_limit: RateLimit,
+                 token_lock: Callable[[str], AbstractContextManager[Any]], limiter: Any, rate_limit: RateLimit,
                  timeout_s: float = 30.0, max_attempts: int = 4, backoff_s: float = 0.5,
                  retry_after_max_s: float = 120.0):
         self.base_url, self.clinic_id = base_url.rstrip("/"), clinic_id
-        self._site_key_of, self._site_key = site_key, None
+        self._site_key_of: Callable[[], str] = site_key
+        self._site_key: str | None = None
         self._credentials, self._cache, self._lock_for = credentials, token_cache, token_lock
         self._limiter, self._rate = limiter, rate_limit
         self.timeout_s, self.max_attempts, self.backoff_s = timeout_s, max_attempts, backoff_s
@@ -132,6 +133,7 @@ class EzyvetClient:
         if creds.get("site_uid"):
             body["site_uid"] = creds["site_uid"]
         response = self._send("POST", TOKEN_PATH, json_body=body)
+        assert response is not None  # not soft: a failed send raised PimsUnavailable
         if response.status_code in (400, 401, 403):
             raise AuthenticationFailed(
                 f"ezyVet refused the client credentials of clinic {self.clinic_id} "
@@ -232,7 +234,8 @@ class EzyvetClient:
             return self._json(response, endpoint)
         raise PimsUnavailable(f"ezyVet {endpoint} could not be reached after {self.max_attempts} attempts")
 
-    def _send(self, method: str, endpoint: str, *, params=None, json_body=None, token: str | None = None,
+    def _send(self, method: str, endpoint: str, *, params: Mapping[str, Any] | None = None,
+              json_body: Mapping[str, Any] | None = None, token: str | None = None,
               soft: bool = False) -> requests.Response | None:
         session = getattr(self._local, "session", None)
         if session is None:

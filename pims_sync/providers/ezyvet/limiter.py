@@ -85,7 +85,7 @@ class RedisRateLimiter:
     def acquire(self, buckets: Sequence[Bucket]) -> float:
         """Seconds waited. QueueUnavailable when Redis cannot answer (we never send unthrottled)."""
         started, slept = time.monotonic(), False
-        args: list[float | int] = []
+        args: list[float | int | str] = []
         for b in buckets:
             args += [b.capacity, repr(b.rate_per_ms)]
         while True:

@@ -38,7 +38,7 @@ LOOKUP_TTL_S = 900.0
 #: an incremental read asks for changes since the last run's start minus this: it covers a clock
 #: difference between this machine and ezyVet, and writes ezyVet had not committed when we read
 MODIFIED_OVERLAP_S = 300
-_LOOKUPS: dict[tuple[str, str], tuple[float, dict]] = {}  # (base url, site) -> (fetched at, tables)
+_LOOKUPS: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}  # (base url, site) -> (fetched at, tables)
 _LOOKUPS_LOCK = threading.Lock()
 
 
@@ -161,7 +161,7 @@ class EzyvetProvider:
 
     # --- reading -------------------------------------------------------------------------------
 
-    def _all(self, endpoint: str, wrapper: str, filters: Mapping[str, Any]) -> list[dict]:
+    def _all(self, endpoint: str, wrapper: str, filters: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every page of a filtered list: page 1 says items_page_total, then 2..N."""
         params = {**filters, "limit": PAGE_LIMIT, "page": 1}
         records, pages = t.unwrap(self.client.get(endpoint, params), wrapper, endpoint)
@@ -170,17 +170,18 @@ class EzyvetProvider:
             records.extend(more)
         return records
 
-    def _batched(self, endpoint: str, wrapper: str, field: str, ids: Iterable[Any]) -> list[dict]:
+    def _batched(self, endpoint: str, wrapper: str, field: str, ids: Iterable[Any]) -> list[dict[str, Any]]:
         wanted = sorted({i for i in (t.as_int(x) for x in ids) if i is not None})
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
         for k in range(0, len(wanted), BATCH):
             out.extend(self._all(endpoint, wrapper, {field: {"in": wanted[k:k + BATCH]}}))
         return out
 
-    def _by_ids(self, endpoint: str, wrapper: str, ids: Iterable[Any]) -> dict[int, dict]:
-        return {t.as_int(r.get("id")): r for r in self._batched(endpoint, wrapper, "id", ids)}
+    def _by_ids(self, endpoint: str, wrapper: str, ids: Iterable[Any]) -> dict[int, dict[str, Any]]:
+        found = ((t.as_int(r.get("id")), r) for r in self._batched(endpoint, wrapper, "id", ids))
+        return {rid: r for rid, r in found if rid is not None}
 
-    def _lookups(self) -> dict[str, dict[int, str]]:
+    def _lookups(self) -> dict[str, Any]:
         """Names of statuses, types, resources, species for this site, read once per LOOKUP_TTL_S
         per process; the site's time zone is compared with the clinic's at the same time."""
         key = (self.client.base_url, self.client.site_key)

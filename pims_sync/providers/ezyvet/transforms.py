@@ -49,7 +49,7 @@ _TYPE_WORDS = (
 _BLOCK_WORDS = ("block", "roster", "unavailable", "lunch", "break")
 
 
-def unwrap(body: Any, wrapper: str, endpoint: str) -> tuple[list[dict], int]:
+def unwrap(body: Any, wrapper: str, endpoint: str) -> tuple[list[dict[str, Any]], int]:
     """The records of one list page and ``items_page_total``; PimsProtocolError on another shape."""
     if not isinstance(body, Mapping) or not isinstance(body.get("items"), list):
         raise PimsProtocolError("expected {meta, items: [...]}", endpoint=endpoint)
@@ -59,8 +59,9 @@ def unwrap(body: Any, wrapper: str, endpoint: str) -> tuple[list[dict], int]:
         if not isinstance(record, Mapping):
             raise PimsProtocolError(f"items[{i}] has no {wrapper!r} object", endpoint=endpoint)
         records.append(dict(record))
-    meta = body.get("meta") if isinstance(body.get("meta"), Mapping) else {}
-    return records, max(1, as_int(meta.get("items_page_total")) or 1)
+    meta = body.get("meta")
+    pages = as_int(meta.get("items_page_total")) if isinstance(meta, Mapping) else None
+    return records, max(1, pages or 1)
 
 
 def as_int(value: Any) -> int | None:
@@ -92,7 +93,7 @@ def epoch(value: Any, *, field: str, record: Any, endpoint: str) -> datetime:
     return datetime.fromtimestamp(n, UTC)
 
 
-def _match(name: str | None, table: tuple, default: str) -> str:
+def _match(name: str | None, table: tuple[tuple[tuple[str, ...], str], ...], default: str) -> str:
     lowered = (name or "").lower()
     return next((value for words, value in table if any(w in lowered for w in words)), default)
 
@@ -136,7 +137,8 @@ def contact_points(details: Iterable[Mapping[str, Any]]) -> dict[int, dict[str, 
 
 
 def appointment(r: Mapping[str, Any], *, statuses: Mapping[int, str], types: Mapping[int, str],
-                resources: Mapping[int, str], animals: Mapping[int, Mapping], contacts: Mapping[int, Mapping],
+                resources: Mapping[int, str], animals: Mapping[int, Mapping[str, Any]],
+                contacts: Mapping[int, Mapping[str, Any]],
                 points: Mapping[int, Mapping[str, str]], species: Mapping[int, str],
                 phone_region: str) -> Appointment | None:
     """One v2 appointment as our model; None for a block-out. end = start_at + duration (seconds)."""
@@ -155,7 +157,8 @@ def appointment(r: Mapping[str, Any], *, statuses: Mapping[int, str], types: Map
     point = points.get(contact_id or -1) or {}
     phone = normalize_phone(point.get("phone"), region=phone_region) if point.get("phone") else None
     resource_ids = [as_int(x.get("id")) for x in r.get("resources") or () if isinstance(x, Mapping)]
-    vet = next((resources[i] for i in [as_int(r.get("sales_resource")), *resource_ids] if i in resources), None)
+    vet = next((resources[i] for i in [as_int(r.get("sales_resource")), *resource_ids]
+                if i is not None and i in resources), None)
     consult = as_int(r.get("consult_id"))
     return Appointment(
         id=str(rid),
@@ -181,7 +184,7 @@ def appointment(r: Mapping[str, Any], *, statuses: Mapping[int, str], types: Map
     )
 
 
-def consultation(r: Mapping[str, Any], *, animals: Mapping[int, Mapping] | None = None) -> Consultation:
+def consultation(r: Mapping[str, Any], *, animals: Mapping[int, Mapping[str, Any]] | None = None) -> Consultation:
     """A /v1/consult record. Its fields are not documented (EZYVET_FACTS.md §6): ``date`` (epoch),
     ``description``, ``animal_id`` are read when present; ezyVet has no "closed" flag, so a
     consult is complete once its date has passed and it is active."""
