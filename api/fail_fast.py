@@ -8,8 +8,11 @@ call fail at once for a short cooldown, and the request answers 503 within 2 s.
 
 Even bounded waits fill a thread pool when requests keep coming: gunicorn's gthread worker hands
 every connection to one pool, so ``/health`` would queue behind them. :class:`BusyLimit` lets at
-most ``threads - 1`` requests into the handlers that touch a dependency; one more is answered 503
-``server_busy`` at once, so one thread always remains for ``/health`` and ``/ready``.
+most ``threads - 1`` requests into the handlers that touch a dependency, so one thread always
+remains for ``/health`` and ``/ready``. One more waits for a permit only while the handlers are
+quick (none inside for longer than :data:`SLOW_HANDLER_S`, as on a healthy, busy server: a
+burst of 16 clients on 2 x 8 threads queues for milliseconds instead of getting 503s); once a
+handler is slow — a dependency is hanging — it is answered 503 ``server_busy`` at once.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from redis.retry import Retry
 REDIS_CONNECT_TIMEOUT_S = 1.0
 REDIS_READ_TIMEOUT_S = 1.5
 REDIS_COOLDOWN_S = 2.0
+BUSY_WAIT_S = 1.0  # the longest a request waits for a permit while the handlers are quick
+SLOW_HANDLER_S = 0.25  # a handler inside for longer: a dependency is slow, so refuse at once
+_BUSY_POLL_S = 0.01
 # routes that touch no dependency (or bound their own checks) and must answer during an outage
 PROBE_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json"})
 
@@ -127,26 +133,43 @@ def celery_publish_options(conf: Any) -> dict[str, Any]:
 
 
 class BusyLimit:
-    """At most ``permits`` requests inside dependency-touching handlers; the next is refused at once.
+    """At most ``permits`` requests inside dependency-touching handlers; the next waits or is refused.
 
+    It waits (at most ``wait_s``) while every handler inside is younger than ``slow_s``, and is
+    refused as soon as one is older: a hung dependency is answered at once, so the waiting
+    requests that hold a thread cannot keep ``/health`` waiting for longer than ``slow_s``.
     ``permits`` is None until the server says how many threads it has (:func:`reserve_one_thread`);
     the Flask development server and the test client are not limited.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, wait_s: float = BUSY_WAIT_S, slow_s: float = SLOW_HANDLER_S) -> None:
         self.permits: int | None = None
+        self.wait_s, self.slow_s = wait_s, slow_s
         self._semaphore: threading.BoundedSemaphore | None = None
+        self._entered: dict[int, float] = {}  # thread id -> when its request entered
 
     def resize(self, threads: int) -> None:
         self.permits = max(1, threads - 1)
         self._semaphore = threading.BoundedSemaphore(self.permits)
 
     def try_enter(self) -> bool:
-        return self._semaphore is None or self._semaphore.acquire(blocking=False)
+        if self._semaphore is None:
+            return True
+        deadline = time.monotonic() + self.wait_s
+        while not self._semaphore.acquire(timeout=_BUSY_POLL_S):
+            now = time.monotonic()
+            if now >= deadline or self._oldest_s(now) > self.slow_s:
+                return False
+        self._entered[threading.get_ident()] = time.monotonic()
+        return True
 
     def leave(self) -> None:
         if self._semaphore is not None:
+            self._entered.pop(threading.get_ident(), None)
             self._semaphore.release()
+
+    def _oldest_s(self, now: float) -> float:
+        return max((now - t for t in list(self._entered.values())), default=0.0)
 
 
 def reserve_one_thread(flask_app: Any, threads: int) -> None:

@@ -212,6 +212,7 @@ def phase(name: str, base: str, api: list[int], counters: Counters, **wrk_args) 
         "seconds": round(seconds, 3),
         "requests_per_s": round(result["requests"] / seconds, 1),
         "non_2xx_3xx": result["errors"]["status"],
+        "statuses": result["statuses"],
         "socket_errors": {k: v for k, v in result["errors"].items() if k != "status" and v},
         "threads_out_of_keys": result["threads_out_of_keys"],
         "latency_ms": {k: round(lat[k] / 1000, 2) for k in ("p50", "p90", "p99", "p99_9", "max", "mean")},
@@ -427,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     problems = []
     for p in phases:
         if p["non_2xx_3xx"] or p["socket_errors"]:
-            problems.append(f"{p['phase']}: {p['non_2xx_3xx']} non-2xx/3xx answers, socket errors {p['socket_errors']}")
+            problems.append(f"{p['phase']}: {p['non_2xx_3xx']} answers >= 400 (statuses {p['statuses']}), "
+                            f"socket errors {p['socket_errors']}")
         if p["threads_out_of_keys"]:
             problems.append(f"{p['phase']}: wrk ran out of keys (raise --clinics above req/s x duration)")
     for name, counted in round_trips.items():

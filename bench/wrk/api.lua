@@ -56,20 +56,32 @@ function request()
    return wrk.format(method, path, headers, body)
 end
 
+local statuses = {}
+
+function response(status, headers, body)
+   statuses[status] = (statuses[status] or 0) + 1
+   wrk.thread:set("statuses", statuses)  -- copied: done() runs in the main Lua state
+end
+
 function done(summary, latency, requests)
    local exhausted = 0
+   local counted = {}
    for _, thread in ipairs(threads) do
       exhausted = exhausted + (thread:get("exhausted") or 0)
+      for status, n in pairs(thread:get("statuses") or {}) do
+         counted[#counted + 1] = string.format('"%d": %d', status, n)
+      end
    end
    local e = summary.errors
    io.write(string.format(
       'WRK_JSON {"requests": %d, "duration_us": %d, "bytes": %d, ' ..
       '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
       '"latency_us": {"min": %d, "mean": %.1f, "stdev": %.1f, "max": %d, ' ..
-      '"p50": %d, "p90": %d, "p99": %d, "p99_9": %d}, "threads_out_of_keys": %d}\n',
+      '"p50": %d, "p90": %d, "p99": %d, "p99_9": %d}, "threads_out_of_keys": %d, ' ..
+      '"statuses": {%s}}\n',
       summary.requests, summary.duration, summary.bytes,
       e.connect, e.read, e.write, e.status, e.timeout,
       latency.min, latency.mean, latency.stdev, latency.max,
       latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
-      exhausted))
+      exhausted, table.concat(counted, ", ")))
 end
