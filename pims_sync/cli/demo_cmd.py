@@ -1,8 +1,9 @@
 """`pims-sync demo`: the whole system on one machine, driven the way a client would drive it.
 
-Starts (or uses) PostgreSQL and Redis, migrates, starts the simulator, a worker, beat, the
-API and Flower, seeds the simulator's clinics, then syncs every clinic through the REST API
-with that clinic's own key and draws each phase's progress. Every child is stopped on exit.
+Starts (or uses) PostgreSQL and Redis, migrates, starts the IDEXX Neo and ezyVet simulators, a
+worker, beat, the API and Flower, seeds the simulators' clinics (the IDEXX ones, and one on ezyVet),
+then syncs every clinic through the REST API with that clinic's own key and draws each phase's
+progress. Every child is stopped on exit.
 
 While it runs, <data-dir>/state.json tells the rest of the CLI (and `pims-sync demo env`)
 where the demo's services are, so a second terminal can explore it with no settings.
@@ -23,6 +24,7 @@ import requests
 from ..config import Settings
 from ..errors import PimsSyncError
 from ..webhooks import EVENT_FOR_STATUS
+from . import demo_ezyvet
 from . import demo_state as ds
 from .chromium_setup import SystemInstaller, find_chromium, install_playwright_chromium
 from .demo_seed import (
@@ -59,6 +61,9 @@ def _every(_ctx, _param, value: str) -> int:
               help="API port (0, here and below: any free port; a taken port is replaced by a free one).")
 @click.option("--flower-port", default=5555, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--simulator-port", default=5080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--ezyvet-port", default=5081, show_default=True, type=click.IntRange(0, 65535),
+              help="Port of the ezyVet simulator.")
+@click.option("--no-ezyvet", is_flag=True, help="No ezyVet clinic (only the IDEXX Neo simulator's clinics).")
 @click.option("--redis-port", default=6390, show_default=True, type=click.IntRange(0, 65535),
               help="Port of the embedded Redis (only without REDIS_URL).")
 @click.option("--days-ahead", default=7, show_default=True, type=click.IntRange(0, 90))
@@ -70,8 +75,8 @@ def _every(_ctx, _param, value: str) -> int:
               help=f"How often beat syncs the demo clinics (inbound): {EVERY_HELP}.")
 @click.pass_context
 @handles_errors
-def command(ctx, once, clinics, data_dir, port, flower_port, simulator_port, redis_port, days_ahead, timeout_s,
-            no_flower, no_beat, every_minutes):
+def command(ctx, once, clinics, data_dir, port, flower_port, simulator_port, ezyvet_port, no_ezyvet, redis_port,
+            days_ahead, timeout_s, no_flower, no_beat, every_minutes):
     """Run the whole system locally and sync the demo clinics through the REST API.
 
     While it runs, every other command from this folder uses it (no settings needed);
@@ -89,7 +94,9 @@ def command(ctx, once, clinics, data_dir, port, flower_port, simulator_port, red
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     ok = False
     try:
-        ok = _run(stack, settings, once=once, clinics=clinics, ports=_ports(port, flower_port, simulator_port, redis_port),
+        ports = _ports(port, flower_port, simulator_port, redis_port)
+        ok = _run(stack, settings, once=once, clinics=clinics, ports=ports,
+                  ezyvet_port=None if no_ezyvet else _ezyvet_port(ezyvet_port, ports),
                   days_ahead=days_ahead, timeout_s=timeout_s, flower=not no_flower, beat=not no_beat,
                   every_minutes=every_minutes)
     except KeyboardInterrupt:
@@ -134,12 +141,22 @@ def _ports(api: int, flower: int, simulator: int, redis_port: int) -> Ports:
     return Ports(moved=moved, **chosen)
 
 
+def _ezyvet_port(wanted: int, ports: Ports) -> int:
+    taken = {ports.api, ports.flower, ports.simulator, ports.redis}
+    got, moved = pick_port(wanted)
+    while got in taken:
+        got, moved = pick_port(0)
+    if moved and wanted:
+        console.print(f"[yellow]![/] ezyvet simulator: port {wanted} is taken, using {got}")
+    return got
+
+
 def _step(message: str, detail: str = "") -> None:
     console.print(f"[green]✓[/] {message}" + (f" [dim]{detail}[/]" if detail else ""))
 
 
-def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, ports: Ports, days_ahead: int,
-         timeout_s: int, flower: bool, beat: bool, every_minutes: int) -> bool:
+def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, ports: Ports, ezyvet_port: int | None,
+         days_ahead: int, timeout_s: int, flower: bool, beat: bool, every_minutes: int) -> bool:
     console.rule("[bold]pims-sync demo")
     for note in ports.moved:
         console.print(f"[yellow]![/] {note}")
@@ -186,14 +203,28 @@ def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, port
     _step("simulator", f"{sim_url} with {len(sim_clinics)} clinics")
     env["IDEXX_BASE_URL"] = sim_url
 
+    ezy_url, ezy_site = None, None
+    if ezyvet_port is not None:
+        ezy_url = f"http://127.0.0.1:{ezyvet_port}"
+        with console.status("Starting the ezyVet simulator…"):
+            stack.start("ezyvet-simulator", demo_ezyvet.simulator_argv(ezyvet_port, days_ahead=days_ahead), env=env,
+                        ready=http_answers(f"{ezy_url}/__sim/sites"), timeout_s=60, what=ezy_url)
+            ezy_site = demo_ezyvet.simulator_site(ezy_url)
+        _step("ezyVet simulator", f"{ezy_url} with site {ezy_site['name']} ({ezy_site['timezone']})")
+        # the workers may send the site's client secret there: the operator's allow-list, as in production
+        env["IDEXX_EXTRA_HOSTS"] = demo_ezyvet.extra_hosts(env.get("IDEXX_EXTRA_HOSTS"), ezy_url)
+
     with console.status("Seeding clinics: encrypted credentials, API keys, schedules…"):
         from ..crypto import CredentialCipher
         from ..store.postgres import PostgresStore
 
+        cipher = CredentialCipher.from_settings(settings.replace(encryption_key=secret))
         store = PostgresStore(database_url, max_size=2)
         try:
-            seeded = seed_all(store, CredentialCipher.from_settings(settings.replace(encryption_key=secret)), sim_clinics,
-                              every_minutes=every_minutes)
+            seeded = seed_all(store, cipher, sim_clinics, every_minutes=every_minutes)
+            if ezy_url is not None and ezy_site is not None:
+                seeded.append(demo_ezyvet.seed_ezyvet_clinic(store, cipher, ezy_site, sim_url=ezy_url,
+                                                             every_minutes=every_minutes))
         finally:
             store.close()
     _step("clinics seeded", ", ".join(c.name for c in seeded) + f"; inbound every {format_every(every_minutes)}")
@@ -246,7 +277,7 @@ def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, port
         flower_password_file=(str(stack.data_dir / "flower.password")
                               if started["flower"] and not settings.flower_basic_auth else None),
         encryption_key_file=None if settings.encryption_key else str(stack.data_dir / "encryption.key"),
-        chromium_path=chromium, clinic_ids=tuple(c.id for c in seeded),
+        chromium_path=chromium, clinic_ids=tuple(c.id for c in seeded), ezyvet_url=ezy_url,
     )  # fmt: skip
     _step("state for the rest of the CLI", str(ds.write_state(state)))
 
@@ -256,7 +287,7 @@ def _run(stack: DemoStack, settings: Settings, *, once: bool, clinics: int, port
     rows = [(c.name, summary_numbers(results.get(c.id) or {"status": "failed"})) for c in seeded]
     console.print(summary_table(rows, title="Demo sync (through the REST API)"))
     _print_access(seeded, results, api_url=api_url, flower_url=flower_url if started["flower"] else None,
-                  flower_auth=flower_auth, sim_url=sim_url, data_dir=stack.data_dir)
+                  flower_auth=flower_auth, sim_url=sim_url, ezy_url=ezy_url, data_dir=stack.data_dir)
     ok = all((results.get(c.id) or {}).get("status") == "completed" for c in seeded)
     if once:
         return ok
@@ -368,7 +399,7 @@ def _json(resp: requests.Response) -> dict:
 
 
 def _print_access(clinics: list[DemoClinic], results: dict[str, dict], *, api_url: str, flower_url: str | None,
-                  flower_auth: str, sim_url: str, data_dir: Path) -> None:
+                  flower_auth: str, sim_url: str, ezy_url: str | None, data_dir: Path) -> None:
     from rich.table import Table
 
     keys = Table(title="Demo API keys (shown once; new keys on every run)", title_justify="left")
@@ -383,6 +414,8 @@ def _print_access(clinics: list[DemoClinic], results: dict[str, dict], *, api_ur
         user = flower_auth.split(":", 1)[0]
         console.print(f"Flower     {flower_url}   (user {user}, password in {data_dir / 'flower.password'})")
     console.print(f"Simulator  {sim_url}   (its clinics: {sim_url}/__sim/clinics)")
+    if ezy_url:
+        console.print(f"ezyVet     {ezy_url}   (its site: {ezy_url}/__sim/sites; docs/EZYVET_API.md)")
     console.print(f"Logs       {data_dir / 'logs'}")
     first = clinics[0]
     console.print("\nTry it:", style="bold")

@@ -51,6 +51,7 @@ class DemoState:
     encryption_key_file: str | None = None  # None: the demo's key came from its own environment
     chromium_path: str | None = None
     clinic_ids: tuple[str, ...] = field(default_factory=tuple)
+    ezyvet_url: str | None = None  # the ezyVet simulator of the demo's ezyVet clinic
     version: int = STATE_VERSION
 
     @classmethod
@@ -154,6 +155,8 @@ def demo_environment(state: DemoState, *, for_command: str | None = None) -> dic
     }
     if state.chromium_path:
         env["CHROMIUM_PATH"] = state.chromium_path
+    if state.ezyvet_url:  # an in-process sync of the ezyVet clinic may send its secret there
+        env["IDEXX_EXTRA_HOSTS"] = state.ezyvet_url
     if state.api_port and for_command != "api":  # `health` and `sync --via api` find the demo's API
         env["PORT"] = state.api_port
     if state.encryption_key_file:
@@ -231,6 +234,8 @@ def export_lines(state: DemoState) -> list[str]:
         f"export IDEXX_BASE_URL={q(state.simulator_url)}",
         f"export API_URL={q(state.api_url)}",
     ]
+    if state.ezyvet_url:
+        lines.append(f"export IDEXX_EXTRA_HOSTS={q(state.ezyvet_url)}")
     if state.api_port:
         lines.append(f"export PORT={q(state.api_port)}")
     if state.encryption_key_file:

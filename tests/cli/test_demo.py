@@ -1,8 +1,8 @@
 """`pims-sync demo --once` on the embedded path: no DATABASE_URL/REDIS_URL in its environment.
 
-It must start embedded PostgreSQL and Redis in its own data folder, sync all three simulator
-clinics through the REST API, exit 0, and leave no process of its tree (postgres, redis-server,
-Chromium, celery, ...) running.
+It must start embedded PostgreSQL and Redis in its own data folder, sync all three IDEXX Neo
+simulator clinics and the ezyVet simulator's clinic through the REST API, exit 0, and leave no
+process of its tree (postgres, redis-server, Chromium, celery, the simulators, ...) running.
 """
 
 from __future__ import annotations
@@ -96,14 +96,14 @@ def processes_using(path: Path) -> list[str]:
     return found
 
 
-def test_demo_once_embedded_syncs_three_clinics_and_leaves_nothing_running(demo_folder):
+def test_demo_once_embedded_syncs_four_clinics_one_on_ezyvet_and_leaves_nothing_running(demo_folder):
     data_dir = demo_folder / "demo"
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL", "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY",
                         "IDEXX_ENCRYPTION_KEY", "FLOWER_BASIC_AUTH")}
     env["PYTHONUNBUFFERED"] = "1"
     argv = [sys.executable, "-m", "pims_sync.cli.main", "demo", "--once", "--data-dir", str(data_dir),
-            "--port", "0", "--flower-port", "0", "--simulator-port", "0", "--redis-port", "0",
+            "--port", "0", "--flower-port", "0", "--simulator-port", "0", "--ezyvet-port", "0", "--redis-port", "0",
             "--timeout", "240"]
     proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     watcher = TreeWatcher(proc.pid)
@@ -125,20 +125,26 @@ def test_demo_once_embedded_syncs_three_clinics_and_leaves_nothing_running(demo_
     assert "redis://127.0.0.1:" in out
     # each clinic's completion webhook reached the demo's own receiver, signature checked
     hooks = out[out.index("Webhooks received by the demo's receiver"):out.index("Demo sync (through the REST API)")]
-    assert hooks.count("verified") == 3 and hooks.count("sync.completed") == 3, hooks
+    assert hooks.count("verified") == 4 and hooks.count("sync.completed") == 4, hooks
     summary = out[out.index("Demo sync (through the REST API)"):]
     rows = [line for line in summary.splitlines() if "completed" in line]
-    assert len(rows) == 3, summary
+    assert len(rows) == 4, summary
     for row in rows:
         numbers = [int(n) for n in re.findall(r"│\s*(\d+)\s*(?=│)", row)]
         appointments, created, updated = numbers[0], numbers[1], numbers[2]
         assert appointments > 0 and created + updated > 0, row
+    # the fourth clinic is the ezyVet simulator's site, synced through the same API with its own key
+    assert "ezyVet simulator" in out and re.search(r"ezyVet\s+http://127\.0\.0\.1:\d+", out)
+    (ezy_row,) = [row for row in rows if "ezyVet" in row]
+    assert int(re.findall(r"│\s*(\d+)\s*(?=│)", ezy_row)[1]) > 0, ezy_row  # its cases were created
+    assert out.count("pims_demo_") >= 5  # four keys in the table (and one in the curl line)
     assert re.search(r"curl -s -X POST http://127\.0\.0\.1:\d+/api/sync/full -H 'X-API-Key: pims_demo_", out)
 
     # nothing of its tree survives; nothing else uses its data folder
     assert any("postgres" in name for _, name in watcher.seen.values()), "postgres was never seen in the tree"
     assert any("redis-server" in name for _, name in watcher.seen.values())
     assert any("chrom" in name for _, name in watcher.seen.values()), "no Chromium was ever started"
+    assert (logs / "ezyvet-simulator.log").exists()
     assert watcher.survivors() == []
     assert processes_using(data_dir) == []
     assert not (data_dir / "state.json").exists(), "the state file outlived the demo"

@@ -196,7 +196,8 @@ def test_running_demo_is_explored_with_the_rest_of_the_cli(demo_folder):
         out = demo.output
         for hint in ("pims-sync menu", "pims-sync status --watch", "pims-sync history", "pims-sync sync full --clinic"):
             assert hint in out, out[-3000:]
-        assert re.search(r"Next scheduled sync: inbound for 2 clinic\(s\) at \d\d:\d\d:\d\d .*every 1m", out), out[-3000:]
+        # two IDEXX Neo clinics and the ezyVet one
+        assert re.search(r"Next scheduled sync: inbound for 3 clinic\(s\) at \d\d:\d\d:\d\d .*every 1m", out), out[-3000:]
         running_since = datetime.now(UTC)
 
         state_file = folder / ".data" / "demo" / "state.json"
@@ -204,7 +205,7 @@ def test_running_demo_is_explored_with_the_rest_of_the_cli(demo_folder):
         key = (folder / ".data" / "demo" / "encryption.key").read_text().strip()
         assert key and key not in state_file.read_text()
         ids = state["clinic_ids"]
-        assert len(ids) == 2
+        assert len(ids) == 3 and state["ezyvet_url"].startswith("http://127.0.0.1:")
 
         status = cli(folder, "status", "--json")
         assert status.returncode == 0, status.stderr
@@ -232,6 +233,14 @@ def test_running_demo_is_explored_with_the_rest_of_the_cli(demo_folder):
         result = sync_with_retry(folder, ids[0])
         assert result["status"] == "completed", result
         assert result["clinicId"] == ids[0]
+        # the ezyVet clinic, through the same worker (its phases on the api queue)
+        ezy = sync_with_retry(folder, ids[-1])
+        assert ezy["status"] == "completed" and ezy["clinicId"] == ids[-1], ezy
+        shown = cli(folder, "clinics", "show", ids[-1], "--json")
+        assert shown.returncode == 0, shown.stderr
+        view = json.loads(shown.stdout)
+        assert view["pimsProvider"] == "ezyvet" and view["pimsSiteTimezone"] == view["timezone"]
+        assert view["warnings"] == []
 
         menu_shows(folder, [clinics[i] for i in ids])
 
