@@ -1,12 +1,13 @@
 """The API against its own framework: ``GET /health``, authenticated reads and enqueues, driven by wrk.
 
-    python -m bench.api_enqueue [--duration 10] [--connections 16] [--clinics 30000] [--workers 2] [--threads 8]
-                                [--smoke]
+    python -m bench.api_enqueue [--runs 5] [--duration 10] [--connections 16] [--clinics-per-run 12000]
+                                [--workers 2] [--threads 8] [--smoke]
 
 A fresh migrated database and a flushed Redis db (bench/_env.py); ``clinics`` clinics, each with
 its own API key (written with COPY); gunicorn on 127.0.0.1 as ``pims-sync api`` runs it; then
-three wrk phases of ``duration`` seconds each at ``connections`` connections, in one run so the
-ratios compare like with like:
+``runs`` times three wrk phases of ``duration`` seconds each at ``connections`` connections, one
+after the other on the same server, so each run's ratios compare like with like (the report
+gives every run and the median):
 
 * ``GET /health`` — the framework's own cost (no dependency touched);
 * ``GET /api/sync/history`` — authenticated reads, keys rotated over the first ``--read-keys`` keys;
@@ -350,76 +351,101 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk phase")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (1 is plenty on 2 cores)")
-    parser.add_argument("--clinics", type=int, default=30000,
-                        help="clinics and keys (enqueue uses each once: more than req/s x duration)")
+    parser.add_argument("--runs", type=int, default=5, help="repetitions of the three phases (median reported)")
+    parser.add_argument("--clinics-per-run", type=int, default=12000,
+                        help="keys each run's enqueue may use (each once: more than req/s x duration)")
     parser.add_argument("--read-keys", type=int, default=1000, help="keys the read phase rotates over")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn process")
     parser.add_argument("--round-trip-samples", type=int, default=50)
-    parser.add_argument("--smoke", action="store_true", help="a tiny run for CI (1 s phases, 3,000 clinics)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run for CI (one run, 1 s phases, 4 connections)")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.duration, args.clinics, args.connections, args.read_keys, args.round_trip_samples = 1, 3000, 4, 100, 5
+        args.runs, args.duration, args.clinics_per_run, args.connections = 1, 1, 3000, 4
+        args.read_keys, args.round_trip_samples = 100, 5
+    clinics = WARMUP_KEYS + args.runs * args.clinics_per_run + 2 * args.round_trip_samples + 20
     wrk_path()  # fail before seeding when it is missing
 
     redis_url = _env.bench_redis_url()
     phases: list[dict] = []
     with _env.scratch_database() as database_url:
         rclient = _env.flushed_redis()
-        _env.say(f"seeding {args.clinics} clinics and keys ...")
-        keys = seed_keys(database_url, args.clinics)
-        warm, reads, enqueue_keys = keys[:WARMUP_KEYS], keys[:args.read_keys], keys[WARMUP_KEYS:]
+        _env.say(f"seeding {clinics} clinics and keys ...")
+        keys = seed_keys(database_url, clinics)
+        warm, reads, spare = keys[:WARMUP_KEYS], keys[:args.read_keys], keys[-(2 * args.round_trip_samples + 20):]
+        per_run = [keys[WARMUP_KEYS + i * args.clinics_per_run:WARMUP_KEYS + (i + 1) * args.clinics_per_run]
+                   for i in range(args.runs)]
         proc, base = start_gunicorn(database_url, redis_url, workers=args.workers, threads=args.threads)
         counters = Counters(database_url, rclient)
         common = {"connections": args.connections, "threads": args.wrk_threads}
         try:
             api = api_pids(proc)
-            with keys_file(warm) as warm_file, keys_file(reads) as read_file, keys_file(enqueue_keys) as enq_file:
+            with keys_file(warm) as warm_file, keys_file(reads) as read_file:
                 # warm-up, untimed: connections, pools, the Celery app in each worker
                 run_wrk(base, method="GET", path=READ_PATH, keys_file=read_file, once=False, duration_s=1, **common)
                 run_wrk(base, method="POST", path=ENQUEUE_PATH, keys_file=warm_file, once=True, duration_s=1,
                         body=ENQUEUE_BODY, **common)
-                _env.say("GET /health ...")
-                phases.append(phase("health", base, api, counters, method="GET", path="/health", keys_file="-",
-                                    once=False, duration_s=args.duration, **common))
-                _env.say(f"GET {READ_PATH} ...")
-                phases.append(phase("reads", base, api, counters, method="GET", path=READ_PATH, keys_file=read_file,
-                                    once=False, duration_s=args.duration, **common))
-                _env.say(f"POST {ENQUEUE_PATH} ...")
-                phases.append(phase("enqueue", base, api, counters, method="POST", path=ENQUEUE_PATH,
-                                    keys_file=enq_file, once=True, duration_s=args.duration, body=ENQUEUE_BODY,
-                                    **common))
+                for run, run_keys in enumerate(per_run, 1):
+                    _env.say(f"run {run}/{args.runs}: GET /health, GET {READ_PATH}, POST {ENQUEUE_PATH} ...")
+                    with keys_file(run_keys) as enq_file:
+                        for name, wrk_args in (
+                            ("health", {"method": "GET", "path": "/health", "keys_file": "-", "once": False}),
+                            ("reads", {"method": "GET", "path": READ_PATH, "keys_file": read_file, "once": False}),
+                            ("enqueue", {"method": "POST", "path": ENQUEUE_PATH, "keys_file": enq_file, "once": True,
+                                         "body": ENQUEUE_BODY}),
+                        ):
+                            measured = phase(name, base, api, counters, duration_s=args.duration, **wrk_args,
+                                             **common)
+                            phases.append({"run": run, **measured})
         finally:
             counters.close()
             stop(proc)
-        used = sum(p["requests"] for p in phases if p["phase"] == "enqueue") + WARMUP_KEYS
-        spare = keys[used + 10:]  # keys no enqueue has used (wrk may have sent a few it did not count)
         _env.say("counting round trips per request (one at a time, through a relay) ...")
         round_trips = count_round_trips(database_url, redis_url, spare, samples=args.round_trip_samples)
         _env.flushed_redis().close()
 
-    by = {p["phase"]: p for p in phases}
-    health_rps = by["health"]["requests_per_s"]
+    runs = [{p["phase"]: p for p in phases if p["run"] == run} for run in range(1, args.runs + 1)]
+    for by in runs:
+        for p in by.values():
+            p["over_health"] = round(p["requests_per_s"] / by["health"]["requests_per_s"], 3)
+    medians = {
+        name: {measure: _env.summary([by[name][measure] if "." not in measure else
+                                      by[name][measure.split(".")[0]][measure.split(".")[1]] for by in runs])
+               for measure in ("requests_per_s", "over_health", "latency_ms.p50", "latency_ms.p99",
+                               "api_cpu_ms_per_request", "wrk_cpu_ms_per_request", "postgres_cpu_ms_per_request",
+                               "redis_cpu_ms_per_request", "redis_commands_per_request")}
+        for name in ("health", "reads", "enqueue")
+    }
     result = {
-        "phases": {p["phase"]: {k: v for k, v in p.items() if k not in ("phase", "wrk_output")} for p in phases},
-        "reads_over_health": round(by["reads"]["requests_per_s"] / health_rps, 3),
-        "enqueue_over_health": round(by["enqueue"]["requests_per_s"] / health_rps, 3),
+        "runs": [{name: {k: v for k, v in p.items() if k not in ("phase", "run", "wrk_output")}
+                  for name, p in by.items()} for by in runs],
+        "median": medians,
+        "reads_over_health": medians["reads"]["over_health"]["median"],
+        "enqueue_over_health": medians["enqueue"]["over_health"]["median"],
         "round_trips_per_request": round_trips,
     }
     report = _env.envelope(NAME, smoke=args.smoke, config={
         "server": f"gunicorn api.wsgi:app, {args.workers} workers x {args.threads} threads (gthread)",
         "load_generator": f"wrk, {args.wrk_threads} thread(s), {args.connections} connections, "
                           f"{args.duration:g} s per phase, bench/wrk/api.lua",
-        "clinics": args.clinics, "read_keys": args.read_keys, "worker_running": False,
-    }, result=result, wrk_output={p["phase"]: p["wrk_output"] for p in phases})
+        "runs": args.runs, "clinics": clinics, "read_keys": args.read_keys, "worker_running": False,
+    }, result=result, wrk_output=[{p["phase"]: p["wrk_output"] for p in phases if p["run"] == 1}])
     _env.print_machine(report)
     _env.print_table(
         f"API: {report['config']['server']}; {report['config']['load_generator']}",
-        ["phase", "req/s", "÷ /health", "p50 ms", "p99 ms", "non-2xx", "API CPU ms/req", "wrk CPU ms/req",
+        ["run", "phase", "req/s", "÷ /health", "p50 ms", "p99 ms", "≥ 400", "API CPU ms/req", "wrk CPU ms/req",
          "PG CPU ms/req", "Redis CPU ms/req", "Redis cmds/req"],
-        [[p["phase"], p["requests_per_s"], round(p["requests_per_s"] / health_rps, 3), p["latency_ms"]["p50"],
+        [[p["run"], p["phase"], p["requests_per_s"], p["over_health"], p["latency_ms"]["p50"],
           p["latency_ms"]["p99"], p["non_2xx_3xx"], p["api_cpu_ms_per_request"], p["wrk_cpu_ms_per_request"],
-          p["postgres_cpu_ms_per_request"], p["redis_cpu_ms_per_request"], p["redis_commands_per_request"]] for p in phases],
+          p["postgres_cpu_ms_per_request"], p["redis_cpu_ms_per_request"], p["redis_commands_per_request"]]
+         for p in phases],
+    )
+    _env.print_table(
+        f"Median of {args.runs} run(s)",
+        ["phase", "req/s", "÷ /health", "p50 ms", "p99 ms", "API CPU ms/req", "wrk CPU ms/req"],
+        [[name, m["requests_per_s"]["median"], m["over_health"]["median"], m["latency_ms.p50"]["median"],
+          m["latency_ms.p99"]["median"], m["api_cpu_ms_per_request"]["median"], m["wrk_cpu_ms_per_request"]["median"]]
+         for name, m in medians.items()],
     )
     _env.print_table("Round trips per request (one request at a time, counted by a relay)",
                      ["request", "Postgres", "Redis", "statuses"],
@@ -428,10 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     problems = []
     for p in phases:
         if p["non_2xx_3xx"] or p["socket_errors"]:
-            problems.append(f"{p['phase']}: {p['non_2xx_3xx']} answers >= 400 (statuses {p['statuses']}), "
+            problems.append(f"run {p['run']}, {p['phase']}: {p['non_2xx_3xx']} answers >= 400 (statuses {p['statuses']}), "
                             f"socket errors {p['socket_errors']}")
         if p["threads_out_of_keys"]:
-            problems.append(f"{p['phase']}: wrk ran out of keys (raise --clinics above req/s x duration)")
+            problems.append(f"run {p['run']}, {p['phase']}: wrk ran out of keys "
+                            "(raise --clinics-per-run above req/s x duration)")
     for name, counted in round_trips.items():
         if set(counted["statuses"]) - {"200", "202"}:
             problems.append(f"round trips, {name}: statuses {counted['statuses']}")
