@@ -13,6 +13,7 @@ or header may carry a key).
 from __future__ import annotations
 
 import json
+import socket
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
@@ -49,7 +50,7 @@ def json_error(status: int, reason: str) -> bytes:
     return head.encode("latin-1") + body
 
 
-def write_json_error(sock, status_int: int, reason: str, _mesg: str) -> None:
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     util.write_nonblock(sock, json_error(status_int, reason))
 
 

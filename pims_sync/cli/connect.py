@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from ..config import Settings
 from ..errors import StoreError
 from .output import ServiceUnreachable
+
+if TYPE_CHECKING:
+    from ..models import Clinic
+    from ..providers.idexx.auth import BrowserSource
+    from ..providers.idexx.provider import IdexxProvider
+    from ..store.base import Store
 
 
 def load_settings() -> Settings:
@@ -19,7 +25,7 @@ def database_label(settings: Settings) -> str:
     return settings.database_url or settings.supabase_url or "(DATABASE_URL not set)"
 
 
-def open_store(settings: Settings, *, ping: bool = True):
+def open_store(settings: Settings, *, ping: bool = True) -> Store:
     """The configured store, pinged, or ServiceUnreachable naming the database and its URL."""
     from ..store import open_store as _open
 
@@ -27,7 +33,7 @@ def open_store(settings: Settings, *, ping: bool = True):
     if settings.database_url:
         _probe_postgres(settings.database_url)
     try:
-        store = _open(settings)
+        store: Store = _open(settings)
         if ping:
             store.ping()
     except StoreError as e:
@@ -63,7 +69,7 @@ def celery_app(settings: Settings) -> Any:
     return create_celery_app(settings)
 
 
-def local_provider(settings: Settings, store, clinic, browser_source):
+def local_provider(settings: Settings, store: Store, clinic: Clinic, browser_source: BrowserSource) -> IdexxProvider:
     """An IDEXX provider in this process (the CLI's --local and `credentials test`)."""
     from ..crypto import CredentialCipher
     from ..providers.idexx.dump import client_options

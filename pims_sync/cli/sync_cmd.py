@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import click
 import requests
 
+from ..config import Settings
 from ..errors import ValidationError
 from ..sync.options import PHASES_FOR, SYNC_TYPE_NAMES, SyncOptions, SyncType
 from ..sync.results import RESULT_KEY
@@ -23,8 +25,10 @@ from .connect import celery_app, load_settings, local_provider, open_store, redi
 from .output import ServiceUnreachable, console, err_console, fail, handles_errors, json_option, print_json
 from .progress import TERMINAL, SyncProgress, summary_numbers, summary_table
 
+JsonDict = dict[str, Any]
 
-class OptionField(click.ParamType):
+
+class OptionField(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2; subscripted fails at runtime on 8.1
     """A value checked by one :class:`SyncOptions` field (its type and bounds), read when the command runs.
 
     The CLI states no range of its own: an edit of the field's bounds changes what ``--days-ahead``
@@ -69,8 +73,9 @@ class OptionField(click.ParamType):
               help="Seconds to wait for the sync to end.")
 @json_option
 @handles_errors
-def command(sync_type, clinic_id, days_ahead, lookback_days, start_date, end_date, force, via, local_flag,
-            api_url, api_key, no_wait, timeout_s, as_json):
+def command(sync_type: SyncType, clinic_id: str, days_ahead: int | None, lookback_days: int | None,
+            start_date: date | None, end_date: date | None, force: bool, via: str, local_flag: bool,
+            api_url: str | None, api_key: str | None, no_wait: bool, timeout_s: int, as_json: bool) -> None:
     """Run a sync for one clinic with live per-phase progress."""
     options = _options(days_ahead, lookback_days, start_date, end_date, force)
     settings = load_settings()
@@ -84,13 +89,14 @@ def command(sync_type, clinic_id, days_ahead, lookback_days, start_date, end_dat
     _finish(status, as_json, no_wait)
 
 
-def _options(days_ahead, lookback_days, start_date, end_date, force) -> SyncOptions:
+def _options(days_ahead: int | None, lookback_days: int | None, start_date: date | None, end_date: date | None,
+             force: bool) -> SyncOptions:
     given = {"days_ahead": days_ahead, "lookback_days": lookback_days, "start_date": start_date, "end_date": end_date}
     raw: dict[str, Any] = {"force": force} | {k: v for k, v in given.items() if v is not None}
     return SyncOptions.from_dict(raw)  # a bad combination raises ValidationError -> exit 2
 
 
-def _finish(status: dict, as_json: bool, no_wait: bool) -> None:
+def _finish(status: JsonDict, as_json: bool, no_wait: bool) -> None:
     if as_json:
         print_json(status)
     elif not no_wait:
@@ -104,11 +110,12 @@ def _finish(status: dict, as_json: bool, no_wait: bool) -> None:
         raise SystemExit(1)
 
 
-def _watch(fetch, phases: tuple[str, ...], label: str, timeout_s: int, as_json: bool) -> dict:
+def _watch(fetch: Callable[[], JsonDict | None], phases: tuple[str, ...], label: str, timeout_s: int,
+           as_json: bool) -> JsonDict:
     """Poll fetch() into progress bars until the sync ends (bars go to stderr with --json)."""
     target = err_console if as_json else console
     deadline = time.monotonic() + timeout_s
-    status: dict = {}
+    status: JsonDict = {}
     with SyncProgress(target, phases=phases) as bars:
         bars.add("sync", label, phases)
         while time.monotonic() < deadline:
@@ -129,7 +136,7 @@ NO_WORKER_HINT = (
 )
 
 
-def queue_consumers(app, queue: str, *, timeout_s: float = 2.0) -> list[str]:
+def queue_consumers(app: Any, queue: str, *, timeout_s: float = 2.0) -> list[str]:
     """Names of the workers answering within timeout_s that consume ``queue``."""
     try:
         replies = app.control.inspect(timeout=timeout_s).active_queues() or {}
@@ -138,7 +145,8 @@ def queue_consumers(app, queue: str, *, timeout_s: float = 2.0) -> list[str]:
     return sorted(name for name, queues in replies.items() if any(q.get("name") == queue for q in queues or ()))
 
 
-def _via_worker(settings, sync_type, clinic_id, options, no_wait, timeout_s, as_json) -> dict:
+def _via_worker(settings: Settings, sync_type: SyncType, clinic_id: str, options: SyncOptions, no_wait: bool,
+                timeout_s: int, as_json: bool) -> JsonDict:
     from workers.enqueue import InFlight, enqueue_sync, sync_status
 
     from ..providers.registry import queue_for
@@ -164,7 +172,8 @@ def _via_worker(settings, sync_type, clinic_id, options, no_wait, timeout_s, as_
         store.close()
 
 
-def _via_local(settings, sync_type, clinic_id, options, as_json) -> dict:
+def _via_local(settings: Settings, sync_type: SyncType, clinic_id: str, options: SyncOptions,
+               as_json: bool) -> JsonDict:
     """In-process: the same phases and audit rows, with this machine's Chromium."""
     from workers.enqueue import ensure_sync_allowed
 
@@ -180,9 +189,9 @@ def _via_local(settings, sync_type, clinic_id, options, as_json) -> dict:
         phases = PHASES_FOR[sync_type]
         with SyncProgress(target, phases=phases) as bars:
             bars.add("sync", clinic.name[:22], phases)
-            views: dict = {p: {"status": "queued"} for p in phases}
+            views: JsonDict = {p: {"status": "queued"} for p in phases}
 
-            def sink(phase, processed, total, stats):
+            def sink(phase: str, processed: int, total: int, stats: JsonDict) -> None:
                 views[phase] = {"status": "in_progress", "progress": {"processed": processed, "total": total}}
                 bars.update("sync", {"phases": views})
 
@@ -198,9 +207,9 @@ def _via_local(settings, sync_type, clinic_id, options, as_json) -> dict:
         store.close()
 
 
-def _status_from_result(result: dict) -> dict:
+def _status_from_result(result: JsonDict) -> JsonDict:
     """run_full_sync's response shape -> the status shape the bars and the summary read."""
-    phases = {}
+    phases: JsonDict = {}
     for phase, key in RESULT_KEY.items():
         part = result.get(key)
         if part is None:
@@ -213,7 +222,8 @@ def _status_from_result(result: dict) -> dict:
     return {**result, "syncId": result.get("syncId"), "phases": phases, "result": result}
 
 
-def _via_api(settings, sync_type, clinic_id, options, api_url, api_key, no_wait, timeout_s, as_json) -> dict:
+def _via_api(settings: Settings, sync_type: SyncType, clinic_id: str, options: SyncOptions, api_url: str | None,
+             api_key: str | None, no_wait: bool, timeout_s: int, as_json: bool) -> JsonDict:
     api_url = (api_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
     if not api_key:
         api_key = click.prompt("X-API-Key", hide_input=True)
@@ -232,7 +242,7 @@ def _via_api(settings, sync_type, clinic_id, options, api_url, api_key, no_wait,
     if no_wait or resp.status_code == 200:
         return {**data, "clinicId": clinic_id}
 
-    def fetch():
+    def fetch() -> JsonDict | None:
         try:
             r = requests.get(f"{api_url}/api/sync/{sync_id}", headers=headers, timeout=10)
         except requests.RequestException:
@@ -242,7 +252,7 @@ def _via_api(settings, sync_type, clinic_id, options, api_url, api_key, no_wait,
     return _watch(fetch, PHASES_FOR[sync_type], clinic_id[:8], timeout_s, as_json)
 
 
-def _api_body(options: SyncOptions, sync_type: str) -> dict:
+def _api_body(options: SyncOptions, sync_type: str) -> JsonDict:
     """The options as the endpoint's camelCase body, limited to the fields it accepts."""
     from ..sync.options import OPTIONS_FOR
 
