@@ -21,6 +21,7 @@ from celery import shared_task
 from pims_sync import metrics
 from pims_sync.models import Audit
 from pims_sync.sync.results import utc_timestamp
+from pims_sync.sync.runner import mark_not_run
 from pims_sync.webhooks import (
     DELIVER_TASK,
     EVENT_FOR_STATUS,
@@ -31,7 +32,7 @@ from pims_sync.webhooks import (
 )
 from pims_sync.webhooks.policy import LEASE_S
 
-from .enqueue import DEFAULT_QUEUE, sync_result
+from .enqueue import DEFAULT_QUEUE, TERMINAL, sync_result
 from .runtime import WorkerRuntime, runtime
 
 log = logging.getLogger(__name__)
@@ -64,14 +65,18 @@ SWEPT_TTL_S = 7 * 86_400
 def syncs_swept(rt: WorkerRuntime, *, reason: str, within_s: float) -> list[str]:
     """Syncs the stale-audit sweep just failed: count them and queue their ``sync.failed`` webhooks.
 
-    No worker reports these (it was lost), so housekeeping does what ``task_postrun`` would have.
-    Once per sync: a Redis marker guards the metrics, and a delivery is unique per endpoint and
-    sync. Returns the ids of the deliveries queued.
+    No worker reports these (it was lost), so housekeeping does what the worker would have: a full
+    sync's phases that never started are marked ``not_run`` (as when a phase fails), then the sync
+    is counted and its webhooks queued. Once per sync: a Redis marker guards the metrics, and a
+    delivery is unique per endpoint and sync. Returns the ids of the deliveries queued.
     """
     queued: list[str] = []
     for root in rt.store.swept_syncs(reason=reason, within_s=within_s):
         if not rt.redis.set(SWEPT_KEY + root.id, "1", nx=True, ex=SWEPT_TTL_S):
             continue  # an earlier sweep (or an overlapping one) handled it
+        if root.sync_type == "full":
+            rest = [a.id for a in rt.store.child_audits(root.id) if a.status not in TERMINAL]
+            mark_not_run(rt.store, rest, f"not run: {reason}")
         metrics.observe_sync(provider=_provider(rt, root.clinic_id), sync_type=root.sync_type,
                              outcome=root.status, duration_ms=root.duration_ms)
         queued += sync_ended(rt, root)

@@ -71,6 +71,8 @@ def test_a_swept_sync_sends_its_failed_webhook_once(workers, simulator, store, d
     assert data["syncId"] == lost and data["clinicId"] == clinic.id and data["syncType"] == "full"
     assert data["status"] == "failed" and data["success"] is False
     assert data["inboundResult"]["status"] == "failed"
+    # the phases that never started read as after any failed phase: not run, never left "queued"
+    assert data["casesResult"]["status"] == data["reconciliationResult"]["status"] == "not_run"
     assert {"phase": "inbound", "code": "sync_error", "message": "worker lost"} in data["errors"]
     assert [d.sync_id for d in delivered] == [lost] and delivered[0].msg_id == headers["webhook-id"]
     assert [d.sync_id for d in store.webhook_deliveries(endpoint.id)] == [lost]  # once
