@@ -79,9 +79,14 @@ def post_once(url: str, *, body: bytes, headers: dict[str, str], allow_private: 
         target = resolve_target(url, allow_private=allow_private, resolver=resolver)
     except WebhookUrlRefused as e:
         return done(None, f"refused: {e}")
-    timeout = urllib3.Timeout(connect=timeout_s[0], read=timeout_s[1])
+    # the next checked address only when this one cannot be reached, within one connect budget
+    connect_by = time.monotonic() + timeout_s[0]
     error = "connection failed"
-    for address in target.addresses:  # the next checked address only when this one cannot be reached
+    for address in target.addresses:
+        left = connect_by - time.monotonic()
+        if left <= 0:
+            break
+        timeout = urllib3.Timeout(connect=left, read=timeout_s[1])
         try:
             status = _send(target, address, body=body, headers=headers, timeout=timeout,
                            ca_certs=ca_certs or default_ca_bundle())
