@@ -1,7 +1,7 @@
 """Scale-out: N clinics through 1 worker process and then 2, cold (every clinic logs in) and warm.
 
     python -m bench.scale_out [--clinics 50] [--runs 5] [--concurrency 2] [--latency-ms 250]
-                              [--login-runs 5] [--logins 10] [--only-logins] [--smoke]
+                              [--warm-latency-ms 1000] [--login-runs 5] [--logins 10] [--only-logins] [--smoke]
 
 Real pieces: ``celery -A workers.app worker`` subprocesses (prefork, the same --concurrency
 each), workers.enqueue.enqueue_sync (the API's path), Redis (BENCH_REDIS_URL, flushed), a
@@ -14,7 +14,9 @@ case two regimes from the same workers:
 * **cold**: one full sync per clinic, every clinic logging in once (the shared Redis session
   cache makes the other phases reuse it) — the worst case, CPU-heavy because of Chromium;
 * **warm**: a second full sync per clinic right after, every session cached, as in production
-  where a session serves a day of syncs — latency-bound when the simulator's latency is high.
+  where a session serves a day of syncs, with the simulator's latency raised to
+  ``--warm-latency-ms`` (through its /__sim/config) so that the run is latency-bound, as a PIMS
+  sync is, even on a small shared machine; the cold latency is restored afterwards.
 
 The scaling ratio is computed per repetition and regime, and its median is reported, with the
 CPU-bound ceiling (cores / worker CPU per clinic) beside it and, for the warm regime, whether
@@ -171,16 +173,26 @@ def run_logins(runs: int, logins: int) -> dict:
 # --- scale-out --------------------------------------------------------------------------------
 
 
-def measure(cluster: _workers.Cluster, sim: SimulatorProcess, *, workers: int, concurrency: int, label: str) -> dict:
+def measure(cluster: _workers.Cluster, sim: SimulatorProcess, *, workers: int, concurrency: int, label: str,
+            latency_ms: dict[str, float]) -> dict:
     started_workers = cluster.start_many([f"{label}-w{i}" for i in range(workers)], concurrency=concurrency)
     try:
         clinics = [cluster.add_clinic(c, f"{label} {c['id']}") for c in sim.clinics]
-        regimes = {regime: _one_pass(cluster, sim, clinics, started_workers) for regime in REGIMES}
+        regimes = {}
+        for regime in REGIMES:
+            _set_latency(sim, latency_ms[regime])
+            regimes[regime] = _one_pass(cluster, sim, clinics, started_workers)
     finally:
+        _set_latency(sim, latency_ms["cold"])
         for w in started_workers:
             w.stop()
         cluster.workers.clear()
     return {"workers": workers, "concurrency": concurrency, "clinics": len(clinics), **regimes}
+
+
+def _set_latency(sim: SimulatorProcess, latency_ms: float) -> None:
+    answer = requests.post(f"{sim.url}/__sim/config", json={"latency_ms": latency_ms}, timeout=30)
+    answer.raise_for_status()
 
 
 def _one_pass(cluster: _workers.Cluster, sim: SimulatorProcess, clinics: list, started_workers: list) -> dict:
@@ -251,7 +263,8 @@ def _regime_summary(reps: list[dict], regime: str, cores: int) -> dict:
 
 
 def run(clinics: int, runs: int, concurrency: int, latency_ms: float, per_day: int, *, smoke: bool,
-        login_runs: int, logins: int, only_logins: bool) -> dict:
+        login_runs: int, logins: int, only_logins: bool, warm_latency_ms: float | None = None) -> dict:
+    latencies = {"cold": latency_ms, "warm": latency_ms if warm_latency_ms is None else warm_latency_ms}
     login = run_logins(login_runs, logins) if login_runs > 0 else None
     logins_report = _env.envelope("scale_out", smoke=smoke, login_cpu=login, only_logins=True)
     if only_logins:
@@ -268,8 +281,10 @@ def run(clinics: int, runs: int, concurrency: int, latency_ms: float, per_day: i
             cluster = _workers.Cluster(database_url=url, simulator_url=sim.url, store=store)
             try:
                 for i in range(runs):
-                    one = measure(cluster, sim, workers=1, concurrency=concurrency, label=f"r{i}-one")
-                    two = measure(cluster, sim, workers=2, concurrency=concurrency, label=f"r{i}-two")
+                    one = measure(cluster, sim, workers=1, concurrency=concurrency, label=f"r{i}-one",
+                                  latency_ms=latencies)
+                    two = measure(cluster, sim, workers=2, concurrency=concurrency, label=f"r{i}-two",
+                                  latency_ms=latencies)
                     reps.append({"one": one, "two": two,
                                  "ratio": {g: round(two[g]["clinics_per_minute"] / one[g]["clinics_per_minute"], 3)
                                            for g in REGIMES},
@@ -288,6 +303,7 @@ def run(clinics: int, runs: int, concurrency: int, latency_ms: float, per_day: i
     cold, warm = regimes["cold"], regimes["warm"]
     return _env.envelope(
         "scale_out", smoke=smoke, clinics=clinics, concurrency=concurrency, latency_ms=latency_ms,
+        latency_ms_by_regime=latencies,
         appointments_per_day=per_day, options=OPTIONS, runs=runs, login_cpu=login, regimes=regimes,
         # the cold regime under the names the first version of this report used
         one_worker_clinics_per_minute=cold["one_worker_clinics_per_minute"],
@@ -322,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clinics", type=int, default=50)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=2, help="--concurrency of each worker")
-    parser.add_argument("--latency-ms", type=float, default=250)
+    parser.add_argument("--latency-ms", type=float, default=250, help="the simulator's latency, cold regime")
+    parser.add_argument("--warm-latency-ms", type=float, default=1000, help="the simulator's latency, warm regime")
     parser.add_argument("--appointments-per-day", type=int, default=4)
     parser.add_argument("--login-runs", type=int, default=5, help="runs of the login-CPU comparison (0: skip it)")
     parser.add_argument("--logins", type=int, default=10, help="logins per browser per login run")
@@ -331,12 +348,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smoke:
         clinics, runs, conc, latency, per_day, login_runs, logins = 2, 1, 1, 5.0, 2, 1, 2
+        warm_latency = 5.0
     else:
         clinics, runs, conc, latency, per_day = (args.clinics, max(5, args.runs), args.concurrency,
                                                  args.latency_ms, args.appointments_per_day)
-        login_runs, logins = args.login_runs, args.logins
+        login_runs, logins, warm_latency = args.login_runs, args.logins, args.warm_latency_ms
     report = run(clinics, runs, conc, latency, per_day, smoke=args.smoke, login_runs=login_runs, logins=logins,
-                 only_logins=args.only_logins)
+                 only_logins=args.only_logins, warm_latency_ms=warm_latency)
     _env.print_machine(report)
     if report.get("login_cpu"):
         _print_logins(report["login_cpu"])
@@ -351,8 +369,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"{r['cpu_bound_ceiling_clinics_per_minute']:.0f} ({r['two_workers_share_of_ceiling']:.0%})",
                      f"{r['logins_per_clinic']['min']}–{r['logins_per_clinic']['max']}"])
     _env.print_table(
-        f"scale-out: {clinics} clinics, full sync each, --concurrency {conc}, latency {latency} ms, "
-        f"{runs} runs (median [min–max])",
+        f"scale-out: {clinics} clinics, full sync each, --concurrency {conc}, latency {latency} ms cold, "
+        f"{report['latency_ms_by_regime']['warm']} ms warm, {runs} runs (median [min–max])",
         ["regime", "workers", "clinics/min", "scaling ratio", "CPU-bound ceiling (2 workers' share)",
          "logins per clinic"],
         rows,
