@@ -52,13 +52,15 @@ def _pick_clinic() -> str | None:
 
 
 def _run(ctx: click.Context, name: str) -> None:
+    from ..sync.options import SYNC_TYPE_NAMES, SyncType
     from . import status_cmd, sync_cmd
 
     if name == "sync":
         clinic_id = _pick_clinic()
         if clinic_id:
-            kind = Prompt.ask("sync", choices=list(sync_cmd.SYNC_TYPES), default="full")
-            ctx.invoke(sync_cmd.command, sync_type=kind, clinic_id=clinic_id)
+            kind = Prompt.ask("sync", choices=list(SYNC_TYPE_NAMES), default="full")
+            # ctx.invoke skips the argument's callback: parse the name as `pims-sync sync` does
+            ctx.invoke(sync_cmd.command, sync_type=SyncType.parse(kind), clinic_id=clinic_id)
     elif name == "status":
         ctx.invoke(status_cmd.status)
     elif name == "history":
