@@ -17,6 +17,7 @@ import requests
 from rich.live import Live
 from rich.table import Table
 
+from ..sync.options import SYNC_TYPE_NAMES, SyncType
 from .connect import celery_app, database_label, load_settings, open_store, redis_client
 from .output import (
     console,
@@ -124,8 +125,8 @@ def status(watch: bool, interval: float, as_json: bool) -> None:
 @click.command("history")
 @click.option("--clinic", "clinic_id", default=None, help="Only this clinic.")
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
-@click.option("--type", "sync_type", type=click.Choice(["full", "inbound", "cases", "reconcile", "reconciliation"]),
-              default=None, callback=lambda _ctx, _param, value: "reconciliation" if value == "reconcile" else value,
+@click.option("--type", "sync_type", type=click.Choice(SYNC_TYPE_NAMES), default=None,
+              callback=lambda _ctx, _param, value: value and SyncType.parse(value).audit_name,
               help="Only syncs of this type (reconcile and reconciliation are the same).")
 @json_option
 @handles_errors
