@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from ..errors import NotFound
 from ..models import JsonObject
 from .data import ID_CLINIC, WALL, Clinic
 from .dialects import OPTIONS, DialectError
 from .faults import FaultError
-from .records import NotFound
 
 if TYPE_CHECKING:
     from .app import SimulatorState

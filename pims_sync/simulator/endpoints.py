@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, ParamSpec
 from flask import Blueprint, Response, current_app, g, jsonify, make_response, redirect, request
 from flask.typing import ResponseReturnValue
 
+from ..errors import NotFound
 from . import people, shapes
-from .records import NotFound, parse_wall
+from .records import parse_wall
 from .sessions import COOKIE_NAME
 
 if TYPE_CHECKING:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 from ..errors import NotFound  # the project's one NotFound; control.py maps it to the simulator's 404
+from ..models import JsonObject
 from . import people
 from .clinical import consultation_record
 from .data import (
@@ -22,6 +24,7 @@ from .data import (
     STATUS_LABELS,
     WALL,
     Clinic,
+    Day,
     World,
     check_per_day,
     decode_id,
@@ -40,8 +43,8 @@ class Records:
     def reset(self) -> None:
         with self._lock:
             self._per_day: dict[str, int] = {}
-            self._events: dict[int, dict] = {}  # materialised appointments, by id
-            self._consultations: dict[int, dict] = {}  # materialised consultations, by id
+            self._events: dict[int, JsonObject] = {}  # materialised appointments, by id
+            self._consultations: dict[int, JsonObject] = {}  # materialised consultations, by id
             self._deleted: set[int] = set()
             self._added = 0
 
@@ -59,14 +62,14 @@ class Records:
         with self._lock:
             return self._per_day.get(clinic.id, self.world.appointments_per_day)
 
-    def _day(self, clinic: Clinic, d: date):
+    def _day(self, clinic: Clinic, d: date) -> Day:
         with self._lock:
             count = self._per_day.get(clinic.id)
         if count is None:
             count = self.world.default_count(clinic, d)
         return self.world.day(clinic.number, d, count)
 
-    def _snapshot(self, clinic: Clinic) -> tuple[set[int], set[int], list[dict], list[dict]]:
+    def _snapshot(self, clinic: Clinic) -> tuple[set[int], set[int], list[JsonObject], list[JsonObject]]:
         """(deleted ids, materialised ids, materialised events, materialised consultations)."""
         with self._lock:
             lo, hi = clinic.number * ID_CLINIC, (clinic.number + 1) * ID_CLINIC
@@ -77,7 +80,7 @@ class Records:
             return set(self._deleted), materialised, events, consultations
 
     # -- queries ------------------------------------------------------------------------------
-    def events(self, clinic: Clinic, start: datetime, end: datetime) -> list[dict]:
+    def events(self, clinic: Clinic, start: datetime, end: datetime) -> list[JsonObject]:
         """Calendar events whose start (clinic-local wall time) is in [start, end)."""
         lo, hi = start.strftime(WALL), end.strftime(WALL)
         deleted, materialised, extra, _ = self._snapshot(clinic)
@@ -90,7 +93,7 @@ class Records:
         out.sort(key=lambda e: (e["start"], e["id"]))
         return out
 
-    def consultations(self, clinic: Clinic, start: datetime, end: datetime) -> list[dict]:
+    def consultations(self, clinic: Clinic, start: datetime, end: datetime) -> list[JsonObject]:
         """Full consultation records dated in [start, end] (inclusive), ordered by date then id."""
         lo, hi = start.strftime(WALL), end.strftime(WALL)
         deleted, materialised, _, extra = self._snapshot(clinic)
@@ -103,7 +106,7 @@ class Records:
         out.sort(key=lambda c: (c["date"], c["id"]))
         return out
 
-    def consultation(self, clinic: Clinic, consultation_id: int) -> dict:
+    def consultation(self, clinic: Clinic, consultation_id: int) -> JsonObject:
         with self._lock:
             if consultation_id in self._consultations:
                 record = self._consultations[consultation_id]
@@ -114,7 +117,7 @@ class Records:
                 raise NotFound(consultation_id)
         return copy.deepcopy(self._generated(clinic, consultation_id, consultations=True))
 
-    def appointment(self, clinic: Clinic, appointment_id: int) -> dict:
+    def appointment(self, clinic: Clinic, appointment_id: int) -> JsonObject:
         with self._lock:
             if appointment_id in self._deleted:
                 raise NotFound(appointment_id)
@@ -124,7 +127,7 @@ class Records:
                 return copy.deepcopy(self._events[appointment_id])
         return dict(self._generated(clinic, appointment_id, consultations=False))
 
-    def _generated(self, clinic: Clinic, any_id: int, *, consultations: bool) -> dict:
+    def _generated(self, clinic: Clinic, any_id: int, *, consultations: bool) -> JsonObject:
         where = decode_id(any_id)
         if where is None or where[0] != clinic.number or (any_id >= CONSULTATION_OFFSET) != consultations:
             raise NotFound(any_id)
@@ -136,13 +139,13 @@ class Records:
             if any_id in day.consultations:
                 return day.consultations[any_id]
         else:
-            for e in day.events:
-                if e["id"] == any_id:
-                    return e
+            for event in day.events:
+                if event["id"] == any_id:
+                    return event
         raise NotFound(any_id)
 
     # -- mutations ----------------------------------------------------------------------------
-    def add_appointment(self, clinic: Clinic, fields: dict) -> dict:
+    def add_appointment(self, clinic: Clinic, fields: JsonObject) -> JsonObject:
         """A new appointment; ``consultation`` = finalised|in_progress|draft adds one."""
         start = parse_wall(fields["start"])
         end = parse_wall(fields["end"]) if fields.get("end") else start + timedelta(minutes=30)
@@ -179,7 +182,7 @@ class Records:
             self._events[appt_id] = event
             return copy.deepcopy(event)
 
-    def update_appointment(self, clinic: Clinic, appointment_id: int, changes: dict) -> dict:
+    def update_appointment(self, clinic: Clinic, appointment_id: int, changes: JsonObject) -> JsonObject:
         with self._lock:
             event = self.appointment(clinic, appointment_id)
             event.update(changes)
@@ -193,11 +196,11 @@ class Records:
                 self._consultations[cid] = record
             return copy.deepcopy(event)
 
-    def cancel(self, clinic: Clinic, appointment_id: int) -> dict:
+    def cancel(self, clinic: Clinic, appointment_id: int) -> JsonObject:
         return self.update_appointment(clinic, appointment_id,
                                        {"current_status": "cancelled", "status_label": "Cancelled"})
 
-    def reschedule(self, clinic: Clinic, appointment_id: int, start: str, end: str | None) -> dict:
+    def reschedule(self, clinic: Clinic, appointment_id: int, start: str, end: str | None) -> JsonObject:
         current = self.appointment(clinic, appointment_id)
         new_start = parse_wall(start)
         if end:
@@ -213,7 +216,7 @@ class Records:
             self._deleted.add(appointment_id)
             self._events.pop(appointment_id, None)
 
-    def edit_consultation(self, clinic: Clinic, consultation_id: int, changes: dict) -> dict:
+    def edit_consultation(self, clinic: Clinic, consultation_id: int, changes: JsonObject) -> JsonObject:
         with self._lock:
             record = self.consultation(clinic, consultation_id)
             record.update({k: v for k, v in changes.items() if k not in ("id", "appointment_id")})
@@ -232,7 +235,7 @@ def parse_wall(value: str) -> datetime:
     raise ValueError(f"{value!r} is not a wall time like 2026-11-26 09:00:00")
 
 
-def _dates(first: date, last: date):
+def _dates(first: date, last: date) -> Iterator[date]:
     d = first
     while d <= last:
         yield d
