@@ -26,6 +26,7 @@ from ..models import (
     UpsertResult,
 )
 from . import _rows as rows
+from ._sync_runs import split_sync_runs, sync_runs_args
 
 # status::text: on an adopted database cases.status is the product's ENUM
 _REF_COLUMNS = (
@@ -157,6 +158,25 @@ class SyncDataQueries:
         if row is None:
             return self.get_audit(aid, clinic_id=new["clinic_id"])
         return rows.audit(row)
+
+    def create_sync_runs(
+        self,
+        *,
+        clinic_id: str,
+        sync_type: str,
+        trigger: str,
+        audit_id: str | None = None,
+        phase_types: Sequence[str] = (),
+    ) -> tuple[Audit, list[Audit]]:
+        args = sync_runs_args(clinic_id=clinic_id, sync_type=sync_type, trigger=trigger, audit_id=audit_id,
+                              phase_types=phase_types)
+        found = self._all(
+            "create sync audits",
+            "select * from create_sync_runs(%(p_clinic_id)s, %(p_sync_type)s, %(p_trigger)s, "
+            "%(p_audit_id)s, %(p_phase_types)s::text[])",
+            args,
+        )
+        return split_sync_runs(found)
 
     def start_audit(self, audit_id: str, *, task_id: str | None = None) -> Audit:
         aid = rows.parse_uuid(audit_id, "sync")

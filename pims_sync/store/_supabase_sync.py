@@ -23,6 +23,7 @@ from ..models import (
     UpsertResult,
 )
 from . import _rows as rows
+from ._sync_runs import split_sync_runs, sync_runs_args
 
 # PostgREST renders the product's ENUM status as its label: no cast needed here
 REF_SELECT = "id,external_id,scheduled_at,status,consultation_external_id,enriched_at,deleted_at"
@@ -158,6 +159,19 @@ class SupabaseSyncData:
         if not made:
             return self.get_audit(aid, clinic_id=row["clinic_id"])
         return rows.audit(made[0])
+
+    def create_sync_runs(
+        self,
+        *,
+        clinic_id: str,
+        sync_type: str,
+        trigger: str,
+        audit_id: str | None = None,
+        phase_types: Sequence[str] = (),
+    ) -> tuple[Audit, list[Audit]]:
+        args = sync_runs_args(clinic_id=clinic_id, sync_type=sync_type, trigger=trigger, audit_id=audit_id,
+                              phase_types=phase_types)
+        return split_sync_runs(self._call("create sync audits", "create_sync_runs", args))
 
     def start_audit(self, audit_id: str, *, task_id: str | None = None) -> Audit:
         args = {"p_audit_id": rows.parse_uuid(audit_id, "sync"), "p_task_id": task_id}

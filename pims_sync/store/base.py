@@ -166,6 +166,18 @@ class Store(Protocol):
         parent_id: str | None = None,
         status: str = "queued",
     ) -> Audit: ...
+    def create_sync_runs(
+        self,
+        *,
+        clinic_id: str,
+        sync_type: str,
+        trigger: str,
+        audit_id: str | None = None,
+        phase_types: Sequence[str] = (),
+    ) -> tuple[Audit, list[Audit]]:
+        """A sync's queued rows in one statement: the top row (idempotent on audit_id, as
+        create_audit) and one row per phase type parented to it, returned in that order."""
+
     def start_audit(self, audit_id: str, *, task_id: str | None = None) -> Audit:
         """Mark in_progress, set started_at, count the attempt (redeliveries show up here)."""
 

@@ -78,17 +78,17 @@ class SyncAudits:
 def create_sync_audits(
     store: Store, *, clinic_id: str, sync_type: str, trigger: str, sync_id: str | None = None
 ) -> SyncAudits:
-    """Queued audit rows for a sync: a `full` parent with one child per phase, or one row."""
+    """Queued audit rows for a sync: a `full` parent with one child per phase, or one row.
+
+    A full sync's four rows are one statement (one transaction) rather than four.
+    """
     phases = PHASES_FOR[sync_type]
     if sync_type == "full":
-        parent = store.create_audit(clinic_id=clinic_id, sync_type="full", trigger=trigger, audit_id=sync_id)
-        children = {
-            p: store.create_audit(
-                clinic_id=clinic_id, sync_type=AUDIT_TYPE_FOR_PHASE[p], trigger=trigger, parent_id=parent.id
-            ).id
-            for p in phases
-        }
-        return SyncAudits(parent.id, children)
+        parent, children = store.create_sync_runs(
+            clinic_id=clinic_id, sync_type="full", trigger=trigger, audit_id=sync_id,
+            phase_types=[AUDIT_TYPE_FOR_PHASE[p] for p in phases],
+        )
+        return SyncAudits(parent.id, {p: child.id for p, child in zip(phases, children, strict=True)})
     (phase,) = phases
     row = store.create_audit(
         clinic_id=clinic_id, sync_type=AUDIT_TYPE_FOR_PHASE[phase], trigger=trigger, audit_id=sync_id
