@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from .errors import ConfigError
@@ -235,7 +236,7 @@ class Settings:
             notes=tuple(notes),
         )
 
-    def replace(self, **changes) -> Settings:
+    def replace(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     # --- requirements, checked by the component that needs them ------------------------------
