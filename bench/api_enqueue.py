@@ -14,6 +14,10 @@ gives every run and the median):
 * ``POST /api/sync/inbound`` — one enqueue per clinic (each key once: a second sync of a queued
   clinic is a 409, and no worker drains the queue here).
 
+The ratios to ``/health`` use the answers below 400 per second: a 503 ``server_busy`` (BusyLimit,
+api/fail_fast.py) is answered fast and would flatter an overloaded server. Any answer of 400 or
+more makes the run exit 1, with the statuses wrk counted.
+
 wrk is a C load generator (Debian's ``wrk``); bench/wrk/api.lua rotates the keys and prints its
 result as JSON. For each phase the report has the requests per second, the latency percentiles
 (wrk's, corrected for coordinated omission), the CPU the API used per request (utime + stime of
@@ -212,6 +216,8 @@ def phase(name: str, base: str, api: list[int], counters: Counters, **wrk_args) 
         "requests": result["requests"],
         "seconds": round(seconds, 3),
         "requests_per_s": round(result["requests"] / seconds, 1),
+        # what counts: a 503 server_busy is answered fast and would flatter an overloaded server
+        "ok_per_s": round((result["requests"] - result["errors"]["status"]) / seconds, 1),
         "non_2xx_3xx": result["errors"]["status"],
         "statuses": result["statuses"],
         "socket_errors": {k: v for k, v in result["errors"].items() if k != "status" and v},
@@ -407,11 +413,11 @@ def main(argv: list[str] | None = None) -> int:
     runs = [{p["phase"]: p for p in phases if p["run"] == run} for run in range(1, args.runs + 1)]
     for by in runs:
         for p in by.values():
-            p["over_health"] = round(p["requests_per_s"] / by["health"]["requests_per_s"], 3)
+            p["over_health"] = round(p["ok_per_s"] / by["health"]["ok_per_s"], 3)
     medians = {
         name: {measure: _env.summary([by[name][measure] if "." not in measure else
                                       by[name][measure.split(".")[0]][measure.split(".")[1]] for by in runs])
-               for measure in ("requests_per_s", "over_health", "latency_ms.p50", "latency_ms.p99",
+               for measure in ("requests_per_s", "ok_per_s", "over_health", "latency_ms.p50", "latency_ms.p99",
                                "api_cpu_ms_per_request", "wrk_cpu_ms_per_request", "postgres_cpu_ms_per_request",
                                "redis_cpu_ms_per_request", "redis_commands_per_request")}
         for name in ("health", "reads", "enqueue")
@@ -433,17 +439,17 @@ def main(argv: list[str] | None = None) -> int:
     _env.print_machine(report)
     _env.print_table(
         f"API: {report['config']['server']}; {report['config']['load_generator']}",
-        ["run", "phase", "req/s", "÷ /health", "p50 ms", "p99 ms", "≥ 400", "API CPU ms/req", "wrk CPU ms/req",
+        ["run", "phase", "req/s", "ok/s (<400)", "÷ /health", "p50 ms", "p99 ms", "≥ 400", "API CPU ms/req", "wrk CPU ms/req",
          "PG CPU ms/req", "Redis CPU ms/req", "Redis cmds/req"],
-        [[p["run"], p["phase"], p["requests_per_s"], p["over_health"], p["latency_ms"]["p50"],
+        [[p["run"], p["phase"], p["requests_per_s"], p["ok_per_s"], p["over_health"], p["latency_ms"]["p50"],
           p["latency_ms"]["p99"], p["non_2xx_3xx"], p["api_cpu_ms_per_request"], p["wrk_cpu_ms_per_request"],
           p["postgres_cpu_ms_per_request"], p["redis_cpu_ms_per_request"], p["redis_commands_per_request"]]
          for p in phases],
     )
     _env.print_table(
         f"Median of {args.runs} run(s)",
-        ["phase", "req/s", "÷ /health", "p50 ms", "p99 ms", "API CPU ms/req", "wrk CPU ms/req"],
-        [[name, m["requests_per_s"]["median"], m["over_health"]["median"], m["latency_ms.p50"]["median"],
+        ["phase", "req/s", "ok/s (<400)", "÷ /health", "p50 ms", "p99 ms", "API CPU ms/req", "wrk CPU ms/req"],
+        [[name, m["requests_per_s"]["median"], m["ok_per_s"]["median"], m["over_health"]["median"], m["latency_ms.p50"]["median"],
           m["latency_ms.p99"]["median"], m["api_cpu_ms_per_request"]["median"], m["wrk_cpu_ms_per_request"]["median"]]
          for name, m in medians.items()],
     )
