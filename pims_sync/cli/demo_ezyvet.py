@@ -19,7 +19,7 @@ from ..apikeys import generate_api_key
 from ..crypto import CredentialCipher
 from ..errors import NotFound, PimsSyncError
 from ..providers.registry import provider_spec
-from ..store._provider_credentials import seal
+from ..store import seal
 from ..store.base import Store
 from .demo_seed import DEFAULT_EVERY_MINUTES, DEMO_KEY_NAME, DemoClinic, demo_schedules
 

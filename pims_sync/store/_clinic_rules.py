@@ -8,6 +8,7 @@ writes are checked.
 
 from __future__ import annotations
 
+import operator
 import re
 import uuid
 from collections.abc import Sequence
@@ -115,7 +116,7 @@ def _sync_owner(value: Any) -> str:
             f"sync_owner must be one of {', '.join(SYNC_OWNERS)}, got {value!r}",
             details={"field": "sync_owner"},
         )
-    return value
+    return str(value)
 
 
 def _region(value: Any) -> str:
@@ -184,9 +185,10 @@ def preferred(candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
 
     ranked = list(candidates)
     for col, desc in reversed(CREDENTIALS_ORDER):  # stable sorts, least significant column first
-        present = [r for r in ranked if value(r, col) is not None]
-        present.sort(key=lambda r, col=col: value(r, col), reverse=desc)
-        ranked = present + [r for r in ranked if value(r, col) is None]
+        keyed = [(value(r, col), r) for r in ranked]
+        present = [pair for pair in keyed if pair[0] is not None]
+        present.sort(key=operator.itemgetter(0), reverse=desc)
+        ranked = [r for _, r in present] + [r for found, r in keyed if found is None]
     return ranked[0] if ranked else None
 
 

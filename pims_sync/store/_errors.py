@@ -42,8 +42,9 @@ def redact(message: str, database_url: str | None) -> str:
         password = urlparse(database_url).password
     except ValueError:
         password = None
-    for secret in {password, unquote(password) if password else None} - {None, ""}:
-        message = message.replace(secret, "***")
+    for secret in {password, unquote(password) if password else None}:
+        if secret:
+            message = message.replace(secret, "***")
     return message
 
 

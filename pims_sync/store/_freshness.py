@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ._host import PostgresHost
+
 # the ages an operator alerts on; "never" counts active clinics with no completed sync at all
 SUCCESS_AGE_THRESHOLDS_H = (1, 6, 24)
 
 
-class FreshnessQueries:
+class FreshnessQueries(PostgresHost):
     def clinics_by_success_age(self, thresholds_h: Sequence[int] = SUCCESS_AGE_THRESHOLDS_H) -> dict[str, int]:
         """{"1h": n, "6h": n, "24h": n, "never": n}: active clinics whose last success is older."""
         older = ", ".join(

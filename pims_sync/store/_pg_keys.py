@@ -25,6 +25,7 @@ from ..models import ApiKeyRecord
 from . import _clinic_rules as rules
 from . import _rows as rows
 from ._clinic_rules import bound_elsewhere, grant_ids, grants_need_a_shared_key, permissions_arg
+from ._host import PostgresHost
 
 _KEY_SELECT = """
 select k.*, array(select g.clinic_id from pims_sync_key_clinics g where g.key_id = k.id) as granted_clinic_ids
@@ -32,7 +33,7 @@ select k.*, array(select g.clinic_id from pims_sync_key_clinics g where g.key_id
 """
 
 
-class ApiKeyQueries:
+class ApiKeyQueries(PostgresHost):
     api_keys_version = 0  # bumped by every change below (the API's KeyCache watches it)
 
     def _api_keys_changed(self) -> None:
@@ -67,7 +68,7 @@ class ApiKeyQueries:
             """
         ).format(perms=sql.Placeholder() if perms else sql.SQL("default"))
         row = self._one("create API key", query, (cid, cid, name, key_prefix, key_hash, *perms, expires_at))
-        return rows.api_key(row)
+        return rows.api_key(rows.returned(row, "create API key"))
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """The key with this hash: one statement, one round trip (the API asks on every uncached key)."""

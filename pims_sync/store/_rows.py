@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from ..errors import CredentialsMissing, NotFound, ValidationError
+from ..errors import CredentialsMissing, NotFound, StoreError, ValidationError
 from ..models import (
     AUDIT_STATUSES,
     PERMISSION_ALIASES,
@@ -65,6 +65,14 @@ def _ts(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _at(value: Any) -> datetime:
+    """A NOT NULL timestamp column."""
+    found = _ts(value)
+    if found is None:
+        raise StoreError("a NOT NULL timestamp column came back NULL")
+    return found
 
 
 def _s(value: Any) -> str | None:
@@ -160,7 +168,7 @@ def schedule_config(row: Mapping[str, Any]) -> ScheduleConfigRow:
         clinic_active=bool(row["clinic_active"]),
         sync_schedules=row["sync_schedules"],
         version=int(row["version"]),
-        updated_at=_ts(row["updated_at"]),
+        updated_at=_at(row["updated_at"]),
     )
 
 
@@ -168,7 +176,7 @@ def case_ref(row: Mapping[str, Any]) -> CaseRef:
     return CaseRef(
         id=str(row["id"]),
         external_id=row["external_id"],
-        scheduled_at=_ts(row["scheduled_at"]),
+        scheduled_at=_at(row["scheduled_at"]),
         status=row["status"],
         consultation_external_id=row.get("consultation_external_id"),
         enriched_at=_ts(row.get("enriched_at")),
@@ -230,12 +238,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValidationError("invalid history cursor", details={"cursor": cursor}) from e
 
 
-def history_page(found: list, summary: dict, *, limit: int) -> HistoryPage:
+def history_page(found: list[dict[str, Any]], summary: Mapping[str, Any], *, limit: int) -> HistoryPage:
     """A history page from `limit + 1` rows of sync_history_page and sync_history_summary."""
     audits = tuple(audit(r) for r in found[:limit])
     next_cursor = None
     if len(found) > limit:  # the extra row says another page exists
-        next_cursor = encode_cursor(audits[-1].created_at, audits[-1].id)
+        next_cursor = encode_cursor(_at(audits[-1].created_at), audits[-1].id)
     return HistoryPage(
         audits=audits,
         next_cursor=next_cursor,
@@ -295,6 +303,13 @@ def new_audit_row(
         "status": choice(status, AUDIT_STATUSES, "status"),
     }
     return (None if audit_id is None else parse_uuid(audit_id, "sync")), row
+
+
+def returned(row: Mapping[str, Any] | None, what: str) -> Mapping[str, Any]:
+    """The row an ``insert ... returning`` answered (it always answers one, or raises)."""
+    if row is None:
+        raise StoreError(f"{what}: the database returned no row")
+    return row
 
 
 def clinic_not_found(clinic_id: str) -> NotFound:

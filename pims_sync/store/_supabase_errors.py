@@ -56,6 +56,7 @@ def translate_api_error(e: APIError, what: str, *, target: str, key: str | None)
     code = str(e.code or "")
     words = _postgrest_words(e)
     message = str(e.message or "")
+    cls: type[StoreError]
     if code == NO_DATA_FOUND:
         cls, text = NotFound, words
     elif code == _FOREIGN_KEY:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from postgrest.types import ReturnMethod
 
@@ -19,13 +20,14 @@ from ..models import ApiKeyRecord
 from . import _clinic_rules as rules
 from . import _rows as rows
 from ._clinic_rules import bound_elsewhere, grant_ids, grants_need_a_shared_key, permissions_arg
+from ._host import SupabaseHost
 
 KEYS = "clinic_api_keys"
 GRANTS = "pims_sync_key_clinics"
 KEY_SELECT = f"*,{GRANTS}(clinic_id)"
 
 
-class SupabaseApiKeys:
+class SupabaseApiKeys(SupabaseHost):
     api_keys_version = 0  # bumped by every change below (the API's KeyCache watches it)
 
     def _api_keys_changed(self) -> None:
@@ -43,7 +45,7 @@ class SupabaseApiKeys:
     ) -> ApiKeyRecord:
         """As PostgresStore.create_api_key: the owner's user_id; permissions None = the column default."""
         cid = None if clinic_id is None else rows.parse_uuid(clinic_id, "clinic")
-        row = {
+        row: dict[str, Any] = {
             "clinic_id": cid,
             "user_id": None,
             "name": rules.check_key_name(name),
@@ -77,7 +79,7 @@ class SupabaseApiKeys:
         """The clinic's keys; with None, the shared keys (no clinic_id)."""
         cid = None if clinic_id is None else rows.parse_uuid(clinic_id, "clinic")
 
-        def build():
+        def build() -> Any:
             query = self.table(KEYS).select(KEY_SELECT)
             query = query.is_("clinic_id", None) if cid is None else query.eq("clinic_id", cid)
             return query.order("created_at").order("id")

@@ -16,7 +16,7 @@ import psycopg
 
 from ..errors import StoreError
 from ._errors import describe_pg_error
-from .migrate import DEFAULT_LOCK_TIMEOUT_S, LEDGER, ensure_ledger, migration_session
+from .migrate import DEFAULT_LOCK_TIMEOUT_S, LEDGER, ensure_ledger, migration_session, scalar
 
 UNIQUE_KEY_INDEX = "cases_clinic_source_external_key"
 # the file that merges duplicates and builds UNIQUE_KEY_INDEX (re-run by the next `db migrate`)
@@ -33,14 +33,14 @@ def archived_count(database_url: str) -> int:
     """Archived duplicates not yet restored (0 on a database never migrated)."""
     try:
         with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
-            if not conn.execute(
+            if not scalar(conn,
                 "select to_regclass('public.pims_sync_archived_cases') is not null"
-            ).fetchone()[0]:
+            ):
                 return 0
             return int(
-                conn.execute(
+                scalar(conn,
                     "select count(*) from pims_sync_archived_cases where restored_at is null"
-                ).fetchone()[0]
+                )
             )
     except psycopg.Error as e:
         raise StoreError(f"cannot read pims_sync_archived_cases: {describe_pg_error(e, database_url)}") from e
@@ -51,18 +51,18 @@ def restore_duplicates(database_url: str, *, lock_timeout_s: float = DEFAULT_LOC
     with migration_session(database_url) as conn:
         ensure_ledger(conn, database_url)
         try:
-            if conn.execute(
+            if scalar(conn,
                 "select to_regprocedure('pims_sync.restore_duplicate_cases()') is null"
-            ).fetchone()[0]:
+            ):
                 raise StoreError("this database was never migrated by pims-sync: there is nothing to restore")
             conn.execute("select set_config('lock_timeout', %s, false)", (f"{int(lock_timeout_s * 1000)}ms",))
-            existed = conn.execute(
+            existed = scalar(conn,
                 "select to_regclass(%s) is not null", (f"public.{UNIQUE_KEY_INDEX}",)
-            ).fetchone()[0]
+            )
             conn.execute(f"drop index concurrently if exists public.{UNIQUE_KEY_INDEX}")
             with conn.transaction():
                 conn.execute(f"delete from {LEDGER} where filename = %s", (UNIQUE_KEY_MIGRATION,))
-                restored = conn.execute("select pims_sync.restore_duplicate_cases()").fetchone()[0]
+                restored = scalar(conn, "select pims_sync.restore_duplicate_cases()")
             conn.execute("reset lock_timeout")
         except psycopg.errors.LockNotAvailable as e:
             raise StoreError(

@@ -26,12 +26,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
 
 from ..errors import StoreError
 from ._errors import describe_pg_error, redact
+from ._host import Params, Query
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +156,7 @@ def _failure(
 ) -> StoreError:
     position = getattr(e.diag, "statement_position", None)
     try:
-        index = offset + int(position) - 1
+        index = offset + int(str(position)) - 1
     except (TypeError, ValueError):
         index = offset
     where = f"{mig.name} (line {_line_at(mig.sql, index)})"
@@ -167,6 +169,14 @@ def _failure(
             "at a quieter moment, or raise --lock-timeout"
         )
     return StoreError(f"migration {where} failed and {undo}: {describe_pg_error(e, url)}")
+
+
+def scalar(conn: psycopg.Connection[Any], query: Query, params: Params = ()) -> Any:
+    """The first column of the one row a catalog query answers."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise StoreError(f"no row from {query!r}")
+    return row[0]
 
 
 def _connect(database_url: str) -> psycopg.Connection:
@@ -194,7 +204,7 @@ def migration_session(
             # poll rather than block: a session waiting inside pg_advisory_lock holds a
             # transaction open, and the holder's CREATE INDEX CONCURRENTLY waits for every open
             # transaction to end (a deadlock)
-            while not conn.execute("select pg_try_advisory_lock(%s)", (_LOCK_KEY,)).fetchone()[0]:
+            while not scalar(conn, "select pg_try_advisory_lock(%s)", (_LOCK_KEY,)):
                 time.sleep(_LOCK_POLL_S)
         except psycopg.Error as e:
             raise StoreError(f"cannot take the migration lock: {describe_pg_error(e, database_url)}") from e
@@ -288,7 +298,7 @@ def applied_migrations(database_url: str) -> list[str]:
     """File names recorded in our ledger (empty for a database never migrated)."""
     try:
         with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
-            exists = conn.execute("select to_regclass(%s) is not null", (LEDGER,)).fetchone()[0]
+            exists = scalar(conn, "select to_regclass(%s) is not null", (LEDGER,))
             if not exists:
                 return []
             return [r[0] for r in conn.execute(f"select filename from {LEDGER} order by filename")]

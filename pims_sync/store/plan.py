@@ -9,6 +9,7 @@ the SQL the way a hand-written description would. Files that must run outside a 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from .migrate import (
     migration_session,
     pending,
     run_statements,
+    scalar,
     split_statements,
 )
 
@@ -100,11 +102,11 @@ class MigrationPlan:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 
 
-def _sorted(items) -> tuple[str, ...]:
+def _sorted(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(items))
 
 
-def diff(before: dict[str, set[tuple]], after: dict[str, set[tuple]]) -> dict[str, tuple[str, ...]]:
+def diff(before: dict[str, set[tuple[str, ...]]], after: dict[str, set[tuple[str, ...]]]) -> dict[str, tuple[str, ...]]:
     """Catalog differences in words an operator reads."""
     old_tables = {t for t, _ in before["tables"]}
     new_tables = {t for t, _ in after["tables"]}
@@ -112,10 +114,10 @@ def diff(before: dict[str, set[tuple]], after: dict[str, set[tuple]]) -> dict[st
     rls_before = {t for t, on in before["tables"] if on == "true"}
     rls_after = {t for t, on in after["tables"] if on == "true"}
 
-    def added(kind: str) -> set[tuple]:
+    def added(kind: str) -> set[tuple[str, ...]]:
         return after[kind] - before[kind]
 
-    def removed(kind: str) -> set[tuple]:
+    def removed(kind: str) -> set[tuple[str, ...]]:
         return before[kind] - after[kind]
 
     columns = {f"{t}.{c} {d}" for t, c, d in added("columns") if t not in created}
@@ -150,11 +152,11 @@ def diff(before: dict[str, set[tuple]], after: dict[str, set[tuple]]) -> dict[st
 
 
 def _duplicates(conn: psycopg.Connection) -> tuple[int, int]:
-    if conn.execute("select to_regprocedure('pims_sync.duplicate_case_ids()') is not null").fetchone()[0]:
+    if scalar(conn, "select to_regprocedure('pims_sync.duplicate_case_ids()') is not null"):
         row = conn.execute(
             "select count(distinct survivor_id), count(*) from pims_sync.duplicate_case_ids()"
         ).fetchone()
-        return int(row[0]), int(row[1])
+        return (int(row[0]), int(row[1])) if row else (0, 0)
     return 0, 0
 
 
@@ -164,10 +166,10 @@ def _owner_warning(conn: psycopg.Connection) -> str | None:
         """select a.attnotnull from pg_attribute a
             where a.attrelid = to_regclass('public.cases') and a.attname = 'user_id' and not a.attisdropped"""
     ).fetchone()
-    has_owner = conn.execute(
+    has_owner = scalar(conn,
         """select exists (select 1 from pg_attribute where attrelid = to_regclass('public.clinics')
                              and attname = 'owner_user_id' and not attisdropped)"""
-    ).fetchone()[0]
+    )
     if not (notnull and notnull[0]) or not has_owner:
         return None
     names = [

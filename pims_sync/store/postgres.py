@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import CredentialsMissing, StoreError, ValidationError
@@ -35,6 +35,7 @@ from . import _clinic_rules as rules
 from . import _rows as rows
 from ._errors import redact, safe_url, translate
 from ._freshness import FreshnessQueries
+from ._host import Connection, Params, Query, Row
 from ._pg_keys import ApiKeyQueries
 from ._pg_sync import SyncDataQueries, jsonb
 from ._provider_credentials import ProviderCredentialQueries
@@ -76,7 +77,7 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
         self._max_size = max_size
         self._timeout_s = timeout_s
         self._connect_timeout_s = max(2, int(connect_timeout_s))
-        self._pool_obj: ConnectionPool | None = None
+        self._pool_obj: ConnectionPool[psycopg.Connection[DictRow]] | None = None
         self._pool_pid: int | None = None
         self._lock = threading.Lock()
         self._held = threading.local()  # .conn: this thread's connection inside transaction()
@@ -86,12 +87,13 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
 
     # --- plumbing ----------------------------------------------------------------------------
 
-    def _pool(self) -> ConnectionPool:
+    def _pool(self) -> ConnectionPool[psycopg.Connection[DictRow]]:
         with self._lock:
             if self._pool_obj is None or self._pool_pid != os.getpid():
                 # after a fork the inherited pool belongs to the parent: leave it, open our own
                 self._pool_obj = ConnectionPool(
                     self._url,
+                    connection_class=psycopg.Connection[DictRow],
                     min_size=self._min_size,
                     max_size=self._max_size,
                     timeout=self._timeout_s,
@@ -122,7 +124,7 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
                 self._held.conn = None
 
     @contextmanager
-    def _conn(self, what: str) -> Iterator[psycopg.Connection]:
+    def _conn(self, what: str) -> Iterator[Connection]:
         """A pooled connection in a transaction; psycopg errors become StoreError/NotFound."""
         held = getattr(self._held, "conn", None)
         if held is not None:  # inside transaction(): its connection, committed when the block ends
@@ -164,15 +166,15 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
         thread.join(wait_s)
         return box[0] if box else f"a new connection got no answer within {wait_s:g} s"
 
-    def _one(self, what: str, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+    def _one(self, what: str, sql: Query, params: Params = ()) -> Row | None:
         with self._conn(what) as conn:
             return conn.execute(sql, params).fetchone()
 
-    def _all(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def _all(self, what: str, sql: Query, params: Params = ()) -> list[Row]:
         with self._conn(what) as conn:
             return conn.execute(sql, params).fetchall()
 
-    def _count(self, what: str, sql: str, params: Sequence[Any] = ()) -> int:
+    def _count(self, what: str, sql: Query, params: Params = ()) -> int:
         with self._conn(what) as conn:
             return conn.execute(sql, params).rowcount
 
@@ -217,7 +219,7 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
             "with made as (insert into clinics (id, {columns}) values (coalesce(%s::uuid, gen_random_uuid()), {params})"
             " returning *) select made.*, null::boolean as sync_enabled from made"
         ).format(columns=columns, params=sql.SQL(", ").join(sql.Placeholder() * len(values)))
-        return rows.clinic(self._one("create clinic", query, (cid, *values.values())))
+        return rows.clinic(rows.returned(self._one("create clinic", query, (cid, *values.values())), "create clinic"))
 
     def update_clinic(self, clinic_id: str, **changes: Any) -> Clinic:
         """Change the named fields only; the product's other columns are never written."""
@@ -298,7 +300,7 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
                 """,
                 (cid, *secret, *secret, cid),
             ).fetchone()
-        if row["updated"] is None and row["inserted"] is None:
+        if row is None or (row["updated"] is None and row["inserted"] is None):
             raise rows.clinic_not_found(cid)
 
     def get_credentials(self, clinic_id: str, provider: str = "idexx") -> EncryptedCredentials:
@@ -369,6 +371,8 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
             """,
             (cid, jsonb(sync_schedules)),
         )
+        if row is None:  # the insert returns its row unless the clinic is gone (no join row)
+            raise rows.clinic_not_found(cid)
         return rows.schedule_config(row)
 
     def get_schedule_config(self, clinic_id: str) -> ScheduleConfigRow | None:

@@ -132,10 +132,10 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentia
                 self._client_pid = os.getpid()
             return self._client_obj
 
-    def table(self, name: str):
+    def table(self, name: str) -> Any:
         return self._client().table(name)
 
-    def rpc(self, fn: str, args: dict[str, Any]):
+    def rpc(self, fn: str, args: dict[str, Any]) -> Any:
         return self._client().rpc(fn, jsonable(args))
 
     def _execute(self, what: str, target: str, builder: Any) -> Any:
@@ -149,7 +149,8 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentia
             raise translate_transport_error(e, what, url=self._url, key=self._key) from e
 
     def _read(self, what: str, table: str, builder: Any) -> list[dict[str, Any]]:
-        return self._execute(what, f"table {table}", builder)
+        found: list[dict[str, Any]] = self._execute(what, f"table {table}", builder)
+        return found
 
     def _read_all(self, what: str, table: str, build: Callable[[], Any]) -> list[dict[str, Any]]:
         """Every row, in pages: Supabase returns at most "Max Rows" rows per request."""
@@ -227,7 +228,7 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentia
         return _clinic(found[0])
 
     def list_clinics(self, *, active_only: bool = True) -> list[Clinic]:
-        def build():
+        def build() -> Any:
             query = self.table("clinics").select(CLINIC_SELECT)
             if active_only:
                 query = query.eq("is_active", True)
@@ -342,7 +343,7 @@ class SupabaseStore(SupabaseApiKeys, SupabaseSyncData, SupabaseProviderCredentia
     def list_schedule_configs(self, *, changed_since: datetime | None = None) -> list[ScheduleConfigRow]:
         """What the beat polls: LISTEN needs a direct connection, so REST deployments poll this."""
 
-        def build():
+        def build() -> Any:
             query = self.table("clinic_schedule_configs").select(CONFIG_SELECT)
             if changed_since is not None:
                 query = query.gt("updated_at", iso(changed_since))
