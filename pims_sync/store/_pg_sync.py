@@ -26,6 +26,7 @@ from ..models import (
     UpsertResult,
 )
 from . import _rows as rows
+from ._host import PostgresHost
 from ._sync_runs import split_sync_runs, sync_runs_args
 
 # status::text: on an adopted database cases.status is the product's ENUM
@@ -38,7 +39,7 @@ def jsonb(value: Any) -> Jsonb:
     return Jsonb(value, dumps=rows.dumps)
 
 
-class SyncDataQueries:
+class SyncDataQueries(PostgresHost):
     # --- cases -------------------------------------------------------------------------------
 
     def upsert_cases(self, clinic_id: str, cases: Sequence[CaseRecord]) -> UpsertResult:
@@ -52,7 +53,8 @@ class SyncDataQueries:
         with self._conn("upsert cases") as conn:
             for start in range(0, len(ordered), rows.UPSERT_CHUNK):
                 chunk = [rows.case_to_json(c) for c in ordered[start : start + rows.UPSERT_CHUNK]]
-                result = conn.execute("select upsert_cases(%s, %s) as r", (cid, jsonb(chunk))).fetchone()["r"]
+                found = conn.execute("select upsert_cases(%s, %s) as r", (cid, jsonb(chunk))).fetchone()
+                result = rows.returned(found, "upsert cases")["r"]
                 created += result["created"]
                 updated += result["updated"]
                 unchanged += result["unchanged"]
@@ -87,7 +89,7 @@ class SyncDataQueries:
             "select save_case_enrichment(%s, %s, %s) as changed",
             (cid, case, jsonb(consultation)),
         )
-        return bool(row["changed"])
+        return bool(rows.returned(row, "save case enrichment")["changed"])
 
     def cases_in_window(
         self, clinic_id: str, start: datetime, end: datetime, *, source: str, include_deleted: bool = True
@@ -118,7 +120,7 @@ class SyncDataQueries:
             return 0
         # fn is one of two literals above, never caller input
         row = self._one(fn.replace("_", " "), f"select {fn}(%s, %s::uuid[]) as n", (cid, ids))
-        return int(row["n"])
+        return int(rows.returned(row, "count rows")["n"])
 
     def list_cases(self, clinic_id: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         cid = rows.parse_uuid(clinic_id, "clinic")
@@ -155,9 +157,9 @@ class SyncDataQueries:
             """,
             (aid, new["clinic_id"], new["sync_type"], new["trigger"], new["parent_id"], new["status"]),
         )
-        if row is None:
+        if row is None and aid is not None:  # on conflict: this sync exists already
             return self.get_audit(aid, clinic_id=new["clinic_id"])
-        return rows.audit(row)
+        return rows.audit(rows.returned(row, "create sync audit"))
 
     def create_sync_runs(
         self,
@@ -180,7 +182,8 @@ class SyncDataQueries:
 
     def start_audit(self, audit_id: str, *, task_id: str | None = None) -> Audit:
         aid = rows.parse_uuid(audit_id, "sync")
-        return rows.audit(self._one("start sync audit", "select * from start_audit(%s, %s)", (aid, task_id)))
+        row = self._one("start sync audit", "select * from start_audit(%s, %s)", (aid, task_id))
+        return rows.audit(rows.returned(row, "start sync audit"))
 
     def update_audit_progress(
         self, audit_id: str, *, processed: int, total: int, stats: dict[str, Any], phase: str | None = None
@@ -202,7 +205,7 @@ class SyncDataQueries:
             "select * from finish_audit(%s, %s, %s, %s)",
             (aid, status, None if stats is None else jsonb(stats), error),
         )
-        return rows.audit(row)
+        return rows.audit(rows.returned(row, "finish sync audit"))
 
     def get_audit(self, audit_id: str, *, clinic_id: str | None = None) -> Audit:
         aid = rows.parse_uuid(audit_id, "sync")
@@ -242,11 +245,10 @@ class SyncDataQueries:
                 "select * from sync_history_page(%s, %s, %s, %s, %s)",
                 (cid, sync_type, limit + 1, before_at, before_id),
             ).fetchall()
-            summary = conn.execute("select sync_history_summary(%s, %s) as s", (cid, sync_type)).fetchone()[
-                "s"
-            ]
+            found_summary = conn.execute("select sync_history_summary(%s, %s) as s", (cid, sync_type)).fetchone()
+            summary = rows.returned(found_summary, "read sync history")["s"]
         return rows.history_page(found, summary, limit=limit)
 
     def fail_stale_audits(self, older_than: datetime, *, reason: str = "worker lost") -> int:
         row = self._one("fail stale audits", "select fail_stale_audits(%s, %s) as n", (older_than, reason))
-        return int(row["n"])
+        return int(rows.returned(row, "count rows")["n"])

@@ -23,6 +23,7 @@ from ..models import (
     UpsertResult,
 )
 from . import _rows as rows
+from ._host import SupabaseHost
 from ._sync_runs import split_sync_runs, sync_runs_args
 
 # PostgREST renders the product's ENUM status as its label: no cast needed here
@@ -35,7 +36,7 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-class SupabaseSyncData:
+class SupabaseSyncData(SupabaseHost):
     # --- cases -------------------------------------------------------------------------------
 
     def upsert_cases(self, clinic_id: str, cases: Sequence[CaseRecord]) -> UpsertResult:
@@ -64,7 +65,7 @@ class SupabaseSyncData:
             due.append(f'enriched_at.lt."{_iso(stale_before)}"')
         due.append("metadata->pimsConsultation->>complete.eq.false")
 
-        def build():
+        def build() -> Any:
             return (
                 self.table("cases")
                 .select(REF_SELECT)
@@ -93,7 +94,7 @@ class SupabaseSyncData:
     ) -> list[CaseRef]:
         cid = rows.parse_uuid(clinic_id, "clinic")
 
-        def build():
+        def build() -> Any:
             query = (
                 self.table("cases")
                 .select(REF_SELECT)
@@ -125,7 +126,7 @@ class SupabaseSyncData:
         """Timestamps parsed to datetimes, as PostgresStore returns them."""
         cid = rows.parse_uuid(clinic_id, "clinic")
 
-        def build():
+        def build() -> Any:
             query = self.table("cases").select("*").eq("clinic_id", cid)
             if not include_deleted:
                 query = query.is_("deleted_at", None)
@@ -156,9 +157,9 @@ class SupabaseSyncData:
         else:  # ON CONFLICT (id) DO NOTHING: an existing sync comes back as no row
             query = audits.upsert({"id": aid, **row}, on_conflict="id", ignore_duplicates=True)
         made = self._read("create sync audit", AUDITS, query)
-        if not made:
+        if not made and aid is not None:  # on conflict: this sync exists already
             return self.get_audit(aid, clinic_id=row["clinic_id"])
-        return rows.audit(made[0])
+        return rows.audit(rows.returned(made[0] if made else None, "create sync audit"))
 
     def create_sync_runs(
         self,
@@ -212,7 +213,7 @@ class SupabaseSyncData:
     def child_audits(self, parent_id: str) -> list[Audit]:
         pid = rows.parse_uuid(parent_id, "sync")
 
-        def build():
+        def build() -> Any:
             return (
                 self.table(AUDITS)
                 .select("*")
