@@ -19,13 +19,13 @@ from typing import Any
 
 from pims_sync.errors import NotFound, PimsSyncError, SyncInProgress, ValidationError
 from pims_sync.store.base import Store
-from pims_sync.sync.options import PHASES_FOR
+from pims_sync.sync.options import PHASE_OF_AUDIT_TYPE, PHASES_FOR
 from pims_sync.sync.results import PhaseResult
 from pims_sync.sync.runner import STOPS_CHAIN, finish_parent, mark_not_run
 from pims_sync.timezones import check_timezone
 
 from .deliveries import delivery_id
-from .enqueue import PHASE_OF_AUDIT_TYPE, TERMINAL, InFlight, phase_results, sync_result
+from .enqueue import TERMINAL, InFlight, phase_results, sync_result
 from .locks import TokenLock, clinic_lock
 from .runtime import WorkerRuntime, runtime
 
