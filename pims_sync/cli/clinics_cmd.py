@@ -87,13 +87,18 @@ def _region(ctx, param, value: str | None) -> str | None:
 
 
 def _warn_if_refused(settings, clinic: Clinic) -> None:
-    """Say now, not at the next sync, when the provider will refuse the clinic's host."""
+    """Say now, not at the next sync, when the clinic's provider will refuse the clinic's host
+    (each provider has its own hosts; IDEXX_EXTRA_HOSTS adds to every one)."""
     from ..errors import PimsHostRefused
+    from ..providers.ezyvet import hosts as ezyvet_hosts
     from ..providers.idexx.hosts import base_url_for
 
     try:
-        base_url_for(clinic.id, clinic.pims_host, default_url=settings.idexx_base_url,
-                     extra_hosts=settings.idexx_extra_hosts)
+        if registry.canonical_name(clinic.pims_provider) == "ezyvet":
+            ezyvet_hosts.base_url_for(clinic.id, clinic.pims_host, extra_hosts=settings.idexx_extra_hosts)
+        else:
+            base_url_for(clinic.id, clinic.pims_host, default_url=settings.idexx_base_url,
+                         extra_hosts=settings.idexx_extra_hosts)
     except PimsHostRefused as e:
         err_console.print(f"[yellow]warning:[/] {e}")
 

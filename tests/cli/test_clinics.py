@@ -111,6 +111,15 @@ def test_a_host_the_provider_would_refuse_is_stored_with_a_warning(env, clinic):
     assert ok_json(env, "clinics", "show", clinic.id)["pimsHost"] == "https://neo.example.org"
 
 
+def test_an_ezyvet_clinics_host_is_checked_against_ezyvets_hosts(env):
+    ezy = ok_json(env, "clinics", "add", "--name", "Ezy", "--timezone", "Pacific/Auckland", "--pims-provider",
+                  "ezyvet", "--pims-host", "https://api.trial.ezyvet.com")
+    trial = run(env, "clinics", "set", ezy["id"], "--pims-host", "https://api.trial.ezyvet.com")
+    assert trial.exit_code == 0 and "warning" not in trial.output  # an ezyVet host, though not IDEXX's
+    other = run(env, "clinics", "set", ezy["id"], "--pims-host", "https://ca.idexxneo.com")
+    assert other.exit_code == 0 and "warning" in other.output and "not an ezyVet API host" in other.output
+
+
 def test_set_changes_only_what_is_given(env, clinic):
     owner = str(uuid.uuid4())
     after = ok_json(env, "clinics", "set", clinic.id, "--timezone", "Europe/Dublin", "--pims-host",
