@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -28,6 +29,13 @@ from ..models import (
 from . import _rows as rows
 from ._host import PostgresHost
 from ._sync_runs import split_sync_runs, sync_runs_args
+
+# upsert_cases stages its rows in pims_sync_incoming_cases (migration *_upsert_cases_staged.sql)
+# with a binary COPY: no text formatting of timestamps on our side, no parsing on the server's
+_STAGED = tuple(n for n in rows.CASE_DATA_COLUMNS if n != "metadata")
+_STAGE_COPY = f"copy pims_sync_incoming_cases (ord, {', '.join(_STAGED)}, metadata) from stdin (format binary)"
+_STAGE_TYPES = ["int8", *("timestamptz" if n.endswith("_at") else "text" for n in _STAGED), "jsonb"]
+_staged_values = attrgetter(*_STAGED)
 
 # status::text: on an adopted database cases.status is the product's ENUM
 _REF_COLUMNS = (
@@ -49,16 +57,18 @@ class SyncDataQueries(PostgresHost):
                 raise rows.foreign_case(cid, other)
         # one global key order: two concurrent syncs then lock shared keys in the same order
         ordered = sorted(cases, key=lambda c: (c.source, c.external_id))
-        created = updated = unchanged = 0
+        if not ordered:
+            return UpsertResult(created=0, updated=0, unchanged=0)
         with self._conn("upsert cases") as conn:
-            for start in range(0, len(ordered), rows.UPSERT_CHUNK):
-                chunk = [rows.case_to_json(c) for c in ordered[start : start + rows.UPSERT_CHUNK]]
-                found = conn.execute("select upsert_cases(%s, %s) as r", (cid, jsonb(chunk))).fetchone()
-                result = rows.returned(found, "upsert cases")["r"]
-                created += result["created"]
-                updated += result["updated"]
-                unchanged += result["unchanged"]
-        return UpsertResult(created=created, updated=updated, unchanged=unchanged)
+            # staged by COPY (no JSON on either side), then one statement that skips unchanged rows
+            conn.execute("select stage_cases()")
+            with conn.cursor() as cur, cur.copy(_STAGE_COPY) as copy:
+                copy.set_types(_STAGE_TYPES)
+                for ordinal, case in enumerate(ordered):
+                    copy.write_row((ordinal, *_staged_values(case), jsonb(case.metadata)))
+            found = conn.execute("select upsert_staged_cases(%s) as r", (cid,)).fetchone()
+            result = rows.returned(found, "upsert cases")["r"]
+        return UpsertResult(created=result["created"], updated=result["updated"], unchanged=result["unchanged"])
 
     def cases_needing_enrichment(
         self, clinic_id: str, start: datetime, end: datetime, *, stale_before: datetime | None = None
