@@ -66,6 +66,8 @@ class Operation:
         if self.authenticated:
             out.setdefault(401, ("Missing, unknown, revoked or expired API key", Error))
             out.setdefault(429, ("Too many failed API keys from this address", Error))
+            out.setdefault(503, ("The database or Redis is unavailable, or every request thread is busy "
+                                 "(server_busy, with Retry-After)", Error))
         out.setdefault(400, ("Invalid input (malformed JSON, validation)", Error))
         if self.body is not None:
             out.setdefault(415, ("The body is not application/json", Error))
