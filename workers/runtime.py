@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
@@ -23,7 +23,8 @@ from pims_sync.credential_status import refusal_for
 from pims_sync.crypto import CredentialCipher
 from pims_sync.errors import ConfigError, PimsHostRefused
 from pims_sync.models import CASE_SOURCE_IDEXX, Clinic, Credentials, external_id_for
-from pims_sync.providers.registry import provider_spec
+from pims_sync.providers.build import ApiTokens, BrowserLogin, build_provider
+from pims_sync.providers.registry import ProviderSpec
 
 from .browser_pool import BrowserPool
 from .deliveries import DeliveryCounter
@@ -77,7 +78,7 @@ class WorkerRuntime:
     def deliveries(self) -> DeliveryCounter:
         return DeliveryCounter(self.redis, cap=self.settings.max_task_deliveries)
 
-    def credentials_loader(self, clinic_id: str, provider: str = "idexx"):
+    def credentials_loader(self, clinic_id: str, provider: str = "idexx") -> Callable[[], Credentials]:
         """Decrypts only when the provider must log in, inside this worker, never before."""
 
         def load() -> Credentials:
@@ -100,9 +101,10 @@ class WorkerRuntime:
     def rate_limiter(self) -> Any:
         from pims_sync.providers.ezyvet.limiter import RedisRateLimiter
 
-        return RedisRateLimiter(self.redis)
+        # the limiter waits in this worker, not beyond the phase's time limit
+        return RedisRateLimiter(self.redis, max_wait_s=max(1.0, self.settings.hard_time_limit_s / 4))
 
-    def provider_credentials_loader(self, clinic_id: str, provider: str):
+    def provider_credentials_loader(self, clinic_id: str, provider: str) -> Callable[[], dict[str, str]]:
         """A non-IDEXX provider's fields, decrypted inside this worker when first needed."""
         from pims_sync.store import unseal
 
@@ -116,74 +118,32 @@ class WorkerRuntime:
         return load
 
     def provider_for(self, clinic: Clinic) -> Any:
-        """The provider clinics.pims_provider names (pims_sync/providers/registry.py).
+        """The provider clinics.pims_provider names (pims_sync/providers/build.py builds it, from
+        this runtime's caches, locks, limiter and browsers).
 
         An unknown name, or a clinic host we must not send credentials to, gives a
         RefusedProvider: the phase then fails through its usual path naming the field.
         """
         try:
-            spec = provider_spec(clinic.pims_provider)
+            return build_provider(clinic, self)
+        except PimsHostRefused as refused:
+            log.error("%s", refused)
+            return RefusedProvider(refused)
         except ConfigError as refused:
             log.error("clinic %s: %s", clinic.id, refused)
             return RefusedProvider(refused, clinic_id=clinic.id)
-        if spec.name == "ezyvet":
-            return self._ezyvet_provider(clinic, spec)
-        return self._idexx_provider(clinic)
 
-    def _ezyvet_provider(self, clinic: Clinic, spec: Any) -> Any:
-        from pims_sync.providers.ezyvet.hosts import base_url_for
-        from pims_sync.providers.ezyvet.provider import EzyvetProvider
+    def browser_login(self, clinic_id: str) -> BrowserLogin:
+        """An IDEXX provider's login: this process's browser pool (logins from any thread of a sync
+        run on the pool's thread), the Redis session cache and the clinic's login lock."""
+        return BrowserLogin(browser_source=self.browsers, session_cache=self.sessions,
+                            login_lock=LoginLock(self.sessions, clinic_id))
 
-        try:  # clinics.pims_host: a trial host, or one the operator listed (the simulator)
-            base_url = base_url_for(clinic.id, clinic.pims_host, extra_hosts=self.settings.idexx_extra_hosts)
-        except PimsHostRefused as refused:
-            log.error("%s", refused)
-            return RefusedProvider(refused)
-        # the limiter waits in this worker, not beyond the phase's time limit
-        self.rate_limiter.max_wait_s = max(1.0, self.settings.hard_time_limit_s / 4)
-        return EzyvetProvider(
-            clinic=clinic,
-            credentials_loader=self.provider_credentials_loader(clinic.id, spec.name),
-            base_url=base_url,
-            token_cache=self.api_tokens,
-            token_lock=self.api_tokens.login_lock,
-            limiter=self.rate_limiter,
-            rate_limit=spec.rate_limit,
-        )
-
-    def _idexx_provider(self, clinic: Clinic) -> Any:
-        """The clinic's IDEXX provider, on the clinic's own host when it has an allowed one.
-
-        Raises PimsHostRefused (naming the clinic and IDEXX_EXTRA_HOSTS) before anything is sent
-        when the clinic's host is not one credentials may go to. Logins from any thread of the
-        sync run on this process's browser (the pool's thread); the session cache and the login
-        lock are per clinic, so clinics on different hosts sync side by side.
-        """
-        from pims_sync.providers.idexx.auth import IdexxAuthenticator
-        from pims_sync.providers.idexx.dump import client_options
-        from pims_sync.providers.idexx.hosts import base_url_for
-        from pims_sync.providers.idexx.provider import IdexxProvider
-
-        s = self.settings
-        try:
-            base_url = base_url_for(
-                clinic.id, clinic.pims_host, default_url=s.idexx_base_url, extra_hosts=s.idexx_extra_hosts
-            )
-        except PimsHostRefused as refused:
-            log.error("%s", refused)
-            return RefusedProvider(refused)
-        auth = IdexxAuthenticator(base_url, browser_source=self.browsers, timeout_ms=s.browser_timeout_ms)
-        return IdexxProvider(
-            clinic=clinic,
-            credentials_loader=self.credentials_loader(clinic.id),
-            base_url=base_url,
-            authenticator=auth,
-            session_cache=self.sessions,
-            login_lock=LoginLock(self.sessions, clinic.id),
-            login_timeout_ms=s.browser_timeout_ms,
-            session_ttl_s=s.session_ttl_s,
-            client_options=client_options(s),
-        )
+    def api_tokens_for(self, spec: ProviderSpec) -> ApiTokens:
+        """A REST provider's tokens (encrypted in Redis, one fetch per site under its lock) and the
+        rate buckets every worker shares."""
+        return ApiTokens(token_cache=self.api_tokens, token_lock=self.api_tokens.login_lock,
+                         limiter=self.rate_limiter)
 
     def close(self) -> None:
         if os.getpid() != self.pid:

@@ -12,8 +12,8 @@ from .output import ServiceUnreachable
 
 if TYPE_CHECKING:
     from ..models import Clinic
+    from ..providers.base import PimsProvider
     from ..providers.idexx.auth import BrowserSource
-    from ..providers.idexx.provider import IdexxProvider
     from ..store.base import Store
 
 
@@ -69,22 +69,11 @@ def celery_app(settings: Settings) -> Any:
     return create_celery_app(settings)
 
 
-def local_provider(settings: Settings, store: Store, clinic: Clinic, browser_source: BrowserSource) -> IdexxProvider:
-    """An IDEXX provider in this process (the CLI's --local and `credentials test`)."""
-    from ..crypto import CredentialCipher
-    from ..providers.idexx.dump import client_options
-    from ..providers.idexx.hosts import base_url_for
-    from ..providers.idexx.provider import IdexxProvider
+def local_provider(settings: Settings, store: Store, clinic: Clinic, browser_source: BrowserSource) -> PimsProvider:
+    """The provider clinics.pims_provider names, in this process (the CLI's --local and
+    `credentials test`): built as the workers build it (pims_sync/providers/build.py), with this
+    process's sessions, tokens and rate buckets. ConfigError (unknown provider, refused host)
+    before any credential is read."""
+    from ..providers.build import InProcessParts, build_provider
 
-    cipher = CredentialCipher.from_settings(settings)
-    base_url = base_url_for(  # PimsHostRefused (a ConfigError) before any credential is read
-        clinic.id, clinic.pims_host, default_url=settings.idexx_base_url, extra_hosts=settings.idexx_extra_hosts
-    )
-    return IdexxProvider(
-        clinic=clinic,
-        credentials_loader=lambda: cipher.decrypt_credentials(store.get_credentials(clinic.id, clinic.pims_provider)),
-        base_url=base_url,
-        browser_source=browser_source,
-        login_timeout_ms=settings.browser_timeout_ms,
-        client_options=client_options(settings),
-    )
+    return build_provider(clinic, InProcessParts(settings, store, browser_source))

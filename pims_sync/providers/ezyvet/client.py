@@ -14,6 +14,11 @@ Every data call first takes a token from the site's and the endpoint's buckets
 (:mod:`.limiter`); a 429 anyway waits ``Retry-After`` or ``x-ratelimit-reset``. 5xx and
 connection errors are retried with backoff, then PimsUnavailable. Errors carry ezyVet's own
 ``messages`` text (trimmed), the endpoint and status: never a response's records.
+
+Metrics (docs/METRICS.md), labelled ``provider="ezyvet"``: every request's latency and status by
+endpoint path (paths are fixed, ids travel in the query) in
+``pims_sync_pims_request_duration_seconds``; every token request in ``pims_sync_logins_total``,
+kind ``login``, or ``relogin`` when a 401 on a data call made it.
 """
 
 from __future__ import annotations
@@ -30,12 +35,14 @@ from typing import Any
 
 import requests
 
+from ... import metrics
 from ...errors import AuthenticationFailed, PimsProtocolError, PimsUnavailable, RateLimited
 from ..registry import RateLimit
 from .limiter import Bucket
 
 log = logging.getLogger(__name__)
 
+PROVIDER = "ezyvet"  # the metrics' provider label (the registry name)
 TOKEN_PATH = "/v1/oauth/access_token"
 DEFAULT_TOKEN_TTL_S = 43_200  # the documented 12 h, when expires_in is missing or absurd
 MAX_TOKEN_TTL_S = 14 * 86_400  # older tokens lived 14 days (EZYVET_FACTS.md §1)
@@ -126,7 +133,21 @@ class EzyvetClient:
             return dict(entry)
         return None
 
-    def _fetch_token(self) -> dict[str, Any]:
+    def _fetch_token(self, kind: str = "login") -> dict[str, Any]:
+        """A new token from ezyVet (caller holds the site's lock), counted in pims_sync_logins_total
+        as ``kind`` (login, or relogin after a 401): succeeded, refused (bad credentials) or error."""
+        try:
+            token = self._request_token()
+        except AuthenticationFailed:
+            metrics.LOGINS.labels(PROVIDER, kind, "refused").inc()
+            raise
+        except Exception:
+            metrics.LOGINS.labels(PROVIDER, kind, "error").inc()
+            raise
+        metrics.LOGINS.labels(PROVIDER, kind, "succeeded").inc()
+        return token
+
+    def _request_token(self) -> dict[str, Any]:
         creds = self._credentials()
         body = {"partner_id": creds["partner_id"], "client_id": creds["client_id"],
                 "client_secret": creds["client_secret"], "grant_type": "client_credentials", "scope": SCOPES}
@@ -166,7 +187,7 @@ class EzyvetClient:
                     self._token = None
             fresh = self._usable(self._cache.get(self.site_key))
             if fresh is None or fresh["access_token"] == dead["access_token"]:
-                fresh = self._fetch_token()
+                fresh = self._fetch_token("relogin")
             with self._state:
                 self._token = fresh
 
@@ -247,14 +268,18 @@ class EzyvetClient:
             headers["Authorization"] = f"Bearer {token}"
         with self._state:
             self.requests[endpoint] += 1
+        started = time.monotonic()
         try:
-            return session.request(method, self.base_url + endpoint, params=params, json=json_body,
-                                   headers=headers, timeout=self.timeout_s)
+            response = session.request(method, self.base_url + endpoint, params=params, json=json_body,
+                                       headers=headers, timeout=self.timeout_s)
         except requests.RequestException as e:
+            _record(endpoint, None, started)
             if soft:
                 log.info("ezyVet %s: %s, retrying", endpoint, e.__class__.__name__)
                 return None
             raise PimsUnavailable(f"ezyVet {endpoint} could not be reached ({e.__class__.__name__})") from None
+        _record(endpoint, response.status_code, started)
+        return response
 
     def _json(self, response: requests.Response, endpoint: str) -> Any:
         try:
@@ -273,6 +298,12 @@ class EzyvetClient:
             sessions, self._sessions = self._sessions, []
         for s in sessions:
             s.close()
+
+
+def _record(endpoint: str, status: int | None, started: float) -> None:
+    """pims_sync_pims_request_duration_seconds: the endpoint is a fixed path (ids go in the query)."""
+    metrics.PIMS_REQUEST_DURATION.labels(PROVIDER, endpoint, str(status or "error")).observe(
+        time.monotonic() - started)
 
 
 def _retry_after(response: requests.Response) -> float | None:
