@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from pims_sync import __version__
+from pims_sync.sync.options import SyncOptions
 
 from .auth import authenticate_request
 from .responses import Error
@@ -167,7 +168,8 @@ def component_schemas(models: Iterable[type[BaseModel]]) -> tuple[dict[type[Base
 
 
 def build_document(operations: list[Operation]) -> dict[str, Any]:
-    refs, schemas = component_schemas(m for op in operations for m in op.models())
+    # SyncOptions itself too: every option a sync takes (each endpoint's body is the subset it uses)
+    refs, schemas = component_schemas([*(m for op in operations for m in op.models()), SyncOptions])
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         paths.setdefault(op.path, {})[op.method] = _operation_doc(op, refs)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from ..models import DateWindow
@@ -142,7 +143,7 @@ class SyncOptions(BaseModel):
     )
     # set for full syncs: inbound then also covers the lookback days, so the cases that
     # enrichment and reconciliation look at exist even on a clinic's first sync
-    inbound_covers_lookback: StrictBool = Field(False, description="Set by the service for full syncs.")
+    inbound_covers_lookback: SkipJsonSchema[StrictBool] = Field(False, description="Set by the service for full syncs.")
 
     @model_validator(mode="after")
     def _date_range(self) -> SyncOptions:

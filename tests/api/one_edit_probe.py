@@ -40,7 +40,9 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
     try:
         client = app.test_client()
         doc = client.get("/openapi.json").get_json()
-        out["openapiMaximum"] = doc["components"]["schemas"]["InboundSyncRequest"]["properties"]["daysAhead"]["maximum"]
+        schemas = doc["components"]["schemas"]
+        out["openapiMaximum"] = [schemas[name]["properties"]["daysAhead"]["maximum"]
+                                 for name in ("InboundSyncRequest", "FullSyncRequest", "SyncOptions")]
         headers = {"X-API-Key": args.api_key}
         over = client.post("/api/sync/inbound", headers=headers, json={"daysAhead": args.value + 1})
         out["apiOver"] = [over.status_code, over.get_json()["error"]["message"] if over.status_code >= 400 else None]

@@ -34,7 +34,7 @@ def _probe(value: int, *, le: int | None, database_url: str, redis_url: str, api
 
 def _assert_every_face_uses(result: dict, bound: int) -> None:
     over = f"must be an integer from 0 to {bound}"
-    assert result["openapiMaximum"] == bound
+    assert result["openapiMaximum"] == [bound, bound, bound]  # InboundSyncRequest, FullSyncRequest, SyncOptions
     assert result["apiOver"][0] == 400 and over in result["apiOver"][1], result["apiOver"]
     assert result["apiAt"] == 202
     assert result["cliOver"] is not None and over in result["cliOver"] and "--days-ahead" in result["cliOver"]
