@@ -330,8 +330,9 @@ def no_credentials(clinic_id: str, provider: str, *, active: bool = False) -> Cr
 
 
 def other_provider(provider: str, clinic_id: str) -> str:
-    """Why idexx_credentials cannot hold another provider's credentials."""
+    """Why idexx_credentials cannot hold another provider's credentials: they live elsewhere."""
     return (
-        f"clinic {clinic_id}: no credentials store for PIMS provider {provider!r} yet "
-        "(only IDEXX Neo credentials are kept, in idexx_credentials)"
+        f"clinic {clinic_id}: idexx_credentials holds IDEXX Neo credentials only; PIMS provider "
+        f"{provider!r} keeps its credentials in pims_sync_provider_credentials "
+        "(save_provider_credentials/get_provider_credentials, or `pims-sync credentials set`)"
     )
