@@ -238,7 +238,9 @@ class EzyvetClient:
                 wait = _retry_after(response)
                 if last:
                     raise RateLimited(f"ezyVet kept answering 429 on {endpoint}", retry_after_s=wait)
-                time.sleep(min(wait if wait is not None else self.backoff_s * 2**attempt, self.retry_after_max_s))
+                held = min(wait if wait is not None else self.backoff_s * 2**attempt, self.retry_after_max_s)
+                metrics.RATE_LIMIT_WAIT.labels(PROVIDER).observe(held)
+                time.sleep(held)
                 continue
             if status >= 500:
                 if last:

@@ -86,22 +86,33 @@ def test_sync_full_local_on_an_ezyvet_clinic_stores_cases_and_feeds_the_metrics(
         assert secret not in text
 
 
-def test_a_401_refetch_counts_as_a_relogin_and_failed_fetches_as_refused():
+def test_a_401_refetch_counts_as_a_relogin_a_429_as_a_hold_and_a_bad_secret_as_refused():
     forget_lookups()
     relogins = metrics.LOGINS.labels("ezyvet", "relogin", "succeeded")
     refused = metrics.LOGINS.labels("ezyvet", "login", "refused")
     unauthorised = metrics.PIMS_REQUEST_DURATION.labels("ezyvet", "/v2/appointment", "401")
-    before = relogins._value.get(), refused._value.get(), sum(b.get() for b in unauthorised._buckets)
+    throttled = metrics.PIMS_REQUEST_DURATION.labels("ezyvet", "/v2/appointment", "429")
+    held = metrics.RATE_LIMIT_WAIT.labels("ezyvet")
+
+    def counts() -> tuple[float, ...]:
+        return (relogins._value.get(), refused._value.get(), sum(b.get() for b in unauthorised._buckets),
+                sum(b.get() for b in throttled._buckets), sum(b.get() for b in held._buckets))
+
+    before = counts()
     now = datetime.now(UTC)
     with EzyvetSimulator(seed=43, sites=1, appointments_per_day=3) as sim:
         site = sim.sites[0]
         clinic = Clinic(id=f"clinic-{secrets.token_hex(3)}", name="ezy", timezone=site["timezone"])
         creds = {k: site[k] for k in FIELDS}
-        provider = EzyvetProvider(clinic=clinic, credentials_loader=lambda: creds, base_url=sim.url)
+        provider = EzyvetProvider(clinic=clinic, credentials_loader=lambda: creds, base_url=sim.url,
+                                  client_options={"retry_after_max_s": 0.2})
         try:
             provider.appointments(now - timedelta(days=1), now + timedelta(days=1))
             assert requests.post(f"{sim.url}/__sim/tokens/expire", timeout=10).json()["expired"] >= 1
             provider.appointments(now - timedelta(days=1), now + timedelta(days=1))  # 401, new token, retried
+            fault = {"path": "/v2/appointment", "status": 429, "count": 1, "type": "RateLimited"}
+            assert requests.post(f"{sim.url}/__sim/faults", json=fault, timeout=10).status_code == 201
+            provider.appointments(now - timedelta(days=1), now + timedelta(days=1))  # 429, held, retried
         finally:
             provider.close()
         wrong = EzyvetProvider(clinic=clinic, credentials_loader=lambda: {**creds, "client_secret": "wrong"},
@@ -115,7 +126,8 @@ def test_a_401_refetch_counts_as_a_relogin_and_failed_fetches_as_refused():
                 raise AssertionError("a wrong secret got a token")
         finally:
             wrong.close()
-    after = relogins._value.get(), refused._value.get(), sum(b.get() for b in unauthorised._buckets)
+    after = counts()
     assert after[0] == before[0] + 1  # one re-login for the 401
     assert after[1] == before[1] + 1  # the refused client secret
     assert after[2] == before[2] + 1  # the 401 itself is a request, with its status
+    assert after[3] == before[3] + 1 and after[4] == before[4] + 1  # the 429, and the hold it caused
