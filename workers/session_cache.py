@@ -61,7 +61,7 @@ class RedisSessionCache:
         return f"{self.prefix}verified:{clinic_id}"
 
     def get(self, clinic_id: str) -> Any | None:
-        blob = self.client.get(self.key(clinic_id))
+        blob = self._raw(self.key(clinic_id))
         if blob is None:
             return None
         try:
@@ -83,7 +83,7 @@ class RedisSessionCache:
         key = self.key(clinic_id)
         if cookies is None:
             return bool(self.client.delete(key))
-        blob = self.client.get(key)
+        blob = self._raw(key)
         if blob is None:
             return False
         try:
@@ -107,12 +107,12 @@ class RedisSessionCache:
         blob = self._stored_blob(clinic_id, cookies)
         if blob is None:
             return False
-        marker = self.client.get(self.verified_key(clinic_id))
+        marker = self._raw(self.verified_key(clinic_id))
         return marker is not None and marker.decode() == _fingerprint(blob)
 
     def _stored_blob(self, clinic_id: str, cookies: Any) -> bytes | None:
         """The stored ciphertext if it holds exactly these cookies, else None."""
-        blob = self.client.get(self.key(clinic_id))
+        blob = self._raw(self.key(clinic_id))
         if blob is None:
             return None
         try:
@@ -120,6 +120,13 @@ class RedisSessionCache:
         except CredentialDecryptError:
             return None
         return blob if _normalise(current) == _normalise(cookies) else None
+
+    def _raw(self, key: str) -> bytes | None:
+        """A stored value: ciphertext is bytes, so the client must not decode responses."""
+        value = self.client.get(key)
+        if isinstance(value, str):
+            raise TypeError("RedisSessionCache needs a Redis client without decode_responses")
+        return value
 
     @contextmanager
     def login_lock(self, clinic_id: str) -> Iterator[bool]:
