@@ -74,8 +74,9 @@ language sql stable as $$
 $$;
 
 -- Upsert the staged cases into p_clinic_id's; {created, updated, unchanged, restored}.
--- cases.status and cases.type may be the product's ENUMs (names we do not know): the INSERT is
--- built with each one's actual type, so text reaches them through the type's own input.
+-- cases.status and cases.type may be the product's ENUMs (names we do not know): their values go
+-- through jsonb_populate_record(null::cases, ...), which converts text to each column's own type,
+-- so the statement is static and its plan is cached for the session (EXECUTE planned it per call).
 -- work_mem for this call only: a batch of 10,000 cases sorts ~6 MB twice (the repeated-key rule,
 -- then key order), which the 4 MB default spills to disk.
 create or replace function upsert_staged_cases(p_clinic_id uuid)
@@ -91,8 +92,6 @@ declare
     v_owner        uuid;
     v_labels       jsonb := pims_sync.case_type_labels();
     v_type_default text := pims_sync.case_type_default();
-    v_status_type  text;
-    v_type_type    text;
 begin
     if p_clinic_id is null then
         raise exception 'upsert_cases: p_clinic_id is required' using errcode = '22023';
@@ -102,17 +101,12 @@ begin
         return jsonb_build_object('created', 0, 'updated', 0, 'unchanged', 0, 'restored', 0);
     end if;
     select c.owner_user_id into v_owner from clinics c where c.id = p_clinic_id;
-    select format_type(a.atttypid, null) into v_status_type
-      from pg_attribute a where a.attrelid = 'public.cases'::regclass and a.attname = 'status';
-    select format_type(a.atttypid, null) into v_type_type
-      from pg_attribute a where a.attrelid = 'public.cases'::regclass and a.attname = 'type';
 
-    execute format($sql$
     with incoming as (
         select distinct on (s.source, s.external_id)
                s.source, s.external_id, s.status, s.pims_status, s.type as pims_type,
-               coalesce(case when $2 is null then s.type
-                             else $2 ->> pims_sync.normalise_label(s.type) end, $3) as type,
+               coalesce(case when v_labels is null then s.type
+                             else v_labels ->> pims_sync.normalise_label(s.type) end, v_type_default) as type,
                s.scheduled_at, s.ends_at, s.patient_name, s.patient_external_id, s.species,
                s.client_name, s.client_external_id, s.client_email, s.client_phone,
                s.client_phone_e164, s.provider_name, s.room, s.consultation_external_id,
@@ -130,9 +124,9 @@ begin
         select i.*, (c.deleted_at is not null or coalesce(c.metadata ? 'reconciliation', false)) as was_deleted
           from incoming i
           left join cases c
-            on c.clinic_id = $1 and c.source = i.source and c.external_id = i.external_id
+            on c.clinic_id = p_clinic_id and c.source = i.source and c.external_id = i.external_id
          where c.id is null
-            or pims_sync.case_differs(c, $2, i.status, i.status, i.type, i.pims_type, i.pims_status,
+            or pims_sync.case_differs(c, v_labels, i.status, i.status, i.type, i.pims_type, i.pims_status,
                    i.scheduled_at, i.ends_at, i.patient_name, i.patient_external_id, i.species,
                    i.client_name, i.client_external_id, i.client_email, i.client_phone,
                    i.client_phone_e164, i.provider_name, i.room, i.consultation_external_id,
@@ -144,12 +138,14 @@ begin
             pims_type, scheduled_at, ends_at, patient_name, patient_external_id, species,
             client_name, client_external_id, client_email, client_phone, client_phone_e164,
             provider_name, room, consultation_external_id, metadata)
-        select $1, $4, ch.source, ch.external_id, ch.status::%1$s, ch.status, ch.pims_status,
-               ch.type::%2$s, ch.pims_type, ch.scheduled_at, ch.ends_at, ch.patient_name,
+        select p_clinic_id, v_owner, ch.source, ch.external_id, typed.status, ch.status, ch.pims_status,
+               typed.type, ch.pims_type, ch.scheduled_at, ch.ends_at, ch.patient_name,
                ch.patient_external_id, ch.species, ch.client_name, ch.client_external_id,
                ch.client_email, ch.client_phone, ch.client_phone_e164, ch.provider_name, ch.room,
                ch.consultation_external_id, ch.metadata
           from changed ch
+         cross join lateral jsonb_populate_record(
+                 null::cases, jsonb_build_object('status', ch.status, 'type', ch.type)) as typed
          order by ch.source, ch.external_id  -- key order: concurrent batches cannot deadlock
         on conflict (clinic_id, source, external_id) do update set
             status = case when pims_sync.status_is_synced(c.status::text, c.sync_status, c.metadata)
@@ -157,7 +153,7 @@ begin
             sync_status = case when pims_sync.status_is_synced(c.status::text, c.sync_status, c.metadata)
                                then excluded.sync_status else c.sync_status end,
             pims_status = excluded.pims_status,
-            type = case when $2 is null or $2 ? pims_sync.normalise_label(excluded.pims_type)
+            type = case when v_labels is null or v_labels ? pims_sync.normalise_label(excluded.pims_type)
                         then excluded.type else c.type end,
             pims_type = excluded.pims_type,
             scheduled_at = excluded.scheduled_at,
@@ -175,7 +171,7 @@ begin
             consultation_external_id = excluded.consultation_external_id,
             metadata = (coalesce(c.metadata, '{}'::jsonb) - 'reconciliation') || excluded.metadata,
             deleted_at = null
-        where pims_sync.case_differs(c, $2, excluded.status::text, excluded.sync_status,
+        where pims_sync.case_differs(c, v_labels, excluded.status::text, excluded.sync_status,
                   excluded.type::text, excluded.pims_type, excluded.pims_status,
                   excluded.scheduled_at, excluded.ends_at, excluded.patient_name,
                   excluded.patient_external_id, excluded.species, excluded.client_name,
@@ -188,9 +184,7 @@ begin
     select (select count(*) from upserted where inserted),
            (select count(*) from upserted where not inserted),
            (select count(*) from changed where was_deleted)
-    $sql$, v_status_type, v_type_type)
-    into v_created, v_updated, v_restored
-    using p_clinic_id, v_labels, v_type_default, v_owner;
+    into v_created, v_updated, v_restored;
 
     delete from pims_sync_incoming_cases;  -- empty for the next upsert in this transaction
     return jsonb_build_object(
