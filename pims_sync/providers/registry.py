@@ -1,12 +1,14 @@
 """Which PIMS providers exist, and what each needs: the one mapping every part asks.
 
-The worker (``workers/runtime.py``) builds a clinic's provider from ``clinics.pims_provider``
-through :func:`provider_spec`; the enqueue side routes the clinic's tasks to the spec's queue;
-``pims-sync credentials set`` prompts for the spec's credential fields. This module imports no
-provider code (no Playwright, no HTTP client), so the API and beat may import it freely.
+:func:`.build.build_provider` builds a clinic's provider from ``clinics.pims_provider``
+through :func:`provider_spec`, for the worker (``workers/runtime.py``) and the CLI's ``--local``
+alike; the enqueue side routes the clinic's tasks to the spec's queue; ``pims-sync credentials
+set`` prompts for the spec's credential fields. This module imports no provider code (no
+Playwright, no HTTP client), so the API and beat may import it freely.
 
-Adding a provider = one ``ProviderSpec`` here + a ``build`` branch in workers/runtime.py
-(docs/PROVIDERS.md walks through ezyVet as the example).
+Adding a provider = one ``ProviderSpec`` here + a branch in ``build.build_provider`` (and, if it
+needs what a worker holds beyond a browser or token cache, a method on ``build.ProviderParts``);
+docs/PROVIDERS.md walks through ezyVet as the example.
 """
 
 from __future__ import annotations
