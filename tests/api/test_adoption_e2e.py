@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date, datetime, time
+from time import monotonic, sleep
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -23,6 +24,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from api.app import create_app, redis_for_api
+from api.auth import KEY_CACHE_S, KEY_VERSION_CHECK_S
 from pims_sync.cli.main import cli
 from pims_sync.models import CASE_SOURCE_IDEXX, CASE_STATUSES, case_status_for, external_id_for
 from pims_sync.store.postgres import PostgresStore
@@ -57,9 +59,11 @@ def cluster(product_url, worker_redis, worker_redis_url, simulator, tmp_path):
         workers.stop_all()
 
 
-def _cli(url: str, *args: str):
+def _cli(url: str, *args: str, redis_url: str | None = None):
+    # the operator's CLI shares the API's Redis: `keys bind` announces the change there, so every
+    # API process drops its cached key at once (api/auth.py KeyCache)
     env = {"DATABASE_URL": url, "IDEXX_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY, "APP_ENV": "test",
-           "SUPABASE_URL": None}
+           "SUPABASE_URL": None, "REDIS_URL": redis_url}
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
@@ -123,9 +127,15 @@ def test_a_full_sync_on_the_adopted_product_database(product_url, cluster, simul
         refused = client.post("/api/sync/full", headers=old_key, json={"clinicId": fx.clinic_id})
         assert refused.status_code == 403 and "keys bind" in refused.get_json()["error"]["message"]
 
-        bound = _cli(product_url, "keys", "bind", fx.keys["shared"].id, "--clinic", fx.clinic_id)
+        bound = _cli(product_url, "keys", "bind", fx.keys["shared"].id, "--clinic", fx.clinic_id,
+                     redis_url=cluster.redis_url)
         assert bound.exit_code == 0, bound.output
-        not_yet = client.post("/api/sync/full", headers=old_key)
+        # each API process reads the key version at most every KEY_VERSION_CHECK_S: the bind
+        # reaches this one within that (tests/api/test_auth_cache.py measures the bound)
+        deadline = monotonic() + 10 * KEY_VERSION_CHECK_S + KEY_CACHE_S
+        while (not_yet := client.post("/api/sync/full", headers=old_key)).status_code == 403:
+            assert monotonic() < deadline, not_yet.get_json()
+            sleep(0.05)
         assert not_yet.status_code == 409 and not_yet.get_json()["error"]["details"]["flag"] == "sync_owner"
 
         cut_over = _cli(product_url, "clinics", "set", fx.clinic_id, "--sync-owner", "pims-sync",
