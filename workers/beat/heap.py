@@ -13,6 +13,7 @@ checks those names and their behaviour on the installed Celery.
 from __future__ import annotations
 
 import heapq
+from typing import TYPE_CHECKING, Any
 
 from celery.beat import event_t
 
@@ -20,7 +21,22 @@ from celery.beat import event_t
 class LazyHeapMixin:
     """Celery's Scheduler.tick semantics (one due entry per call, reserve then apply)."""
 
-    def _push(self, entry, priority: int = 5) -> None:
+    if TYPE_CHECKING:  # celery.beat.Scheduler's, which ClinicScheduler also derives from
+        _heap: list[Any] | None
+        schedule: dict[str, Any]
+        max_interval: float
+
+        def _when(self, entry: Any, next_time_to_run: float) -> float: ...
+        def _is_due_failed(self, entry: Any) -> tuple[bool, float]: ...
+        def populate_heap(self) -> None: ...
+        def is_due(self, entry: Any) -> tuple[bool, float]: ...
+        def reserve(self, entry: Any) -> Any: ...
+        def apply_entry(self, entry: Any, producer: Any = None) -> None: ...
+        def adjust(self, n: float, drift: float = -0.01) -> float | None: ...
+
+    def _push(self, entry: Any, priority: int = 5) -> None:
+        if self._heap is None:  # not built yet: populate_heap() will take the entry from the schedule
+            return
         try:
             is_due, next_s = entry.is_due()
         except Exception:  # noqa: BLE001 - one bad entry must not stop beat (as Celery does)
@@ -40,7 +56,7 @@ class LazyHeapMixin:
         entry = event[2]
         now = self._when(entry, 0)
         if event[0] > now:
-            return min(event[0] - now, self.max_interval)
+            return min(float(event[0]) - now, self.max_interval)
         try:
             is_due, next_s = self.is_due(entry)
         except Exception:  # noqa: BLE001
