@@ -20,11 +20,7 @@ from .connect import load_settings, local_provider, open_store
 from .output import console, fail, handles_errors, json_option, print_json
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..models import Clinic
-    from ..providers.ezyvet.provider import EzyvetProvider
     from ..providers.registry import ProviderSpec
-    from ..store.base import Store
 
 
 @click.group("credentials")
@@ -144,8 +140,7 @@ def test(clinic_id: str, as_json: bool) -> None:
     try:
         clinic = store.get_clinic(clinic_id)
         spec = provider_spec(clinic.pims_provider)  # a refused host or provider: raised, nothing sent
-        provider = (local_provider(settings, store, clinic, browser) if spec.needs_browser
-                    else _api_provider(settings, store, clinic, spec))
+        provider = local_provider(settings, store, clinic, browser)  # a browser only if the provider needs one
         try:
             with console.status(f"logging in to {spec.label} …") if not as_json else contextlib.nullcontext():
                 provider.ensure_session()
@@ -170,18 +165,3 @@ def test(clinic_id: str, as_json: bool) -> None:
         console.print(f"[green]✓[/] login succeeded for clinic {clinic_id} ({elapsed_ms} ms)")
     if not ok:
         fail(f"login failed for clinic {clinic_id}: {reason}: {message}")
-
-
-def _api_provider(settings: Settings, store: Store, clinic: Clinic, spec: ProviderSpec) -> EzyvetProvider:
-    """A REST provider in this process: ``ensure_session`` fetches one token (its "login")."""
-    from ..crypto import CredentialCipher
-    from ..providers.ezyvet.hosts import base_url_for
-    from ..providers.ezyvet.provider import EzyvetProvider
-    from ..store import unseal
-
-    cipher = CredentialCipher.from_settings(settings)
-    base_url = base_url_for(clinic.id, clinic.pims_host, extra_hosts=settings.idexx_extra_hosts)
-    return EzyvetProvider(
-        clinic=clinic, base_url=base_url, rate_limit=spec.rate_limit,
-        credentials_loader=lambda: dict(unseal(cipher, store.get_provider_credentials(clinic.id, spec.name)).fields),
-    )
