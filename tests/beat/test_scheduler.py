@@ -7,6 +7,7 @@ Dispatch is observed where it lands: audit rows in the database and messages on 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from datetime import timedelta
 
@@ -155,6 +156,26 @@ def test_one_active_beat_standby_takes_over_and_a_loser_steps_down(make_schedule
     rclient.delete(key)
     standby.tick()
     assert clinic_entries(standby, c.id)
+
+
+def test_a_beat_whose_lock_expired_unclaimed_retakes_it_and_keeps_its_entries(make_scheduler, clinics, rclient,
+                                                                               caplog):
+    # a tick that ran past the TTL on a loaded machine: nobody took the lock meanwhile, so the
+    # beat takes it again instead of dropping every entry and rebuilding them
+    c = clinics(schedules=[INBOUND_6AM])
+    clock = Clock(utc(2026, 6, 1, 8, 0))
+    key = f"pims:test:beat-lock:{secrets.token_hex(4)}"
+    sched = make_scheduler(clock, lock_key=key)
+    sched.tick()
+    entries = clinic_entries(sched, c.id)
+    assert entries and sched._leading
+    rclient.delete(key)  # the TTL ran out while the beat was paused
+    time.sleep(1.0)  # past the renewal point (TTL 2 s / 3)
+    with caplog.at_level(logging.WARNING, logger="workers.beat"):
+        sched.tick()
+    assert sched._leading and clinic_entries(sched, c.id) == entries
+    assert rclient.get(key).decode() == sched.lock.token
+    assert any("had expired" in r.getMessage() for r in caplog.records)
 
 
 def test_split_brain_sends_each_slot_once(make_scheduler, clinics, database_url):

@@ -177,6 +177,11 @@ class ClinicScheduler(LazyHeapMixin, Scheduler):
             if self.lock.renew():
                 self._renew_at = now + ttl / 3
                 return True
+            if self.lock.acquire():  # it expired while this beat was paused, and no standby took it
+                log.warning("beat: the scheduler lock had expired (a tick ran past its %ss TTL); "
+                            "re-taken, still dispatching", ttl)
+                self._renew_at = now + ttl / 3
+                return True
             self._step_down(f"lost the scheduler lock (now held by {self.lock.holder() or 'nobody'})")
             return False
         if self.lock.acquire() or self.lock.holder() == self.lock.token:
