@@ -101,6 +101,18 @@ class SyncDataQueries(PostgresHost):
         )
         return bool(rows.returned(row, "save case enrichment")["changed"])
 
+    def save_enrichments(self, clinic_id: str, items: Sequence[tuple[str, dict[str, Any]]]) -> list[bool]:
+        if not items:
+            return []
+        cid = rows.parse_uuid(clinic_id, "clinic")
+        cases = [rows.parse_uuid(case_id, "case") for case_id, _ in items]
+        row = self._one(
+            "save case enrichments",
+            "select save_case_enrichments(%s, %s::uuid[], %s) as changed",
+            (cid, cases, jsonb([consultation for _, consultation in items])),
+        )
+        return [bool(c) for c in rows.returned(row, "save case enrichments")["changed"]]
+
     def cases_in_window(
         self, clinic_id: str, start: datetime, end: datetime, *, source: str, include_deleted: bool = True
     ) -> list[CaseRef]:

@@ -89,6 +89,16 @@ class SupabaseSyncData(SupabaseHost):
         }
         return bool(self._call("save case enrichment", "save_case_enrichment", args))
 
+    def save_enrichments(self, clinic_id: str, items: Sequence[tuple[str, dict[str, Any]]]) -> list[bool]:
+        if not items:
+            return []
+        args = {
+            "p_clinic_id": rows.parse_uuid(clinic_id, "clinic"),
+            "p_case_ids": [rows.parse_uuid(case_id, "case") for case_id, _ in items],
+            "p_consultations": [consultation for _, consultation in items],
+        }
+        return [bool(c) for c in self._call("save case enrichments", "save_case_enrichments", args)]
+
     def cases_in_window(
         self, clinic_id: str, start: datetime, end: datetime, *, source: str, include_deleted: bool = True
     ) -> list[CaseRef]:

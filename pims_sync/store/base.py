@@ -147,6 +147,13 @@ class Store(Protocol):
     def save_enrichment(self, clinic_id: str, case_id: str, consultation: dict[str, Any]) -> bool:
         """Store consultation data under metadata.pimsConsultation; False when nothing changed."""
 
+    def save_enrichments(self, clinic_id: str, items: Sequence[tuple[str, dict[str, Any]]]) -> list[bool]:
+        """save_enrichment for each (case id, consultation) in one statement and one commit.
+
+        The changed flags in the items' order. All or nothing: when any case is not the clinic's
+        (NotFound) or the statement fails, nothing of the batch is written.
+        """
+
     def cases_in_window(
         self, clinic_id: str, start: datetime, end: datetime, *, source: str, include_deleted: bool = True
     ) -> list[CaseRef]: ...

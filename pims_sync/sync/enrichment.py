@@ -63,13 +63,53 @@ class CaseEnrichment:
 
         summaries = self._search(window, stats)
 
-        # The pool only fetches; this thread writes each result as it arrives. A write on the
-        # fetch threads would sit on every detail round's critical path (bench/full_sync.py:
-        # a quarter of the threads' time went to the store), while here it overlaps the fetches.
+        # The pool only fetches; this thread writes the results. A write on the fetch threads
+        # would sit on every detail round's critical path (bench/full_sync.py: a quarter of the
+        # threads' time went to the store), while here it overlaps the fetches. The details that
+        # finished together are saved together: one statement and one commit for the lot
+        # (a commit waits for the WAL flush, ~5 ms each when saved one by one).
         def fetch(ref: CaseRef) -> JsonObject:
             assert ref.consultation_external_id is not None  # refs without one were left out above
             detail = self.provider.consultation(ref.consultation_external_id)
             return with_search_row(detail, summaries.get(detail.id)).to_metadata()
+
+        def failed(ref: CaseRef, e: Exception) -> None:
+            if len(errors) < MAX_ERRORS_KEPT:
+                errors.append(f"consultation {ref.consultation_external_id}: {e}")
+            log.warning("enrichment failed for case %s: %s", ref.id, e.__class__.__name__)
+
+        done = 0
+
+        def count(outcome: str) -> None:
+            nonlocal done
+            done += 1
+            stats[outcome] += 1
+            if on_progress:
+                on_progress(done, len(refs), dict(stats))
+
+        def save(fetched: list[tuple[CaseRef, JsonObject]]) -> None:
+            """Save a round's details: one call; one by one when that call fails (it is all or nothing)."""
+            if len(fetched) > 1:
+                try:
+                    changed = self.store.save_enrichments(self.clinic.id, [(r.id, m) for r, m in fetched])
+                except _FATAL_ITEM:
+                    raise
+                except PimsSyncError:  # e.g. a case gone meanwhile: find out which, save the others
+                    log.info("batch of %d enrichments failed; saving them one by one", len(fetched))
+                else:
+                    for flag in changed:
+                        count("casesEnriched" if flag else "casesSkipped")
+                    return
+            for ref, metadata in fetched:
+                outcome = "failed"
+                try:
+                    outcome = "casesEnriched" if self.store.save_enrichment(self.clinic.id, ref.id, metadata) else "casesSkipped"
+                except _FATAL_ITEM:
+                    raise
+                except PimsSyncError as e:  # one bad consultation does not sink the batch
+                    failed(ref, e)
+                finally:
+                    count(outcome)
 
         workers = max(1, min(parallel_batch_size, len(refs)))
         queue = iter(refs)
@@ -85,28 +125,28 @@ class CaseEnrichment:
 
             for _ in range(workers):
                 start_next()
-            done = 0
             try:
                 while in_flight:
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    fetched: list[tuple[CaseRef, JsonObject]] = []
+                    fatal: BaseException | None = None
                     for future in finished:
                         ref = in_flight.pop(future)
-                        done += 1
-                        outcome = "failed"
                         try:
-                            changed = self.store.save_enrichment(self.clinic.id, ref.id, future.result())
-                            outcome = "casesEnriched" if changed else "casesSkipped"
-                        except _FATAL_ITEM:
-                            raise
-                        except (ProviderError, PimsSyncError) as e:  # one bad consultation does not sink the batch
-                            if len(errors) < MAX_ERRORS_KEPT:
-                                errors.append(f"consultation {ref.consultation_external_id}: {e}")
-                            log.warning("enrichment failed for case %s: %s", ref.id, e.__class__.__name__)
-                        finally:
-                            stats[outcome] += 1
-                            if on_progress:
-                                on_progress(done, len(refs), dict(stats))
+                            fetched.append((ref, future.result()))
+                        except _FATAL_ITEM as e:
+                            fatal = e
+                            break
+                        except PimsSyncError as e:  # one bad consultation does not sink the batch
+                            failed(ref, e)
+                            count("failed")
+                    if fatal is not None:
+                        save(fetched)  # what did arrive is kept; nothing new starts
+                        raise fatal
+                    # refill the window first: the next fetches run while this thread saves
+                    for _ in finished:
                         start_next()
+                    save(fetched)
             except BaseException:  # a fatal error (or a bug): start nothing more, let the caller know
                 for f in in_flight:
                     f.cancel()

@@ -18,6 +18,7 @@ from .sample_rows import AUDIT_ID, CASE_ID, CLINIC_ID, audit_row
 EXPECTED_FUNCTIONS = {
     "upsert_cases",
     "save_case_enrichment",
+    "save_case_enrichments",
     "soft_delete_cases",
     "restore_cases",
     "start_audit",
@@ -32,6 +33,7 @@ EXPECTED_FUNCTIONS = {
 def _exercise_every_rpc(sb, postgrest) -> dict[str, set[str]]:
     postgrest.reply("POST", "rpc/upsert_cases", {"created": 1, "updated": 0, "unchanged": 0, "restored": 0})
     postgrest.reply("POST", "rpc/save_case_enrichment", True)
+    postgrest.reply("POST", "rpc/save_case_enrichments", [True, False])
     postgrest.reply("POST", "rpc/soft_delete_cases", 1)
     postgrest.reply("POST", "rpc/restore_cases", 1)
     postgrest.reply("POST", "rpc/start_audit", audit_row())
@@ -42,6 +44,7 @@ def _exercise_every_rpc(sb, postgrest) -> dict[str, set[str]]:
     postgrest.reply("POST", "rpc/sync_history_summary", {"total": 0, "succeeded": 0, "failed": 0})
     sb.upsert_cases(CLINIC_ID, make_cases(CLINIC_ID, 1))
     sb.save_enrichment(CLINIC_ID, CASE_ID, {"id": "c"})
+    sb.save_enrichments(CLINIC_ID, [(CASE_ID, {"id": "c"}), (AUDIT_ID, {"id": "d"})])
     sb.soft_delete_cases(CLINIC_ID, [CASE_ID])
     sb.restore_cases(CLINIC_ID, [CASE_ID])
     sb.start_audit(AUDIT_ID, task_id="t")
