@@ -12,11 +12,12 @@ zone other than clinics.timezone is a warning), without calling the PIMS.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import click
 from rich.table import Table
 
+from ..config import Settings
 from ..errors import CredentialsMissing
 from ..models import Clinic
 from ..providers import registry
@@ -31,13 +32,13 @@ PROVIDER_ALIASES = registry.ALIASES
 SYNC_OWNERS = ("pims-sync", "legacy")
 
 
-class TimeZoneType(click.ParamType):
+class TimeZoneType(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2; subscripted fails at runtime on 8.1
     """An IANA time zone name zoneinfo can load (checked where it is typed, not when beat meets it)."""
 
     name = "IANA_ZONE"
     _MACHINE_DEPENDENT = {"localtime", "posixrules", "Factory"}
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         try:
             zone = validate_timezone(value)
         except ValueError as e:
@@ -48,12 +49,12 @@ class TimeZoneType(click.ParamType):
         return zone
 
 
-class HostType(click.ParamType):
+class HostType(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2; subscripted fails at runtime on 8.1
     """The clinic's PIMS address: a host (https assumed) or an origin, as the provider reads it."""
 
     name = "URL"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         from ..providers.idexx.hosts import HostSyntaxError, origin
 
         try:
@@ -62,10 +63,10 @@ class HostType(click.ParamType):
             self.fail(f"{e} (expected a host or an origin like https://ca.idexxneo.com)", param, ctx)
 
 
-class UuidType(click.ParamType):
+class UuidType(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2; subscripted fails at runtime on 8.1
     name = "UUID"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         return str(click.UUID.convert(value, param, ctx))
 
 
@@ -74,11 +75,15 @@ TIMEZONE = TimeZoneType()
 HOST = HostType()
 
 
+@overload
+def _provider(value: str) -> str: ...
+@overload
+def _provider(value: None) -> None: ...
 def _provider(value: str | None) -> str | None:
     return None if value is None else PROVIDER_ALIASES.get(value, value)
 
 
-def _region(ctx, param, value: str | None) -> str | None:
+def _region(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
     if len(value) != 2 or not value.isalpha():
@@ -86,7 +91,7 @@ def _region(ctx, param, value: str | None) -> str | None:
     return value.upper()
 
 
-def _warn_if_refused(settings, clinic: Clinic) -> None:
+def _warn_if_refused(settings: Settings, clinic: Clinic) -> None:
     """Say now, not at the next sync, when the clinic's provider will refuse the clinic's host
     (each provider has its own hosts; IDEXX_EXTRA_HOSTS adds to every one)."""
     from ..errors import PimsHostRefused
@@ -103,7 +108,7 @@ def _warn_if_refused(settings, clinic: Clinic) -> None:
         err_console.print(f"[yellow]warning:[/] {e}")
 
 
-def clinic_view(clinic: Clinic) -> dict:
+def clinic_view(clinic: Clinic) -> dict[str, Any]:
     """A clinic as JSON, with whether pims-sync syncs it now and, if not, why (the cut-over gate)."""
     from workers.enqueue import sync_refusal
 
@@ -145,8 +150,8 @@ def command() -> None:
 @click.option("--id", "clinic_id", type=UUID, default=None, help="Use this id (e.g. the product's) instead of a new one.")
 @json_option
 @handles_errors
-def add(name, timezone, pims_provider, pims_host, owner_user_id, phone_region, active, sync_owner, clinic_id,
-        as_json):
+def add(name: str, timezone: str, pims_provider: str, pims_host: str | None, owner_user_id: str | None,
+        phone_region: str, active: bool, sync_owner: str, clinic_id: str | None, as_json: bool) -> None:
     """Create a clinic."""
     if not name.strip():
         raise click.BadParameter("must not be empty", param_hint="'--name'")
@@ -174,7 +179,7 @@ def add(name, timezone, pims_provider, pims_host, owner_user_id, phone_region, a
 @click.option("--all", "include_inactive", is_flag=True, help="Include inactive clinics.")
 @json_option
 @handles_errors
-def list_(include_inactive, as_json):
+def list_(include_inactive: bool, as_json: bool) -> None:
     """List clinics (active ones unless --all)."""
     store = open_store(load_settings())
     try:
@@ -198,7 +203,7 @@ def list_(include_inactive, as_json):
 @click.argument("clinic_id", type=UUID)
 @json_option
 @handles_errors
-def show(clinic_id, as_json):
+def show(clinic_id: str, as_json: bool) -> None:
     """One clinic, and whether pims-sync syncs it now."""
     store = open_store(load_settings())
     try:
@@ -267,8 +272,9 @@ def _iso(value: datetime | None) -> str | None:
               help="idexx_credentials.sync_enabled: disabled means no scheduled or API sync by either service.")
 @json_option
 @handles_errors
-def set_(clinic_id, name, timezone, pims_provider, pims_host, clear_pims_host, owner_user_id, clear_owner_user,
-         phone_region, active, sync_owner, sync_enabled, as_json):
+def set_(clinic_id: str, name: str | None, timezone: str | None, pims_provider: str | None, pims_host: str | None,
+         clear_pims_host: bool, owner_user_id: str | None, clear_owner_user: bool, phone_region: str | None,
+         active: bool | None, sync_owner: str | None, sync_enabled: bool | None, as_json: bool) -> None:
     """Change a clinic; only the options given change."""
     if pims_host is not None and clear_pims_host:
         raise click.UsageError("give --pims-host or --clear-pims-host, not both")
@@ -276,7 +282,7 @@ def set_(clinic_id, name, timezone, pims_provider, pims_host, clear_pims_host, o
         raise click.UsageError("give --owner-user or --clear-owner-user, not both")
     if name is not None and not name.strip():
         raise click.BadParameter("must not be empty", param_hint="'--name'")
-    changes = {k: v for k, v in {
+    changes: dict[str, Any] = {k: v for k, v in {
         "name": name.strip() if name is not None else None, "timezone": timezone,
         "pims_provider": _provider(pims_provider), "pims_host": pims_host, "owner_user_id": owner_user_id,
         "phone_region": phone_region, "is_active": active, "sync_owner": sync_owner,

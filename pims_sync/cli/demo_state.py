@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
@@ -55,12 +56,12 @@ class DemoState:
     version: int = STATE_VERSION
 
     @classmethod
-    def from_json(cls, data: Mapping) -> DemoState:
+    def from_json(cls, data: Mapping[str, Any]) -> DemoState:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         known["clinic_ids"] = tuple(known.get("clinic_ids") or ())
         return cls(**known)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "clinic_ids": list(self.clinic_ids)}
 
     @property

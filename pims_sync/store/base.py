@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..models import (
     ApiKeyRecord,
@@ -22,6 +22,9 @@ from ..models import (
     ScheduleConfigRow,
     UpsertResult,
 )
+
+if TYPE_CHECKING:
+    from ..webhooks.models import Delivery, WebhookEndpoint
 
 
 @runtime_checkable
@@ -209,3 +212,31 @@ class Store(Protocol):
     # --- legacy schedule snapshots -----------------------------------------------------------
     def save_schedule_snapshot(self, clinic_id: str, day: str, payload: dict[str, Any]) -> None: ...
     def get_schedule_snapshot(self, clinic_id: str, day: str) -> dict[str, Any] | None: ...
+
+    # --- webhooks (pims_sync_webhooks and their deliveries; docs/WEBHOOKS.md) ----------------
+    supports_webhooks: bool
+
+    def create_webhook(self, *, clinic_id: str, url: str, events: Sequence[str], secret_encrypted: bytes,
+                       encryption_key_id: str = "default") -> WebhookEndpoint: ...
+    def get_webhook(self, webhook_id: str) -> WebhookEndpoint:
+        """Raise NotFound when absent."""
+
+    def list_webhooks(self, clinic_id: str | None = None) -> list[WebhookEndpoint]: ...
+    def delete_webhook(self, webhook_id: str) -> bool: ...
+    def set_webhook_enabled(self, webhook_id: str, enabled: bool, *, reason: str | None = None) -> None: ...
+    def queue_webhook_deliveries(self, *, clinic_id: str, sync_id: str, event: str,
+                                 payload: dict[str, Any]) -> list[str]:
+        """One pending delivery per enabled endpoint of the clinic that wants ``event``; ids of new ones."""
+
+    def claim_webhook_delivery(self, delivery_id: str, *, lease_s: int) -> tuple[Delivery, WebhookEndpoint] | None:
+        """Take a due delivery for one attempt, or None if it is not ours to send."""
+
+    def record_webhook_attempt(self, delivery: Delivery, *, status_code: int | None, error: str | None,
+                               latency_ms: int, next_attempt_at: datetime | None, disable_after: int) -> bool:
+        """Log the attempt and settle the delivery; True when this failure disabled the endpoint."""
+
+    def swept_syncs(self, *, reason: str, within_s: float) -> list[Audit]:
+        """Top-level syncs the stale-audit sweep failed with ``reason`` in the last ``within_s`` seconds."""
+
+    def due_webhook_deliveries(self, *, limit: int = 100) -> list[str]: ...
+    def webhook_deliveries(self, webhook_id: str, *, limit: int = 20) -> list[Delivery]: ...
