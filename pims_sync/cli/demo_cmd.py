@@ -17,12 +17,15 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 import click
 import requests
 
 from ..config import Settings
 from ..errors import PimsSyncError
+from ..models import JsonObject
 from ..webhooks import EVENT_FOR_STATUS
 from . import demo_ezyvet
 from . import demo_state as ds
@@ -45,7 +48,7 @@ from .progress import TERMINAL, SyncProgress, summary_numbers, summary_table
 OPTIONAL_CHILDREN = ("beat", "flower")
 
 
-def _every(_ctx, _param, value: str) -> int:
+def _every(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
     try:
         return parse_every(value)
     except ValueError as e:
@@ -75,8 +78,9 @@ def _every(_ctx, _param, value: str) -> int:
               help=f"How often beat syncs the demo clinics (inbound): {EVERY_HELP}.")
 @click.pass_context
 @handles_errors
-def command(ctx, once, clinics, data_dir, port, flower_port, simulator_port, ezyvet_port, no_ezyvet, redis_port,
-            days_ahead, timeout_s, no_flower, no_beat, every_minutes):
+def command(ctx: click.Context, once: bool, clinics: int, data_dir: Path, port: int, flower_port: int,
+            simulator_port: int, ezyvet_port: int, no_ezyvet: bool, redis_port: int, days_ahead: int, timeout_s: int,
+            no_flower: bool, no_beat: bool, every_minutes: int) -> None:
     """Run the whole system locally and sync the demo clinics through the REST API.
 
     While it runs, every other command from this folder uses it (no settings needed);
@@ -116,7 +120,7 @@ def command(ctx, once, clinics, data_dir, port, flower_port, simulator_port, ezy
 @click.option("--data-dir", default=str(ds.DEFAULT_DIR), show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="The running demo's data folder.")
 @handles_errors
-def env_command(data_dir):
+def env_command(data_dir: Path) -> None:
     """Print `export` lines for the running demo (psql, curl, a Celery shell): eval "$(pims-sync demo env)"."""
     state = ds.live_demo(data_dir)
     if state is None:
@@ -124,7 +128,7 @@ def env_command(data_dir):
     click.echo("\n".join(ds.export_lines(state)))
 
 
-def _raise_interrupt(signum, frame):
+def _raise_interrupt(signum: int, frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt
 
 
@@ -334,9 +338,9 @@ def _child_env(settings: Settings, *, database_url: str, secret: str, chromium: 
     return env
 
 
-def _sync_through_api(api_url: str, clinics: list[DemoClinic], *, days_ahead: int, timeout_s: int) -> dict[str, dict]:
+def _sync_through_api(api_url: str, clinics: list[DemoClinic], *, days_ahead: int, timeout_s: int) -> dict[str, JsonObject]:
     """POST /api/sync/full per clinic with its key, then poll GET /api/sync/<id> into the bars."""
-    results: dict[str, dict] = {}
+    results: dict[str, JsonObject] = {}
     sync_ids: dict[str, str] = {}
     console.print()
     with SyncProgress(console) as bars:
@@ -375,14 +379,14 @@ def _start_sync(api_url: str, clinic: DemoClinic, days_ahead: int) -> str:
         raise PimsSyncError(f"API unreachable at {api_url}: {e.__class__.__name__}") from None
     body = _json(resp)
     if resp.status_code == 409 and body.get("syncId"):
-        return body["syncId"]  # beat got there first: follow its sync
+        return str(body["syncId"])  # beat got there first: follow its sync
     if resp.status_code != 202 or not body.get("syncId"):
         message = (body.get("error") or {}).get("message") if isinstance(body.get("error"), dict) else body.get("error")
         raise PimsSyncError(f"POST /api/sync/full answered {resp.status_code}: {message or resp.text[:120]}")
-    return body["syncId"]
+    return str(body["syncId"])
 
 
-def _get_status(api_url: str, clinic: DemoClinic, sync_id: str) -> dict | None:
+def _get_status(api_url: str, clinic: DemoClinic, sync_id: str) -> JsonObject | None:
     try:
         resp = requests.get(f"{api_url}/api/sync/{sync_id}", headers={"X-API-Key": clinic.api_key}, timeout=10)
     except requests.RequestException:
@@ -390,7 +394,7 @@ def _get_status(api_url: str, clinic: DemoClinic, sync_id: str) -> dict | None:
     return _json(resp) if resp.status_code == 200 else None
 
 
-def _json(resp: requests.Response) -> dict:
+def _json(resp: requests.Response) -> JsonObject:
     try:
         body = resp.json()
     except ValueError:
@@ -398,7 +402,7 @@ def _json(resp: requests.Response) -> dict:
     return body if isinstance(body, dict) else {}
 
 
-def _print_access(clinics: list[DemoClinic], results: dict[str, dict], *, api_url: str, flower_url: str | None,
+def _print_access(clinics: list[DemoClinic], results: dict[str, JsonObject], *, api_url: str, flower_url: str | None,
                   flower_auth: str, sim_url: str, ezy_url: str | None, data_dir: Path) -> None:
     from rich.table import Table
 
