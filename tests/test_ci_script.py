@@ -27,6 +27,14 @@ def test_ci_runs_the_readme_test_command():
     assert f"<!-- ci:test-command -->\n```bash\n{command}\n```" in readme
 
 
+def test_ci_runs_mypy_after_ruff_and_before_the_tests():
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    ruff, mypy = script.index('"$VENV/bin/ruff" check .'), script.index('"$VENV/bin/mypy"')
+    assert ruff < mypy < script.index("$TEST_COMMAND \"$@\"")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert "[tool.mypy]" in pyproject and "strict = true" in pyproject
+
+
 def test_ci_treats_no_tests_collected_as_failure():
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert script.startswith("#!/usr/bin/env bash")
