@@ -63,6 +63,17 @@ class TreeWatcher:
                 continue
         return left
 
+    def kill_survivors(self) -> list[str]:
+        """Kill what is still alive of the tree (the test's own processes only) and say what it was,
+        so a failed test cannot leave a demo's worker, beat or databases running."""
+        left = self.survivors()
+        for pid, (created, _name) in self.seen.items():
+            with contextlib.suppress(psutil.Error):
+                p = psutil.Process(pid)
+                if p.create_time() == created:
+                    p.kill()
+        return left
+
 
 @contextlib.contextmanager
 def own_temp_folder() -> Iterator[Path]:
@@ -115,6 +126,7 @@ def test_demo_once_embedded_syncs_four_clinics_one_on_ezyvet_and_leaves_nothing_
         pytest.fail(f"demo did not finish:\n{out[-4000:]}")
     finally:
         watcher.stop()
+        left = watcher.kill_survivors()  # a failed run leaves nothing running; a clean one had nothing left
     logs = data_dir / "logs"
     assert proc.returncode == 0, f"demo exited {proc.returncode}:\n{out[-5000:]}\nworker log:\n" + (
         (logs / "worker.log").read_text(errors="replace")[-3000:] if (logs / "worker.log").exists() else "")
@@ -145,7 +157,7 @@ def test_demo_once_embedded_syncs_four_clinics_one_on_ezyvet_and_leaves_nothing_
     assert any("redis-server" in name for _, name in watcher.seen.values())
     assert any("chrom" in name for _, name in watcher.seen.values()), "no Chromium was ever started"
     assert (logs / "ezyvet-simulator.log").exists()
-    assert watcher.survivors() == []
+    assert left == []
     assert processes_using(data_dir) == []
     assert not (data_dir / "state.json").exists(), "the state file outlived the demo"
 
@@ -178,12 +190,17 @@ def test_demo_ctrl_c_stops_every_child(demo_folder):
         assert proc.wait(timeout=60) == 0, "".join(lines)[-4000:]
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.send_signal(signal.SIGINT)  # the demo stops what it started ...
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         watcher.stop()
+        left = watcher.kill_survivors()  # ... and whatever it did not is killed here, then reported
         reader.join(timeout=5)
     out = "".join(lines)
     assert "Interrupted" in out and "no demo process is left running" in out
     assert any("chrom" in name for _, name in watcher.seen.values())
-    assert watcher.survivors() == []
+    assert left == []
     assert processes_using(data_dir) == []
     assert not (data_dir / "state.json").exists()
