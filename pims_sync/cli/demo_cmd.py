@@ -95,7 +95,9 @@ def command(ctx: click.Context, once: bool, clinics: int, data_dir: Path, port: 
         fail(f"a demo is already running from {data_dir} (pid {running.pid}); explore it from here with "
              "`pims-sync menu`, or stop it with Ctrl-C in its terminal")
     stack = DemoStack(data_dir)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Ctrl-C and SIGTERM stop everything, even when SIGINT arrived ignored (a shell's background
+    # job, nohup): Python then leaves it ignored, and the demo could not be stopped with Ctrl-C
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     ok = False
     try:
         ports = _ports(port, flower_port, simulator_port, redis_port)
@@ -109,7 +111,8 @@ def command(ctx: click.Context, once: bool, clinics: int, data_dir: Path, port: 
         ds.remove_state(data_dir, os.getpid())  # first: nobody should pick up a demo that is stopping
         with console.status("Stopping every child process…"):
             stack.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         console.print("[green]✓[/] stopped: no demo process is left running")
     if once and not ok:
         fail("the demo sync did not complete for every clinic (see the table above and the logs in "
