@@ -19,6 +19,7 @@ from postgrest.types import ReturnMethod
 
 from ..errors import CredentialDecryptError, CredentialsMissing, NotFound, ValidationError
 from . import _rows as rows
+from ._host import PostgresHost, SupabaseHost
 
 TABLE = "pims_sync_provider_credentials"
 
@@ -83,13 +84,13 @@ def _row(row: Mapping[str, Any]) -> EncryptedProviderCredentials:
     )
 
 
-class ProviderCredentialQueries:
+class ProviderCredentialQueries(PostgresHost):
     """PostgresStore's methods for the generic table (a mixin over its ``_one``/``_count``)."""
 
     def save_provider_credentials(self, creds: EncryptedProviderCredentials) -> None:
         """Insert or replace; a new secret clears any remembered refusal (validation_status)."""
         cid = rows.parse_uuid(creds.clinic_id, "clinic")
-        row = self._one(  # type: ignore[attr-defined]
+        row = self._one(
             "save provider credentials",
             f"""insert into {TABLE} (clinic_id, provider, fields_encrypted, encryption_key_id, is_active)
                 select c.id, %s, %s, %s, %s from clinics c where c.id = %s
@@ -104,7 +105,7 @@ class ProviderCredentialQueries:
 
     def get_provider_credentials(self, clinic_id: str, provider: str) -> EncryptedProviderCredentials:
         cid = rows.parse_uuid(clinic_id, "clinic")
-        row = self._one(  # type: ignore[attr-defined]
+        row = self._one(
             "get provider credentials",
             f"select * from {TABLE} where clinic_id = %s and provider = %s and is_active",
             (cid, provider),
@@ -115,7 +116,7 @@ class ProviderCredentialQueries:
 
     def mark_provider_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None:
         cid = rows.parse_uuid(clinic_id, "clinic")
-        n = self._count(  # type: ignore[attr-defined]
+        n = self._count(
             "mark provider credentials validated",
             f"update {TABLE} set validation_status = %s, last_validated_at = now() "
             "where clinic_id = %s and provider = %s",
@@ -133,7 +134,7 @@ def _bytea(value: Any) -> bytes:
     return bytes.fromhex(text[2:]) if text.startswith("\\x") else text.encode()
 
 
-class SupabaseProviderCredentials:
+class SupabaseProviderCredentials(SupabaseHost):
     """SupabaseStore's methods for the same table over PostgREST (a mixin over its ``table`` and
     ``_read``): the statements of :class:`ProviderCredentialQueries`, each as a clinic read and one
     write where Postgres needs one statement. ``last_validated_at`` comes from this machine's clock."""
@@ -141,8 +142,8 @@ class SupabaseProviderCredentials:
     def save_provider_credentials(self, creds: EncryptedProviderCredentials) -> None:
         """Insert or replace; a new secret clears any remembered refusal (validation_status)."""
         cid = rows.parse_uuid(creds.clinic_id, "clinic")
-        found = self._read(  # type: ignore[attr-defined]
-            "save provider credentials", "clinics", self.table("clinics").select("id").eq("id", cid)  # type: ignore[attr-defined]
+        found = self._read(
+            "save provider credentials", "clinics", self.table("clinics").select("id").eq("id", cid)
         )
         if not found:
             raise NotFound(f"clinic {cid} not found")
@@ -155,21 +156,21 @@ class SupabaseProviderCredentials:
             "validation_status": None,
             "last_validated_at": None,
         }
-        query = self.table(TABLE).upsert(  # type: ignore[attr-defined]
+        query = self.table(TABLE).upsert(
             row, on_conflict="clinic_id,provider", returning=ReturnMethod.minimal
         )
-        self._read("save provider credentials", TABLE, query)  # type: ignore[attr-defined]
+        self._read("save provider credentials", TABLE, query)
 
     def get_provider_credentials(self, clinic_id: str, provider: str) -> EncryptedProviderCredentials:
         cid = rows.parse_uuid(clinic_id, "clinic")
         query = (
-            self.table(TABLE)  # type: ignore[attr-defined]
+            self.table(TABLE)
             .select("*")
             .eq("clinic_id", cid)
             .eq("provider", provider)
             .eq("is_active", True)
         )
-        found = self._read("get provider credentials", TABLE, query)  # type: ignore[attr-defined]
+        found = self._read("get provider credentials", TABLE, query)
         if not found:
             raise CredentialsMissing(f"clinic {cid} has no active {provider} credentials ({TABLE})")
         return _row({**found[0], "fields_encrypted": _bytea(found[0]["fields_encrypted"])})
@@ -177,11 +178,11 @@ class SupabaseProviderCredentials:
     def mark_provider_credentials_validated(self, clinic_id: str, provider: str, *, status: str) -> None:
         cid = rows.parse_uuid(clinic_id, "clinic")
         query = (
-            self.table(TABLE)  # type: ignore[attr-defined]
+            self.table(TABLE)
             .update({"validation_status": status, "last_validated_at": datetime.now(UTC).isoformat()})
             .eq("clinic_id", cid)
             .eq("provider", provider)
             .select("clinic_id")
         )
-        if not self._read("mark provider credentials validated", TABLE, query):  # type: ignore[attr-defined]
+        if not self._read("mark provider credentials validated", TABLE, query):
             raise CredentialsMissing(f"clinic {cid} has no {provider} credentials ({TABLE})")

@@ -24,6 +24,7 @@ from postgrest.types import ReturnMethod
 
 from ..errors import NotFound, ValidationError
 from . import _rows as rows
+from ._host import PostgresHost, SupabaseHost
 
 TABLE = "pims_sync_provider_state"
 MAX_ZONE_LENGTH = 64
@@ -78,12 +79,12 @@ def _checked(modified_since: datetime, window: tuple[datetime, datetime], site_t
         raise ValidationError("provider state: site_timezone must be a zone name", details={"field": "site_timezone"})
 
 
-class ProviderStateQueries:
+class ProviderStateQueries(PostgresHost):
     """PostgresStore's methods (a mixin over its ``_one``)."""
 
     def get_provider_state(self, clinic_id: str, provider: str) -> ProviderState | None:
         cid = rows.parse_uuid(clinic_id, "clinic")
-        row = self._one(  # type: ignore[attr-defined]
+        row = self._one(
             "get provider state", f"select * from {TABLE} where clinic_id = %s and provider = %s", (cid, provider)
         )
         return None if row is None else _state(row)
@@ -101,7 +102,7 @@ class ProviderStateQueries:
         the run learnt it (else the stored one stays). NotFound without the clinic."""
         cid = rows.parse_uuid(clinic_id, "clinic")
         _checked(modified_since, window, site_timezone)
-        row = self._one(  # type: ignore[attr-defined]
+        row = self._one(
             "save sync watermark",
             f"""insert into {TABLE} (clinic_id, provider, modified_since, covered_start, covered_end,
                                      site_timezone, site_checked_at)
@@ -119,13 +120,13 @@ class ProviderStateQueries:
             raise NotFound(f"clinic {cid} not found")
 
 
-class SupabaseProviderState:
+class SupabaseProviderState(SupabaseHost):
     """SupabaseStore's methods (a mixin over its ``table`` and ``_read``), the same rules."""
 
     def get_provider_state(self, clinic_id: str, provider: str) -> ProviderState | None:
         cid = rows.parse_uuid(clinic_id, "clinic")
-        query = self.table(TABLE).select("*").eq("clinic_id", cid).eq("provider", provider)  # type: ignore[attr-defined]
-        found = self._read("get provider state", TABLE, query)  # type: ignore[attr-defined]
+        query = self.table(TABLE).select("*").eq("clinic_id", cid).eq("provider", provider)
+        found = self._read("get provider state", TABLE, query)
         return _state(found[0]) if found else None
 
     def save_sync_watermark(
@@ -139,8 +140,8 @@ class SupabaseProviderState:
     ) -> None:
         cid = rows.parse_uuid(clinic_id, "clinic")
         _checked(modified_since, window, site_timezone)
-        found = self._read(  # type: ignore[attr-defined]
-            "save sync watermark", "clinics", self.table("clinics").select("id").eq("id", cid)  # type: ignore[attr-defined]
+        found = self._read(
+            "save sync watermark", "clinics", self.table("clinics").select("id").eq("id", cid)
         )
         if not found:
             raise NotFound(f"clinic {cid} not found")
@@ -153,7 +154,7 @@ class SupabaseProviderState:
         }
         if site_timezone is not None:  # columns left out of an upsert keep their stored value
             row |= {"site_timezone": site_timezone, "site_checked_at": datetime.now(UTC).isoformat()}
-        query = self.table(TABLE).upsert(  # type: ignore[attr-defined]
+        query = self.table(TABLE).upsert(
             row, on_conflict="clinic_id,provider", returning=ReturnMethod.minimal
         )
-        self._read("save sync watermark", TABLE, query)  # type: ignore[attr-defined]
+        self._read("save sync watermark", TABLE, query)

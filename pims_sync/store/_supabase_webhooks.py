@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from postgrest.types import ReturnMethod
 
@@ -25,6 +25,7 @@ from ..errors import NotFound, StoreError
 from ..models import Audit
 from ..webhooks.models import Delivery, WebhookEndpoint
 from . import _rows as rows
+from ._host import SupabaseHost
 from ._webhooks import attempt_outcome, delivery_row, disabled_reason, endpoint_row
 
 WEBHOOKS = "pims_sync_webhooks"
@@ -43,12 +44,8 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
-class SupabaseWebhooks:
+class SupabaseWebhooks(SupabaseHost):
     supports_webhooks = True
-
-    if TYPE_CHECKING:
-        def table(self, name: str) -> Any: ...
-        def _read(self, what: str, table: str, builder: Any) -> list[dict[str, Any]]: ...
 
     def create_webhook(self, *, clinic_id: str, url: str, events: Sequence[str], secret_encrypted: bytes,
                        encryption_key_id: str = "default") -> WebhookEndpoint:

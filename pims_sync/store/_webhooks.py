@@ -11,14 +11,14 @@ with these row mappers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import NotFound
 from ..models import Audit
 from ..webhooks.models import Delivery, WebhookEndpoint
 from . import _rows as rows
+from ._host import PostgresHost
 from ._pg_sync import jsonb
 
 
@@ -58,14 +58,8 @@ def disabled_reason(failures: int) -> str:
     return f"{failures} failed attempts in a row"
 
 
-class WebhookQueries:
+class WebhookQueries(PostgresHost):
     supports_webhooks = True
-
-    if TYPE_CHECKING:  # PostgresStore's
-        def _conn(self, what: str) -> AbstractContextManager[Any]: ...
-        def _one(self, what: str, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None: ...
-        def _all(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
-        def _count(self, what: str, sql: str, params: Sequence[Any] = ()) -> int: ...
 
     def create_webhook(self, *, clinic_id: str, url: str, events: Sequence[str], secret_encrypted: bytes,
                        encryption_key_id: str = "default") -> WebhookEndpoint:
@@ -136,6 +130,8 @@ class WebhookQueries:
             if row is None:
                 return None
             endpoint = conn.execute("select * from pims_sync_webhooks where id = %s", (row["webhook_id"],)).fetchone()
+            if endpoint is None:  # removed since the claim's join read it: nothing to deliver to
+                return None
         return delivery_row(row), endpoint_row(endpoint)
 
     def record_webhook_attempt(self, delivery: Delivery, *, status_code: int | None, error: str | None,
@@ -162,6 +158,8 @@ class WebhookQueries:
                 return False
             before = conn.execute("select enabled, consecutive_failures from pims_sync_webhooks where id = %s "
                                   "for update", (delivery.webhook_id,)).fetchone()
+            if before is None:  # the endpoint was removed meanwhile: nothing left to disable
+                return False
             failures = int(before["consecutive_failures"]) + 1
             disable = bool(before["enabled"]) and failures >= disable_after
             conn.execute(

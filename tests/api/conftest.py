@@ -6,7 +6,6 @@ there; the API Redis database is flushed before and after each test so claims ne
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,16 +18,12 @@ from werkzeug.serving import make_server
 
 from api.app import create_app
 from pims_sync.apikeys import generate_api_key
+from tests.fixtures.services import DB_API, redis_db_url
 
 
 @pytest.fixture(scope="session")
-def api_redis_url() -> str:
-    url = os.environ.get("TEST_API_REDIS_URL", "redis://127.0.0.1:6379/14")
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.exceptions.ConnectionError as e:  # fail loudly: CI must have Redis
-        pytest.fail(f"Redis is not answering at {url}: {e}")
-    return url
+def api_redis_url(redis_server_base) -> str:
+    return redis_db_url(redis_server_base, DB_API, "TEST_API_REDIS_URL")
 
 
 @pytest.fixture

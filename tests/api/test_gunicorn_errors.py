@@ -11,12 +11,13 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from api.gunicorn_worker import JsonErrorWorker
 from tests.fixtures.api_process import API_ARGV, REPO, api_process, free_port
+from tests.fixtures.services import DB_GUNICORN
 
 
 @pytest.fixture(scope="module")
-def server(database_url, tmp_path_factory):
+def server(database_url, redis_server_base, tmp_path_factory):
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": "redis://127.0.0.1:6379/15",
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": f"{redis_server_base}/{DB_GUNICORN}",
            "APP_ENV": "test", "PYTHONPATH": str(REPO)}
     argv = (*API_ARGV, "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--threads", "2")
     log_path = tmp_path_factory.mktemp("gunicorn") / "api.log"

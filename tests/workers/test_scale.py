@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .helpers import clinic_from_sim, duplicate_external_ids, enqueue, wait_done
+from .helpers import clinic_from_sim, duplicate_external_ids, enqueue, wait_done, wait_until
 
 pytestmark = pytest.mark.slow  # real worker processes
 
@@ -26,6 +26,10 @@ def test_two_workers_sync_ten_clinics_exactly_once(workers, make_simulator, stor
         status = wait_done(store, enq.sync_id, clinic.id, timeout_s=90)
         assert status["status"] == "completed", (clinic.id, status["errors"])
 
+    # the pool child finishes the audit before the worker's main process logs "succeeded",
+    # so the last task's line may still be on its way when the last sync reads completed
+    wait_until(lambda: len(_tasks_run_by(a) | _tasks_run_by(b)) >= 3 * len(clinics), 15,
+               "every task's 'succeeded' line in the worker logs")
     ran_a, ran_b = _tasks_run_by(a), _tasks_run_by(b)
     assert ran_a and ran_b, "both workers must take work"
     assert not ran_a & ran_b, "no task ran on both workers"
@@ -53,7 +57,7 @@ def test_ten_syncs_across_two_workers_log_in_once_then_once_after_expiry(workers
             assert wait_done(store, enq.sync_id, clinic.id)["status"] == "completed"
 
     ten_syncs()
-    assert _tasks_run_by(a) and _tasks_run_by(b), "both workers must have run syncs"
+    wait_until(lambda: _tasks_run_by(a) and _tasks_run_by(b), 15, "both workers to have run syncs")
     assert simulator.stats()["logins"].get(sim_clinic["id"], 0) == 1
 
     assert simulator.expire_sessions() >= 1

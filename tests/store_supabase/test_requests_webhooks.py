@@ -1,4 +1,4 @@
-"""SupabaseStore's webhooks, request by request, against the recording PostgREST stand-in.
+"""SupabaseStore's webhooks, request by request, against the recording PostgREST stand-in (this folder's `postgrest` and `sb`).
 
 The contract suite (test_store_contract.py) runs SupabaseStore only on a real project; these
 check here what it sends: the filters that make a claim and a failure count compare-and-set,
@@ -11,34 +11,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pims_sync.store.supabase import SupabaseStore
 from pims_sync.webhooks.models import Delivery
-from tests.store_supabase.conftest import SERVICE_ROLE_KEY
-from tests.store_supabase.fake_postgrest import FakePostgREST, expect
+
+from .fake_postgrest import expect
 
 CLINIC = "0f3c2b9e-8c0a-4a57-b3a4-6f1f1e2d3c4b"
 HOOK = "6a1d1c3e-0b5e-4c36-9d59-2f7c3f3b1a10"
 DELIVERY = "7c2e2d4f-1c6f-4d47-8e6a-3a8d4a4c2b21"
 SYNC = "5b0c6f7e-2a41-4c43-9a53-0d6c7a1f2b11"
 SEALED = b"\x00sealed\xff"
-
-
-@pytest.fixture
-def fake():
-    server = FakePostgREST().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def sb(fake):
-    store = SupabaseStore(fake.url, SERVICE_ROLE_KEY, timeout_s=10)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def hook_row(**over) -> dict:
@@ -54,26 +35,26 @@ def delivery_row(**over) -> dict:
             "last_status_code": 500, "created_at": "2026-12-01T09:59:00+00:00", **over}
 
 
-def test_the_sealed_secret_goes_and_comes_back_as_bytea_hex(sb, fake):
-    fake.reply("POST", "pims_sync_webhooks", [hook_row()], status=201)
+def test_the_sealed_secret_goes_and_comes_back_as_bytea_hex(sb, postgrest):
+    postgrest.reply("POST", "pims_sync_webhooks", [hook_row()], status=201)
     made = sb.create_webhook(clinic_id=CLINIC, url="https://hooks.example.com/x", events=["sync.failed"],
                              secret_encrypted=SEALED)
     assert made.secret_encrypted == SEALED and made.created_at == datetime(2026, 12, 1, 10, tzinfo=UTC)
-    (req,) = fake.take()
+    (req,) = postgrest.take()
     expect(req, "POST", "pims_sync_webhooks", prefer={"return=representation"},
            body={"clinic_id": CLINIC, "url": "https://hooks.example.com/x", "events": ["sync.failed"],
                  "secret_encrypted": "\\x" + SEALED.hex(), "encryption_key_id": "default"})
 
 
-def test_queueing_asks_for_subscribed_endpoints_and_ignores_a_second_delivery(sb, fake):
-    fake.reply("GET", "pims_sync_webhooks", [{"id": HOOK}])
-    fake.reply("POST", "pims_sync_webhook_deliveries", [{"id": DELIVERY}], status=201)
+def test_queueing_asks_for_subscribed_endpoints_and_ignores_a_second_delivery(sb, postgrest):
+    postgrest.reply("GET", "pims_sync_webhooks", [{"id": HOOK}])
+    postgrest.reply("POST", "pims_sync_webhook_deliveries", [{"id": DELIVERY}], status=201)
     stamp = datetime(2026, 12, 1, 10, tzinfo=UTC)
     assert sb.queue_webhook_deliveries(clinic_id=CLINIC, sync_id=SYNC, event="sync.failed",
                                        payload={"at": stamp}) == [DELIVERY]
-    fake.reply("GET", "pims_sync_webhooks", [])
+    postgrest.reply("GET", "pims_sync_webhooks", [])
     assert sb.queue_webhook_deliveries(clinic_id=CLINIC, sync_id=SYNC, event="sync.failed", payload={}) == []
-    read, insert, none = fake.take()
+    read, insert, none = postgrest.take()
     expect(read, "GET", "pims_sync_webhooks", [("select", "id"), ("clinic_id", f"eq.{CLINIC}"),
                                                 ("enabled", "eq.true"), ("events", "cs.{sync.failed}")])
     assert (insert.method, insert.path) == ("POST", "/rest/v1/pims_sync_webhook_deliveries")
@@ -86,16 +67,16 @@ def test_queueing_asks_for_subscribed_endpoints_and_ignores_a_second_delivery(sb
     assert none.method == "GET"  # no endpoint wants it: nothing inserted
 
 
-def test_a_claim_is_a_compare_and_set_on_the_attempt_count(sb, fake):
+def test_a_claim_is_a_compare_and_set_on_the_attempt_count(sb, postgrest):
     due = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-    fake.reply("GET", "pims_sync_webhook_deliveries", [delivery_row(next_attempt_at=due,
+    postgrest.reply("GET", "pims_sync_webhook_deliveries", [delivery_row(next_attempt_at=due,
                                                                     pims_sync_webhooks=hook_row())])
-    fake.reply("PATCH", "pims_sync_webhook_deliveries", [delivery_row(status="delivering", attempts=2)])
+    postgrest.reply("PATCH", "pims_sync_webhook_deliveries", [delivery_row(status="delivering", attempts=2)])
     claimed = sb.claim_webhook_delivery(DELIVERY, lease_s=120)
     assert claimed is not None
     delivery, endpoint = claimed
     assert (delivery.attempts, delivery.status, endpoint.id) == (2, "delivering", HOOK)
-    read, write = fake.take()
+    read, write = postgrest.take()
     expect(read, "GET", "pims_sync_webhook_deliveries", [("select", "*,pims_sync_webhooks(*)"),
                                                           ("id", f"eq.{DELIVERY}")])
     expect(write, "PATCH", "pims_sync_webhook_deliveries",
@@ -106,9 +87,9 @@ def test_a_claim_is_a_compare_and_set_on_the_attempt_count(sb, fake):
     assert timedelta(seconds=100) < lease_end - datetime.now(UTC) <= timedelta(seconds=120)
 
     # another worker won the race: the PATCH matches no row, and nothing is sent
-    fake.reply("GET", "pims_sync_webhook_deliveries", [delivery_row(next_attempt_at=due,
+    postgrest.reply("GET", "pims_sync_webhook_deliveries", [delivery_row(next_attempt_at=due,
                                                                     pims_sync_webhooks=hook_row())])
-    fake.reply("PATCH", "pims_sync_webhook_deliveries", [])
+    postgrest.reply("PATCH", "pims_sync_webhook_deliveries", [])
     assert sb.claim_webhook_delivery(DELIVERY, lease_s=120) is None
 
 
@@ -118,23 +99,23 @@ def test_a_claim_is_a_compare_and_set_on_the_attempt_count(sb, fake):
     delivery_row(status="delivered", pims_sync_webhooks=hook_row()),               # done
     delivery_row(pims_sync_webhooks=hook_row(enabled=False)),                      # endpoint disabled
 ], ids=["not-due", "delivered", "disabled"])
-def test_nothing_to_claim_writes_nothing(sb, fake, row):
-    fake.reply("GET", "pims_sync_webhook_deliveries", [row])
+def test_nothing_to_claim_writes_nothing(sb, postgrest, row):
+    postgrest.reply("GET", "pims_sync_webhook_deliveries", [row])
     assert sb.claim_webhook_delivery(DELIVERY, lease_s=120) is None
-    assert [r.method for r in fake.take()] == ["GET"]
+    assert [r.method for r in postgrest.take()] == ["GET"]
 
 
-def test_a_failure_is_counted_by_compare_and_set_and_can_disable(sb, fake):
+def test_a_failure_is_counted_by_compare_and_set_and_can_disable(sb, postgrest):
     delivery = Delivery(id=DELIVERY, webhook_id=HOOK, sync_id=SYNC, event="sync.failed", status="delivering",
                         attempts=3)
     retry_at = datetime(2026, 12, 1, 11, tzinfo=UTC)
-    fake.reply("GET", "pims_sync_webhooks", [{"enabled": True, "consecutive_failures": 1}])
-    fake.reply("PATCH", "pims_sync_webhooks", [])  # another worker counted one meanwhile
-    fake.reply("GET", "pims_sync_webhooks", [{"enabled": True, "consecutive_failures": 2}])
-    fake.reply("PATCH", "pims_sync_webhooks", [hook_row(enabled=False)])
+    postgrest.reply("GET", "pims_sync_webhooks", [{"enabled": True, "consecutive_failures": 1}])
+    postgrest.reply("PATCH", "pims_sync_webhooks", [])  # another worker counted one meanwhile
+    postgrest.reply("GET", "pims_sync_webhooks", [{"enabled": True, "consecutive_failures": 2}])
+    postgrest.reply("PATCH", "pims_sync_webhooks", [hook_row(enabled=False)])
     assert sb.record_webhook_attempt(delivery, status_code=None, error="timed out", latency_ms=5000,
                                      next_attempt_at=retry_at, disable_after=3) is True
-    attempt, settle, read1, cas1, read2, cas2 = fake.take()
+    attempt, settle, read1, cas1, read2, cas2 = postgrest.take()
     expect(attempt, "POST", "pims_sync_webhook_attempts", prefer={"return=minimal"},
            body={"delivery_id": DELIVERY, "attempt": 3, "status_code": None, "error": "timed out",
                  "latency_ms": 5000})
@@ -148,28 +129,28 @@ def test_a_failure_is_counted_by_compare_and_set_and_can_disable(sb, fake):
     assert read1.method == read2.method == "GET"
 
 
-def test_a_success_resets_the_count_and_settles_the_delivery(sb, fake):
+def test_a_success_resets_the_count_and_settles_the_delivery(sb, postgrest):
     delivery = Delivery(id=DELIVERY, webhook_id=HOOK, sync_id=SYNC, event="sync.failed", status="delivering",
                         attempts=1)
     assert sb.record_webhook_attempt(delivery, status_code=204, error=None, latency_ms=9, next_attempt_at=None,
                                      disable_after=3) is False
-    _, settle, reset = fake.take()
+    _, settle, reset = postgrest.take()
     assert settle.body == {"status": "delivered", "last_status_code": 204}
     expect(reset, "PATCH", "pims_sync_webhooks", [("id", f"eq.{HOOK}")], prefer={"return=minimal"})
     assert reset.body["consecutive_failures"] == 0 and reset.body["last_success_at"]
 
 
-def test_due_deliveries_join_enabled_endpoints_and_the_log_reads_attempts(sb, fake):
-    fake.reply("GET", "pims_sync_webhook_deliveries", [{"id": DELIVERY, "pims_sync_webhooks": {"enabled": True}}])
+def test_due_deliveries_join_enabled_endpoints_and_the_log_reads_attempts(sb, postgrest):
+    postgrest.reply("GET", "pims_sync_webhook_deliveries", [{"id": DELIVERY, "pims_sync_webhooks": {"enabled": True}}])
     assert sb.due_webhook_deliveries(limit=5) == [DELIVERY]
-    (due,) = fake.take()
+    (due,) = postgrest.take()
     params = dict(due.query)
     assert params["select"] == "id,pims_sync_webhooks!inner(enabled)"
     assert params["status"] == "in.(pending,delivering)" and params["pims_sync_webhooks.enabled"] == "eq.true"
     assert params["next_attempt_at"].startswith("lte.") and params["limit"] == "5"
 
-    fake.reply("GET", "pims_sync_webhook_deliveries", [delivery_row(attempts=2)])
-    fake.reply("GET", "pims_sync_webhook_attempts", [
+    postgrest.reply("GET", "pims_sync_webhook_deliveries", [delivery_row(attempts=2)])
+    postgrest.reply("GET", "pims_sync_webhook_attempts", [
         {"delivery_id": DELIVERY, "attempt": 1, "status_code": 500, "error": "HTTP 500", "latency_ms": 7,
          "attempted_at": "2026-12-01T10:00:00+00:00"},
         {"delivery_id": DELIVERY, "attempt": 2, "status_code": 200, "error": None, "latency_ms": 4,
@@ -177,13 +158,13 @@ def test_due_deliveries_join_enabled_endpoints_and_the_log_reads_attempts(sb, fa
     (logged,) = sb.webhook_deliveries(HOOK)
     assert [a["statusCode"] for a in logged.attempt_log] == [500, 200]
     assert logged.attempt_log[1]["at"] == "2026-12-01T10:00:05+00:00"
-    _, attempts = fake.take()
+    _, attempts = postgrest.take()
     assert dict(attempts.query)["delivery_id"] == f"in.({DELIVERY})"
 
 
-def test_swept_syncs_read_top_level_failures_with_the_reason(sb, fake):
+def test_swept_syncs_read_top_level_failures_with_the_reason(sb, postgrest):
     assert sb.swept_syncs(reason="worker lost", within_s=60) == []
-    (req,) = fake.take()
+    (req,) = postgrest.take()
     params = dict(req.query)
     assert params["parent_id"] == "is.null" and params["status"] == "eq.failed"
     assert params["error_message"] == "eq.worker lost" and params["finished_at"].startswith("gte.")
