@@ -80,6 +80,21 @@ def make_scheduler(celery_app, beat_settings, store, rclient):
         sched.close()
 
 
+@pytest.fixture(autouse=True)
+def only_this_tests_schedules(database_url):
+    """A scheduler reads every active clinic's schedule in the session's database. Tests elsewhere
+    leave scheduled clinics there, and which files ran before this one depends on the run (one
+    process, or xdist workers taking files in any order): park them for the test, restore after."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        parked = [row[0] for row in conn.execute(
+            "update clinics set is_active = false where is_active "
+            "and id in (select clinic_id from clinic_schedule_configs) returning id").fetchall()]
+    yield
+    if parked:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("update clinics set is_active = true where id = any(%s)", (parked,))
+
+
 @pytest.fixture
 def clinics(store, database_url):
     """New clinics for one test; deactivated afterwards so later schedulers ignore them."""

@@ -159,11 +159,14 @@ def sync_with_retry(folder: Path, clinic_id: str) -> dict:
 
 
 def menu_shows(folder: Path, names: list[str]) -> str:
-    """Drive `pims-sync menu` through a pseudo-terminal: status (2), then exit (0)."""
+    """Drive `pims-sync menu` through a pseudo-terminal: status (2), then exit (0).
+
+    The terminal is 200 columns, by its size and by COLUMNS (rich reads COLUMNS first, and a
+    parent may have set it), so a clinic's name is never wrapped across table rows."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
     proc = subprocess.Popen([sys.executable, "-m", "pims_sync.cli.main", "menu"], cwd=folder,
-                            env=clean_env(TERM="xterm"), stdin=slave, stdout=slave, stderr=slave,
+                            env=clean_env(TERM="xterm", COLUMNS="200", LINES="50"), stdin=slave, stdout=slave, stderr=slave,
                             start_new_session=True, close_fds=True)
     os.close(slave)
     seen = bytearray()
