@@ -21,7 +21,7 @@ def test_ci_runs_the_readme_test_command():
     result = _run(".ci/run", "--print-test-command")
     assert result.returncode == 0, result.stderr
     command = result.stdout.strip()
-    assert command == ".venv/bin/python -m pytest -q -p no:cacheprovider"
+    assert command == ".venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "bash .ci/run" in readme
     assert f"<!-- ci:test-command -->\n```bash\n{command}\n```" in readme
