@@ -6,10 +6,8 @@ Playwright). A sync's truth is its audit rows, so any API process can answer for
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,14 +144,15 @@ def enqueue_sync(
     sync_id = str(uuid.uuid4())
     claimed = False
     try:
-        with _one_transaction(store, "enqueue sync"):
-            clinic = ensure_sync_allowed(store, clinic_id)
-            held = _claim(store, inflight, clinic_id, sync_id, ttl_s)
-            if held:
-                raise SyncInProgress(f"clinic {clinic_id} already has sync {held} queued or running", sync_id=held)
-            claimed = True
-            audits = create_sync_audits(store, clinic_id=clinic_id, sync_type=sync_type, trigger=trigger,
-                                        sync_id=sync_id)
+        # two statements, each its own transaction (one round trip each): the clinic's check,
+        # then its audit rows once the clinic is claimed; no transaction spans the Redis claim
+        clinic = ensure_sync_allowed(store, clinic_id)
+        held = _claim(store, inflight, clinic_id, sync_id, ttl_s)
+        if held:
+            raise SyncInProgress(f"clinic {clinic_id} already has sync {held} queued or running", sync_id=held)
+        claimed = True
+        audits = create_sync_audits(store, clinic_id=clinic_id, sync_type=sync_type, trigger=trigger,
+                                    sync_id=sync_id)
     except Exception:
         if claimed:  # the audit rows were not written: free the clinic
             inflight.release(clinic_id, sync_id)
@@ -187,17 +186,6 @@ def enqueue_sync(
             raise QueueUnavailable(f"could not enqueue the sync: the broker is unavailable ({e.__class__.__name__})") from e
         raise
     return Enqueued(sync_id=sync_id, sync_type=sync_type, phases=audits.phases)
-
-
-@contextlib.contextmanager
-def _one_transaction(store: Store, what: str) -> Iterator[None]:
-    """The store's transaction() where it has one (Postgres); the Supabase REST store has none."""
-    transaction = getattr(store, "transaction", None)
-    if transaction is None:
-        yield
-        return
-    with transaction(what):
-        yield
 
 
 def _claim(store: Store, inflight: InFlight, clinic_id: str, sync_id: str, ttl_s: int) -> str | None:

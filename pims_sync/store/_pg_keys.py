@@ -14,11 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-import psycopg
 from psycopg import sql
-from psycopg.pq import TransactionStatus
 
 from ..errors import NotFound
 from ..models import ApiKeyRecord
@@ -72,8 +69,7 @@ class ApiKeyQueries(PostgresHost):
 
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """The key with this hash: one statement, one round trip (the API asks on every uncached key)."""
-        with self._conn("find API key") as conn:
-            row = _read_once(conn, f"{_KEY_SELECT} where k.key_hash = %s", (key_hash,))
+        row = self._one("find API key", f"{_KEY_SELECT} where k.key_hash = %s", (key_hash,))
         return None if row is None else rows.api_key(row)
 
     def get_api_key(self, key_id: str) -> ApiKeyRecord:
@@ -183,18 +179,3 @@ class ApiKeyQueries(PostgresHost):
             "where id = any(%s::uuid[]) and (last_used_at is null or last_used_at < %s)",
             (at, ids, at),
         )
-
-
-def _read_once(conn: psycopg.Connection[Any], query: str, params: Sequence[Any]) -> Any:
-    """One read-only statement in autocommit: no BEGIN and no COMMIT round trip around it.
-
-    Inside a transaction already (``PostgresStore.transaction``) it simply joins it.
-    """
-    if conn.info.transaction_status != TransactionStatus.IDLE:
-        return conn.execute(query, params).fetchone()
-    was = conn.autocommit
-    conn.autocommit = True
-    try:
-        return conn.execute(query, params).fetchone()
-    finally:
-        conn.autocommit = was

@@ -261,14 +261,16 @@ class SyncDataQueries(PostgresHost):
             rows.choice(sync_type, SYNC_TYPES, "sync_type")
         limit = rows.history_limit(limit)
         before_at, before_id = rows.decode_cursor(cursor) if cursor else (None, None)
-        with self._conn("read sync history") as conn:
-            # one row more than asked tells whether another page exists
-            found = conn.execute(
-                "select * from sync_history_page(%s, %s, %s, %s, %s)",
-                (cid, sync_type, limit + 1, before_at, before_id),
-            ).fetchall()
-            found_summary = conn.execute("select sync_history_summary(%s, %s) as s", (cid, sync_type)).fetchone()
-            summary = rows.returned(found_summary, "read sync history")["s"]
+        # two statements, one round trip each (a transaction around them would add a BEGIN and a
+        # COMMIT and change nothing: under READ COMMITTED each statement takes its own snapshot)
+        # one row more than asked tells whether another page exists
+        found = self._all(
+            "read sync history",
+            "select * from sync_history_page(%s, %s, %s, %s, %s)",
+            (cid, sync_type, limit + 1, before_at, before_id),
+        )
+        found_summary = self._one("read sync history", "select sync_history_summary(%s, %s) as s", (cid, sync_type))
+        summary = rows.returned(found_summary, "read sync history")["s"]
         return rows.history_page(found, summary, limit=limit)
 
     def fail_stale_audits(self, older_than: datetime, *, reason: str = "worker lost") -> int:

@@ -22,6 +22,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -80,7 +81,6 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
         self._pool_obj: ConnectionPool[psycopg.Connection[DictRow]] | None = None
         self._pool_pid: int | None = None
         self._lock = threading.Lock()
-        self._held = threading.local()  # .conn: this thread's connection inside transaction()
 
     def __repr__(self) -> str:
         return f"PostgresStore({safe_url(self._url)!r})"
@@ -106,33 +106,8 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
             return self._pool_obj
 
     @contextmanager
-    def transaction(self, what: str = "transaction") -> Iterator[None]:
-        """Every query this thread makes inside the block shares one connection and one transaction.
-
-        Committed when the block ends, rolled back when it raises; a block inside another joins
-        it. The API's enqueue uses it so the clinic check and the audit rows are one transaction
-        (committed before the task is sent), not a BEGIN and a COMMIT round trip per query.
-        """
-        if getattr(self._held, "conn", None) is not None:
-            yield
-            return
-        with self._conn(what) as conn:
-            self._held.conn = conn
-            try:
-                yield
-            finally:
-                self._held.conn = None
-
-    @contextmanager
     def _conn(self, what: str) -> Iterator[Connection]:
         """A pooled connection in a transaction; psycopg errors become StoreError/NotFound."""
-        held = getattr(self._held, "conn", None)
-        if held is not None:  # inside transaction(): its connection, committed when the block ends
-            try:
-                yield held
-            except psycopg.Error as e:
-                raise translate(e, what, self._url) from e
-            return
         try:
             with self._pool().connection() as conn:
                 yield conn
@@ -166,17 +141,30 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
         thread.join(wait_s)
         return box[0] if box else f"a new connection got no answer within {wait_s:g} s"
 
+    # _one, _all and _count run ONE statement, in autocommit: a statement is its own transaction
+    # anyway, and psycopg would otherwise send a BEGIN and a COMMIT as round trips of their own
+    # (three where one does; against a remote database, a Supabase project's, each is a network
+    # round trip). Blocks of several statements use _conn, which keeps them in one transaction.
+    def _single(self, conn: Connection, sql: Query, params: Params) -> psycopg.Cursor[Row]:
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            return conn.execute(sql, params)  # joins the transaction that is open
+        conn.autocommit = True
+        try:
+            return conn.execute(sql, params)  # the client-side cursor holds every row already
+        finally:
+            conn.autocommit = False
+
     def _one(self, what: str, sql: Query, params: Params = ()) -> Row | None:
         with self._conn(what) as conn:
-            return conn.execute(sql, params).fetchone()
+            return self._single(conn, sql, params).fetchone()
 
     def _all(self, what: str, sql: Query, params: Params = ()) -> list[Row]:
         with self._conn(what) as conn:
-            return conn.execute(sql, params).fetchall()
+            return self._single(conn, sql, params).fetchall()
 
     def _count(self, what: str, sql: Query, params: Params = ()) -> int:
         with self._conn(what) as conn:
-            return conn.execute(sql, params).rowcount
+            return self._single(conn, sql, params).rowcount
 
     def close(self) -> None:
         with self._lock:
