@@ -100,6 +100,15 @@ def seed_keys(database_url: str, clinics: int) -> list[str]:
     return keys
 
 
+def analyze_runs(database_url: str) -> None:
+    """Fresh planner statistics for the table the enqueues grow, as autovacuum's autoanalyze keeps
+    them on a production database. Without them (a cluster with autovacuum off, as on the machine
+    of docs/PERFORMANCE.md) the plans cached while the table was empty keep scanning all of it as
+    it grows, and the reads slowed run after run (§3)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("analyze pims_sync_runs")
+
+
 def start_gunicorn(database_url: str, redis_url: str, *, workers: int, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "APP_ENV": "production",
@@ -392,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_wrk(base, method="POST", path=ENQUEUE_PATH, keys_file=warm_file, once=True, duration_s=1,
                         body=ENQUEUE_BODY, **common)
                 for run, run_keys in enumerate(per_run, 1):
+                    analyze_runs(database_url)
                     _env.say(f"run {run}/{args.runs}: GET /health, GET {READ_PATH}, POST {ENQUEUE_PATH} ...")
                     with keys_file(run_keys) as enq_file:
                         for name, wrk_args in (
