@@ -105,20 +105,30 @@ CASE_STATS = {"casesCreated": "created", "casesUpdated": "updated", "casesDelete
               "casesRestored": "restored", "casesEnriched": "enriched"}
 
 
-def observe_phase(*, provider: str, phase: str, outcome: str, duration_ms: int | None,
+def provider_label(name: str | None) -> str:
+    """The provider label of every series: the registry's name, so a clinic row that still says
+    ``idexx`` (the seed's default, an accepted alias) counts as ``idexx-neo`` like the requests."""
+    from .providers.registry import canonical_name  # providers import this module
+
+    return canonical_name(name) if name else "unknown"
+
+
+def observe_phase(*, provider: str | None, phase: str, outcome: str, duration_ms: int | None,
                   stats: Mapping[str, Any]) -> None:
     """One phase ended: its duration, outcome and the cases it wrote."""
-    PHASE_DURATION.labels(provider, phase, outcome).observe((duration_ms or 0) / 1000)
+    label = provider_label(provider)
+    PHASE_DURATION.labels(label, phase, outcome).observe((duration_ms or 0) / 1000)
     for key, action in CASE_STATS.items():
         count = stats.get(key)
         if isinstance(count, int) and count > 0:
-            CASES.labels(provider, action).inc(count)
+            CASES.labels(label, action).inc(count)
 
 
-def observe_sync(*, provider: str, sync_type: str, outcome: str, duration_ms: int | None) -> None:
+def observe_sync(*, provider: str | None, sync_type: str, outcome: str, duration_ms: int | None) -> None:
     """A whole sync ended."""
-    SYNC_DURATION.labels(provider, sync_type, outcome).observe((duration_ms or 0) / 1000)
-    SYNCS.labels(provider, sync_type, outcome).inc()
+    label = provider_label(provider)
+    SYNC_DURATION.labels(label, sync_type, outcome).observe((duration_ms or 0) / 1000)
+    SYNCS.labels(label, sync_type, outcome).inc()
 
 
 # kombu's Redis transport keeps priorities 3, 6 and 9 of a queue in lists named queue + SEP + step

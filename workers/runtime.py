@@ -117,6 +117,16 @@ class WorkerRuntime:
 
         return load
 
+    def clinic_provider(self, clinic_id: str | None) -> str:
+        """The clinic's PIMS, for metric labels; "unknown" when it cannot be read (a sync of a
+        clinic deleted meanwhile still counts)."""
+        if not clinic_id:
+            return "unknown"
+        try:
+            return str(self.store.get_clinic(clinic_id).pims_provider)
+        except Exception:
+            return "unknown"
+
     def provider_for(self, clinic: Clinic) -> Any:
         """The provider clinics.pims_provider names (pims_sync/providers/build.py builds it, from
         this runtime's caches, locks, limiter and browsers).

@@ -95,7 +95,7 @@ def observe_task(name: str, kwargs: dict, retval: dict) -> None:
 
     rt = runtime.runtime()
     clinic_id, sync_id = kwargs.get("clinic_id"), kwargs.get("sync_id")
-    provider = _provider(rt, clinic_id)
+    provider = rt.clinic_provider(clinic_id)
     metrics.record_worker_memory()
     if name in PHASE_OF_TASK:
         phase = retval.get("phaseResult") or retval
@@ -117,10 +117,3 @@ def observe_task(name: str, kwargs: dict, retval: dict) -> None:
     sync_ended(rt, root)
 
 
-def _provider(rt, clinic_id: str | None) -> str:
-    if not clinic_id:
-        return "unknown"
-    try:
-        return rt.store.get_clinic(clinic_id).pims_provider
-    except Exception:
-        return "unknown"

@@ -77,17 +77,10 @@ def syncs_swept(rt: WorkerRuntime, *, reason: str, within_s: float) -> list[str]
         if root.sync_type == "full":
             rest = [a.id for a in rt.store.child_audits(root.id) if a.status not in TERMINAL]
             mark_not_run(rt.store, rest, f"not run: {reason}")
-        metrics.observe_sync(provider=_provider(rt, root.clinic_id), sync_type=root.sync_type,
+        metrics.observe_sync(provider=rt.clinic_provider(root.clinic_id), sync_type=root.sync_type,
                              outcome=root.status, duration_ms=root.duration_ms)
         queued += sync_ended(rt, root)
     return queued
-
-
-def _provider(rt: WorkerRuntime, clinic_id: str) -> str:
-    try:
-        return str(rt.store.get_clinic(clinic_id).pims_provider)
-    except Exception:  # the clinic was deleted: the sync still counts
-        return "unknown"
 
 
 @shared_task(name=DELIVER_TASK, acks_late=True)

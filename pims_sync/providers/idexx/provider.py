@@ -47,7 +47,7 @@ from ..session import InMemorySessionCache
 from . import transforms as t
 from .auth import IdexxAuthenticator
 from .chromium import BrowserRunner
-from .client import IdexxClient, SessionRejected
+from .client import PROVIDER, IdexxClient, SessionRejected
 from .clock import query_window, zone
 
 log = logging.getLogger(__name__)
@@ -161,12 +161,12 @@ class IdexxProvider:
             cookies = self._auth.login(credentials)
         except AuthenticationFailed as e:
             self._auth_failure = e
-            metrics.LOGINS.labels(self.clinic.pims_provider, kind, "refused").inc()
+            metrics.LOGINS.labels(PROVIDER, kind, "refused").inc()
             raise
         except Exception:
-            metrics.LOGINS.labels(self.clinic.pims_provider, kind, "error").inc()
+            metrics.LOGINS.labels(PROVIDER, kind, "error").inc()
             raise
-        metrics.LOGINS.labels(self.clinic.pims_provider, kind, "succeeded").inc()
+        metrics.LOGINS.labels(PROVIDER, kind, "succeeded").inc()
         self.stats.bump("logins")
         self._cache.set(self.clinic.id, cookies, self._session_ttl_s)
         self._adopt(cookies, verified=False)
