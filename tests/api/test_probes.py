@@ -10,6 +10,7 @@ import psycopg
 from api.app import create_app, redis_for_api
 from pims_sync.store.migrate import CREATE_LEDGER_SQL, LEDGER, migration_files
 from pims_sync.store.postgres import PostgresStore
+from pims_sync.sync.options import MAX_RANGE_DAYS
 
 
 def test_health_reports_uptime_memory_version(client):
@@ -71,7 +72,7 @@ def test_openapi_document_covers_every_route(app, client):
     assert documented == routed
     inbound = doc["components"]["schemas"]["InboundSyncRequest"]
     assert inbound["additionalProperties"] is False
-    assert inbound["properties"]["daysAhead"]["maximum"] == 90
+    assert inbound["properties"]["daysAhead"]["maximum"] == MAX_RANGE_DAYS  # the model's bound, published
     assert doc["paths"]["/api/sync/full"]["post"]["security"] == [{"ApiKeyAuth": []}]
 
 
