@@ -33,6 +33,19 @@ from .session_cache import RedisSessionCache
 log = logging.getLogger(__name__)
 
 
+def shared_api_tokens(client: redis.Redis, cipher: CredentialCipher, settings: Settings) -> ApiTokens:
+    """REST providers' OAuth tokens per site (in Redis, encrypted like sessions; one fetch per site
+    at a time, under the cache's login lock) and the rate buckets of every process that calls the
+    PIMS: workers and `pims-sync sync --local` alike."""
+    from pims_sync.providers.ezyvet.limiter import RedisRateLimiter
+
+    tokens = RedisSessionCache(client, cipher, ttl_s=14 * 86_400, prefix="pims:api-token:",
+                               login_lock_ttl_s=60.0, login_wait_s=90.0)
+    # the limiter waits in this process, not beyond a phase's time limit
+    limiter = RedisRateLimiter(client, max_wait_s=max(1.0, settings.hard_time_limit_s / 4))
+    return ApiTokens(token_cache=tokens, token_lock=tokens.login_lock, limiter=limiter)
+
+
 class WorkerRuntime:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -91,18 +104,8 @@ class WorkerRuntime:
         return load
 
     @cached_property
-    def api_tokens(self) -> RedisSessionCache:
-        """REST providers' OAuth tokens per site, encrypted like sessions; its login_lock is the
-        single-flight lock of a token fetch."""
-        return RedisSessionCache(self.redis, self.cipher, ttl_s=14 * 86_400, prefix="pims:api-token:",
-                                 login_lock_ttl_s=60.0, login_wait_s=90.0)
-
-    @cached_property
-    def rate_limiter(self) -> Any:
-        from pims_sync.providers.ezyvet.limiter import RedisRateLimiter
-
-        # the limiter waits in this worker, not beyond the phase's time limit
-        return RedisRateLimiter(self.redis, max_wait_s=max(1.0, self.settings.hard_time_limit_s / 4))
+    def shared_api_tokens(self) -> ApiTokens:
+        return shared_api_tokens(self.redis, self.cipher, self.settings)
 
     def provider_credentials_loader(self, clinic_id: str, provider: str) -> Callable[[], dict[str, str]]:
         """A non-IDEXX provider's fields, decrypted inside this worker when first needed."""
@@ -150,10 +153,8 @@ class WorkerRuntime:
                             login_lock=LoginLock(self.sessions, clinic_id))
 
     def api_tokens_for(self, spec: ProviderSpec) -> ApiTokens:
-        """A REST provider's tokens (encrypted in Redis, one fetch per site under its lock) and the
-        rate buckets every worker shares."""
-        return ApiTokens(token_cache=self.api_tokens, token_lock=self.api_tokens.login_lock,
-                         limiter=self.rate_limiter)
+        """A REST provider's tokens and rate buckets, shared by every worker (shared_api_tokens)."""
+        return self.shared_api_tokens
 
     def close(self) -> None:
         if os.getpid() != self.pid:

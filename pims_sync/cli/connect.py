@@ -69,11 +69,27 @@ def celery_app(settings: Settings) -> Any:
     return create_celery_app(settings)
 
 
-def local_provider(settings: Settings, store: Store, clinic: Clinic, browser_source: BrowserSource) -> PimsProvider:
+def local_provider(settings: Settings, store: Store, clinic: Clinic, browser_source: BrowserSource, *,
+                   fresh_token: bool = False) -> PimsProvider:
     """The provider clinics.pims_provider names, in this process (the CLI's --local and
-    `credentials test`): built as the workers build it (pims_sync/providers/build.py), with this
-    process's sessions, tokens and rate buckets. ConfigError (unknown provider, refused host)
-    before any credential is read."""
-    from ..providers.build import InProcessParts, build_provider
+    `credentials test`): built as the workers build it (pims_sync/providers/build.py).
+    ConfigError (unknown provider, refused host) before any credential is read.
 
-    return build_provider(clinic, InProcessParts(settings, store, browser_source))
+    An IDEXX login is this process's own. A REST provider (ezyVet) shares the workers' token cache
+    and the site's rate buckets in Redis when Redis answers, so a local sync neither fetches a
+    token the workers already hold nor spends the site's calls behind their backs; without Redis
+    both are this process's. ``fresh_token`` (`credentials test`) keeps the shared buckets but
+    fetches its own token: a cached one would pass a secret that has since been rotated."""
+    from ..providers.build import ApiTokens, InProcessParts, build_provider
+
+    def api_tokens(parts: InProcessParts) -> ApiTokens:
+        try:
+            client = redis_client(settings, timeout_s=1.0)
+        except ServiceUnreachable:
+            return ApiTokens()
+        from workers.runtime import shared_api_tokens
+
+        shared = shared_api_tokens(client, parts.cipher, settings)
+        return ApiTokens(limiter=shared.limiter) if fresh_token else shared
+
+    return build_provider(clinic, InProcessParts(settings, store, browser_source, api_tokens))

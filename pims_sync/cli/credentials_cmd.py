@@ -140,7 +140,8 @@ def test(clinic_id: str, as_json: bool) -> None:
     try:
         clinic = store.get_clinic(clinic_id)
         spec = provider_spec(clinic.pims_provider)  # a refused host or provider: raised, nothing sent
-        provider = local_provider(settings, store, clinic, browser)  # a browser only if the provider needs one
+        # a browser only if the provider needs one; a token of its own (a cached one proves nothing)
+        provider = local_provider(settings, store, clinic, browser, fresh_token=True)
         try:
             with console.status(f"logging in to {spec.label} …") if not as_json else contextlib.nullcontext():
                 provider.ensure_session()

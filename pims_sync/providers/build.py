@@ -130,10 +130,13 @@ def _idexx(clinic: Clinic, parts: ProviderParts) -> PimsProvider:
 
 class InProcessParts:
     """A CLI process's parts: the store's credentials decrypted here, the given browser for IDEXX
-    logins, and sessions, tokens and rate buckets of this process only."""
+    logins with sessions of this process only, and for REST providers the tokens and rate
+    buckets given (the workers' shared ones when the CLI reaches Redis), else this process's."""
 
-    def __init__(self, settings: Settings, store: Store, browser_source: Any):
+    def __init__(self, settings: Settings, store: Store, browser_source: Any,
+                 api_tokens: Callable[[InProcessParts], ApiTokens] | None = None):
         self.settings, self.store, self.browser_source = settings, store, browser_source
+        self._api_tokens = api_tokens  # called when a REST provider is built, after its host check
 
     def __repr__(self) -> str:
         return "InProcessParts()"
@@ -157,4 +160,4 @@ class InProcessParts:
         return BrowserLogin(browser_source=self.browser_source)
 
     def api_tokens_for(self, spec: ProviderSpec) -> ApiTokens:
-        return ApiTokens()
+        return self._api_tokens(self) if self._api_tokens is not None else ApiTokens()

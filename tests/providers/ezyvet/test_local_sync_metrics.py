@@ -16,6 +16,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import redis
 import requests
 
 from pims_sync import metrics
@@ -55,15 +56,26 @@ def test_sync_full_local_on_an_ezyvet_clinic_stores_cases_and_feeds_the_metrics(
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "IDEXX_ENCRYPTION_KEY": TEST_KEY,
                "APP_ENV": "test", "IDEXX_EXTRA_HOSTS": sim.url, "PROMETHEUS_MULTIPROC_DIR": str(samples),
                "PYTHONPATH": str(REPO)}
-        result = subprocess.run(
-            [sys.executable, "-m", "pims_sync.cli.main", "sync", "full", "--local", "--clinic", clinic.id,
-             "--days-ahead", "2", "--lookback-days", "2", "--json"],
-            env=env, capture_output=True, text=True, timeout=180, cwd=REPO,
-        )
+        argv = [sys.executable, "-m", "pims_sync.cli.main", "sync", "full", "--local", "--clinic", clinic.id,
+                "--days-ahead", "2", "--lookback-days", "2", "--json"]
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180, cwd=REPO)
         assert result.returncode == 0, result.stdout + result.stderr
         body = json.loads(result.stdout)
         stats = requests.get(f"{sim.url}/__sim/stats", timeout=10).json()
         tokens = list(sim.state.tokens)
+        # the token went to the workers' cache in Redis (encrypted), and the site's rate buckets
+        # are the shared ones: a second local sync, another process, fetches no token
+        rclient = redis.Redis.from_url(redis_url)
+        try:
+            cached = rclient.keys("pims:api-token:*")
+            assert cached and all(site["site_uid"].encode() not in rclient.get(k) for k in cached
+                                  if rclient.type(k) == b"string")
+            assert rclient.keys("pims:ezyvet:rl:*"), "no shared rate bucket in Redis"
+        finally:
+            rclient.close()
+        again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180, cwd=REPO)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert requests.get(f"{sim.url}/__sim/stats", timeout=10).json()["tokens_issued"] == {site["site_uid"]: 1}
 
     # the sync ran against ezyVet (no CredentialsMissing from an IDEXX provider) and stored cases
     assert body["status"] == "completed", body
