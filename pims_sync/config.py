@@ -152,6 +152,10 @@ class Settings:
     webhook_allow_private: bool = False
     webhook_retry_delays_s: tuple[int, ...] = DEFAULT_RETRY_DELAYS_S
     webhook_disable_after: int = 16  # consecutive failed attempts (two deliveries' worth)
+    # psycopg's prepared statements on DATABASE_URL; None: on, except through a transaction-mode
+    # pooler (port 6543, Supabase's), where a statement prepared on one server connection is
+    # missing on the next
+    database_prepared_statements: bool | None = None
     # the .env files read at start-up (for the start-up line), and what a reader should know
     env_files: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
@@ -232,6 +236,8 @@ class Settings:
             webhook_allow_private=_bool(env, "WEBHOOK_ALLOW_PRIVATE_URLS", False),
             webhook_retry_delays_s=_retry_delays(env),
             webhook_disable_after=_int(env, "WEBHOOK_DISABLE_AFTER", 16, lo=1, hi=1000),
+            database_prepared_statements=(None if _text(env, "DATABASE_PREPARED_STATEMENTS") is None
+                                          else _bool(env, "DATABASE_PREPARED_STATEMENTS", True)),
             env_files=env_files,
             notes=tuple(notes),
         )

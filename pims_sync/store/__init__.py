@@ -27,9 +27,11 @@ def open_store(settings: Settings, *, wait_s: float | None = None) -> Store:
     if settings.database_url:
         from .postgres import PostgresStore
 
+        prepared = settings.database_prepared_statements
         if wait_s is not None:
-            return PostgresStore(settings.database_url, timeout_s=wait_s, connect_timeout_s=2)
-        return PostgresStore(settings.database_url)
+            return PostgresStore(settings.database_url, timeout_s=wait_s, connect_timeout_s=2,
+                                 prepared_statements=prepared)
+        return PostgresStore(settings.database_url, prepared_statements=prepared)
     from .supabase import SupabaseStore
 
     url, key = settings.supabase_url, settings.supabase_service_role_key

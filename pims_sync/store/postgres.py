@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlparse
 
 import psycopg
 from psycopg import sql
@@ -61,29 +62,44 @@ select s.clinic_id, s.sync_schedules, s.version, s.updated_at, c.timezone, c.is_
 """
 
 
+TRANSACTION_POOLER_PORT = 6543  # Supabase's transaction-mode pooler (Supavisor / PgBouncer)
+
+
 class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, WebhookQueries,
                     FreshnessQueries, ProviderStateQueries):
     """The product database over a direct Postgres connection (DATABASE_URL)."""
 
     def __init__(self, database_url: str, *, min_size: int = 1, max_size: int = 10, timeout_s: float = 30.0,
-                 connect_timeout_s: int = 10):
+                 connect_timeout_s: int = 10, prepared_statements: bool | None = None):
         """``timeout_s``: the longest a caller waits for a pooled connection before StoreError.
 
         Workers keep the patient default (a brief database restart should not fail a sync); the
         API passes :data:`API_WAIT_S`, so a request answers 503 while its client still waits.
         ``connect_timeout_s`` bounds one connection attempt (libpq's minimum is 2).
+        ``prepared_statements``: psycopg prepares a query it has run 5 times on a connection; a
+        transaction-mode pooler (PgBouncer, Supavisor) hands the next transaction another server
+        connection, where that statement does not exist. None: off on port 6543 (Supabase's
+        transaction pooler), on elsewhere; DATABASE_PREPARED_STATEMENTS decides otherwise.
         """
         self._url = database_url
         self._min_size = min_size
         self._max_size = max_size
         self._timeout_s = timeout_s
         self._connect_timeout_s = max(2, int(connect_timeout_s))
+        if prepared_statements is None:
+            prepared_statements = urlparse(database_url).port != TRANSACTION_POOLER_PORT
+        self._prepare_threshold: int | None = 5 if prepared_statements else None  # psycopg's default: 5
         self._pool_obj: ConnectionPool[psycopg.Connection[DictRow]] | None = None
         self._pool_pid: int | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"PostgresStore({safe_url(self._url)!r})"
+
+    @property
+    def prepares_statements(self) -> bool:
+        """Whether its connections prepare repeated queries (off through a transaction pooler)."""
+        return self._prepare_threshold is not None
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -97,7 +113,8 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
                     min_size=self._min_size,
                     max_size=self._max_size,
                     timeout=self._timeout_s,
-                    kwargs={"row_factory": dict_row, "connect_timeout": self._connect_timeout_s},
+                    kwargs={"row_factory": dict_row, "connect_timeout": self._connect_timeout_s,
+                            "prepare_threshold": self._prepare_threshold},
                     name="pims-sync",
                     open=False,
                 )
