@@ -26,6 +26,8 @@ from prometheus_client import values
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .providers.registry import canonical_name
+
 if TYPE_CHECKING:
     import redis
 
@@ -108,8 +110,6 @@ CASE_STATS = {"casesCreated": "created", "casesUpdated": "updated", "casesDelete
 def provider_label(name: str | None) -> str:
     """The provider label of every series: the registry's name, so a clinic row that still says
     ``idexx`` (the seed's default, an accepted alias) counts as ``idexx-neo`` like the requests."""
-    from .providers.registry import canonical_name  # providers import this module
-
     return canonical_name(name) if name else "unknown"
 
 

@@ -23,7 +23,6 @@ from urllib.parse import urlparse
 
 import psycopg
 from psycopg import sql
-from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -162,9 +161,8 @@ class PostgresStore(ApiKeyQueries, SyncDataQueries, ProviderCredentialQueries, W
     # anyway, and psycopg would otherwise send a BEGIN and a COMMIT as round trips of their own
     # (three where one does; against a remote database, a Supabase project's, each is a network
     # round trip). Blocks of several statements use _conn, which keeps them in one transaction.
+    # (The pool hands connections out idle, outside any transaction.)
     def _single(self, conn: Connection, sql: Query, params: Params) -> psycopg.Cursor[Row]:
-        if conn.info.transaction_status != TransactionStatus.IDLE:
-            return conn.execute(sql, params)  # joins the transaction that is open
         conn.autocommit = True
         try:
             return conn.execute(sql, params)  # the client-side cursor holds every row already
