@@ -44,7 +44,7 @@ _REF_COLUMNS = (
 
 
 def jsonb(value: Any) -> Jsonb:
-    return Jsonb(value, dumps=rows.dumps)
+    return Jsonb(value, dumps=rows.dumps_bytes)
 
 
 class SyncDataQueries(PostgresHost):

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+import orjson
+
 from ..errors import CredentialsMissing, NotFound, StoreError, ValidationError
 from ..models import (
     AUDIT_STATUSES,
@@ -91,6 +93,18 @@ def json_default(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, default=json_default, separators=(",", ":"))
+
+
+def dumps_bytes(value: Any) -> bytes:
+    """``dumps`` as UTF-8 bytes, by orjson (what the Postgres store sends as jsonb).
+
+    orjson writes datetimes, dates and UUIDs as ``json_default`` does; a value it refuses (an
+    integer beyond 64 bits) goes through the standard library's encoder instead.
+    """
+    try:
+        return orjson.dumps(value, default=json_default, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return dumps(value).encode()
 
 
 def case_to_json(case: CaseRecord) -> dict[str, Any]:

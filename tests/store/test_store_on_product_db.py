@@ -203,6 +203,21 @@ def test_inbound_updates_the_products_cases_in_its_vocabulary(adopted, pstore, o
     assert pstore.upsert_cases(adopted.clinic_id, [draft, human, new]) == UpsertResult(unchanged=3)
 
 
+def test_a_batch_of_new_cases_converts_to_the_products_enums(adopted, pstore, owned):
+    """All keys new: the plain INSERT path converts status and type to the ENUMs as the general one does."""
+    batch = [make_case(adopted.clinic_id, 40, type="follow_up"),
+             with_pims_status(make_case(adopted.clinic_id, 41, type="grooming"), "completed"),
+             make_case(adopted.clinic_id, 42, type="follow_up")]
+    assert pstore.upsert_cases(adopted.clinic_id, batch) == UpsertResult(created=3)
+
+    rows = {r["external_id"]: r for r in pstore.list_cases(adopted.clinic_id)}
+    first, second, third = (rows[c.external_id] for c in batch)
+    assert (first["status"], first["type"], first["pims_type"]) == ("draft", "follow-up", "follow_up")
+    assert (second["status"], second["type"], second["pims_type"]) == ("completed", None, "grooming")
+    assert third["type"] == "follow-up" and str(third["user_id"]) == adopted.owner_user_id
+    assert pstore.upsert_cases(adopted.clinic_id, batch) == UpsertResult(unchanged=3)
+
+
 def test_reconciliation_marks_and_restores_the_products_way(adopted, pstore, owned):
     case_id = adopted.cases["duplicated_2"]
     assert pstore.soft_delete_cases(adopted.clinic_id, [case_id]) == 1
