@@ -41,6 +41,7 @@ _staged_values = attrgetter(*_STAGED)
 _REF_COLUMNS = (
     "id, external_id, scheduled_at, status::text as status, consultation_external_id, enriched_at, deleted_at"
 )
+_TOTALS = "pims_sync_history_totals"  # sync_history_summary's column beside the page's own
 
 
 def jsonb(value: Any) -> Jsonb:
@@ -261,17 +262,17 @@ class SyncDataQueries(PostgresHost):
             rows.choice(sync_type, SYNC_TYPES, "sync_type")
         limit = rows.history_limit(limit)
         before_at, before_id = rows.decode_cursor(cursor) if cursor else (None, None)
-        # two statements, one round trip each (a transaction around them would add a BEGIN and a
-        # COMMIT and change nothing: under READ COMMITTED each statement takes its own snapshot)
-        # one row more than asked tells whether another page exists
+        # one statement, one round trip, one snapshot: the totals on every row (a page with no row
+        # still has the totals' one, its page columns null); one row more than asked tells whether
+        # another page exists
         found = self._all(
             "read sync history",
-            "select * from sync_history_page(%s, %s, %s, %s, %s)",
-            (cid, sync_type, limit + 1, before_at, before_id),
+            f"select t.totals as {_TOTALS}, p.* from (select sync_history_summary(%s, %s) as totals) t"
+            " left join lateral sync_history_page(%s, %s, %s, %s, %s) p on true",
+            (cid, sync_type, cid, sync_type, limit + 1, before_at, before_id),
         )
-        found_summary = self._one("read sync history", "select sync_history_summary(%s, %s) as s", (cid, sync_type))
-        summary = rows.returned(found_summary, "read sync history")["s"]
-        return rows.history_page(found, summary, limit=limit)
+        summary = rows.returned(found[0] if found else None, "read sync history")[_TOTALS]
+        return rows.history_page([r for r in found if r["id"] is not None], summary, limit=limit)
 
     def fail_stale_audits(self, older_than: datetime, *, reason: str = "worker lost") -> int:
         row = self._one("fail stale audits", "select fail_stale_audits(%s, %s) as n", (older_than, reason))
