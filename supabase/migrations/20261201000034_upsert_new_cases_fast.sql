@@ -17,8 +17,9 @@
 --    of UTF-8 is also the order in which PostgresStore sorts the batch before staging it.
 
 -- The function below reads the session's temporary staging table, which exists only once
--- stage_cases() has run, so its body cannot be checked now.
-set local check_function_bodies = off;
+-- stage_cases() has run, so its body cannot be checked now (reset after it: SET, not SET LOCAL,
+-- so that it holds whether or not the tool applying this file wraps it in a transaction).
+set check_function_bodies = off;
 
 -- The staged cases, one per key (a repeated key keeps its last, by ord), in key order, with
 -- `type` mapped to cases.type's labels (p_labels; null when the column is text) and `typed`
@@ -62,6 +63,8 @@ language sql stable as $$
             where (k.status, k.pims_type) is not distinct from (s.status, s.type) limit 1) k
      order by s.source collate "C", s.external_id collate "C", s.ord desc
 $$;
+
+reset check_function_bodies;
 
 create or replace function upsert_staged_cases(p_clinic_id uuid)
 returns jsonb
