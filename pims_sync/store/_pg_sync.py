@@ -56,16 +56,16 @@ class SyncDataQueries(PostgresHost):
         for other in {c.clinic_id for c in cases} - {clinic_id, cid}:
             if rows.parse_uuid(other, "clinic") != cid:
                 raise rows.foreign_case(cid, other)
-        # one global key order: two concurrent syncs then lock shared keys in the same order
-        ordered = sorted(cases, key=lambda c: (c.source, c.external_id))
-        if not ordered:
+        if not cases:
             return UpsertResult(created=0, updated=0, unchanged=0)
         with self._conn("upsert cases") as conn:
             # staged by COPY (no JSON on either side), then one statement that skips unchanged rows
             conn.execute("select stage_cases()")
             with conn.cursor() as cur, cur.copy(_STAGE_COPY) as copy:
                 copy.set_types(_STAGE_TYPES)
-                for ordinal, case in enumerate(ordered):
+                # ordinal = input order (a repeated key keeps its last); upsert_staged_cases writes
+                # in key order itself, so concurrent syncs lock shared keys in the same order
+                for ordinal, case in enumerate(cases):
                     copy.write_row((ordinal, *_staged_values(case), jsonb(case.metadata)))
             found = conn.execute("select upsert_staged_cases(%s) as r", (cid,)).fetchone()
             result = rows.returned(found, "upsert cases")["r"]

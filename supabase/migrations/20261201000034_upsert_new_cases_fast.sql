@@ -13,8 +13,8 @@
 --    looked up per row: now once per distinct (status, type) of the batch, a handful.
 -- 3. The key order sorts compare bytes (COLLATE "C") instead of the database's collation, which
 --    is costly under a locale such as en_US.UTF-8. Any one total order of the keys keeps
---    concurrent batches from deadlocking, so long as every batch uses the same one; byte order
---    of UTF-8 is also the order in which PostgresStore sorts the batch before staging it.
+--    concurrent batches from deadlocking, so long as every batch uses the same one, and both
+--    statements below sort by it themselves.
 
 -- The function below reads the session's temporary staging table, which exists only once
 -- stage_cases() has run, so its body cannot be checked now (reset after it: SET, not SET LOCAL,
